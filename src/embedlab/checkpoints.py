@@ -1,0 +1,48 @@
+"""Finding a model's files and refusing unsafe ones before anything is loaded.
+
+Pickle weights (pytorch_model.bin) can run arbitrary code when read, so only safetensors load by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedlab.errors import ModelLoadError
+
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*/*.json", "*/*.safetensors"]
+PICKLE_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def local_model_dir(name: str, revision: str | None = None, allow_pickle: bool = False) -> Path:
+    """A local directory for a model path or hub id, fetching the hub snapshot if needed."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelLoadError(f"{name} is a file, not a model directory")
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"no model directory at {name}")
+    from huggingface_hub import snapshot_download
+
+    patterns = HUB_FILES + (["*.bin"] if allow_pickle else [])
+    try:
+        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
+    except Exception as err:  # the hub raises many types; the user needs only the reason
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelLoadError(
+            f"{name!r} is not a local directory and could not be fetched from the Hugging Face hub: {reason}"
+        ) from None
+
+
+def check_weights(directory: Path, allow_pickle: bool) -> bool:
+    """Whether to load safetensors (True) or pickle weights (False, only when allowed)."""
+    if any(directory.glob("*.safetensors")) or (directory / "model.safetensors.index.json").exists():
+        return True
+    if any((directory / name).exists() for name in PICKLE_NAMES):
+        if allow_pickle:
+            return False
+        raise ModelLoadError(
+            f"{directory} holds only pickle weights (pytorch_model.bin), which can run code when loaded; "
+            "convert them to safetensors, or pass allow_pickle=True (--allow-pickle) if you trust the source"
+        )
+    raise ModelLoadError(f"{directory} holds no model weights (expected model.safetensors)")

@@ -1,0 +1,358 @@
+"""Encoder: a Hugging Face transformer plus a pooling strategy, turning texts into vectors.
+
+It reads and writes the sentence-transformers directory format, so models move between the two freely.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Iterable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Encoding, Tokenizer
+from torch import Tensor, nn
+
+from embedlab.batching import length_sorted_batches, pad_encodings
+from embedlab.checkpoints import check_weights, local_model_dir
+from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.inputs import as_text_list
+from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
+from embedlab.pooling import Pooling
+from embedlab.progress import progress_bar
+from embedlab.st_format import SentenceTransformerLayout, is_sentence_transformers_dir, read_layout, write_layout
+
+QUERY_PROMPT_NAMES = ("query",)
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+PROGRESS_MIN_TEXTS = 2048
+CONVERSIONS = ("numpy", "torch")
+
+
+class Encoder(nn.Module):
+    """A sentence encoder: tokenizer, transformer, pooling and optional normalisation."""
+
+    def __init__(
+        self,
+        transformer: nn.Module,
+        tokenizer,
+        pooling: Pooling,
+        layout: SentenceTransformerLayout,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"{name or 'model'} has no fast (Rust) tokenizer; embedlab needs tokenizer.json")
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.layout = layout
+        self.name = name
+        self.max_seq_length = layout.max_seq_length or _model_max_length(transformer, tokenizer)
+        self._with_token_types = "token_type_ids" in tokenizer.model_input_names
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        pooling: str | None = None,
+        device: str | None = None,
+        *,
+        normalize: bool | None = None,
+        max_seq_length: int | None = None,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ) -> Encoder:
+        """Load a sentence-transformers directory, a plain Hugging Face encoder directory or a hub id.
+
+        A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
+        """
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        name = resolve_model_name(None if name_or_path is None else str(name_or_path))
+        directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
+        if is_sentence_transformers_dir(directory):
+            layout = read_layout(directory)
+        else:
+            if not (directory / "config.json").is_file():
+                raise ModelLoadError(f"{directory} has neither modules.json nor config.json: not a model directory")
+            layout = SentenceTransformerLayout(transformer_dir=directory, normalize=True)
+        if normalize is not None:
+            layout.normalize = normalize
+        if max_seq_length is not None:
+            layout.max_seq_length = max_seq_length
+        use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
+        needs_attentions = pooling == "cls_attention" or (
+            pooling is None and layout.pooling_dir is not None and _saved_pooling_needs_attentions(layout)
+        )
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir, trust_remote_code=trust_remote_code)
+            transformer = AutoModel.from_pretrained(
+                layout.transformer_dir,
+                use_safetensors=use_safetensors,
+                trust_remote_code=trust_remote_code,
+                # Only eager attention returns the weights that cls_attention pooling reads.
+                attn_implementation="eager" if needs_attentions else None,
+            )
+        except (OSError, ValueError, RuntimeError, KeyError) as err:
+            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
+        finally:
+            hf_logging.enable_progress_bar()
+        hidden = transformer.config.hidden_size
+        if layout.pooling_dir is not None:
+            pooler = Pooling.load(layout.pooling_dir, strategy=pooling)
+        else:
+            pooler = Pooling(pooling or "mean", hidden)
+            layout.pooling_dir = directory / "1_Pooling"
+        if pooler.dim != hidden:
+            raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
+        encoder = cls(transformer.float().eval(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
+        return encoder.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    # ---- properties ----------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self.pooling.dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def normalize(self) -> bool:
+        return self.layout.normalize
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return self.layout.prompts
+
+    def info(self) -> dict:
+        """A summary for people: sizes, pooling, prompts."""
+        return {
+            "name": self.name,
+            "kind": "transformer",
+            "architecture": type(self.transformer).__name__,
+            "dim": self.dim,
+            "max_seq_length": self.max_seq_length,
+            "pooling": self.pooling.strategy,
+            "normalize": self.normalize,
+            "prompts": dict(self.prompts),
+            "default_prompt_name": self.layout.default_prompt_name,
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+    # ---- tokenizing and the differentiable forward pass ----------------------------------------
+
+    def _encodings(self, texts: Sequence[str]) -> list[Encoding]:
+        if self.layout.do_lower_case:
+            texts = [t.lower() for t in texts]
+        return self._fast_tokenizer.encode_batch(list(texts))
+
+    @property
+    def _fast_tokenizer(self) -> Tokenizer:
+        # A private copy: the shared backend carries padding/truncation state that HF calls overwrite.
+        cached = self.__dict__.get("_fast_cache")
+        if cached is None or cached[0] != self.max_seq_length:
+            fast = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
+            fast.no_padding()
+            fast.enable_truncation(max_length=self.max_seq_length)
+            self.__dict__["_fast_cache"] = cached = (self.max_seq_length, fast)
+        return cached[1]
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
+        """Padded model inputs for a batch of texts, on the encoder's device (for training loops)."""
+        features = pad_encodings(self._encodings(texts), self._pad_id, self._with_token_types)
+        return {k: v.to(self.device) for k, v in features.items()}
+
+    def forward(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
+        """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode."""
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        output = self.transformer(**inputs, output_attentions=self.pooling.needs_attentions, return_dict=True)
+        cls_attention = output.attentions[-1][:, :, 0, :].mean(dim=1) if self.pooling.needs_attentions else None
+        mask = features["attention_mask"]
+        if prompt_length and not self.pooling.include_prompt:
+            # Instruction-tuned models are trained to pool over the text alone, not its prompt.
+            mask = mask.clone()
+            mask[:, :prompt_length] = 0
+        return self.pooling(output.last_hidden_state, mask, cls_attention)
+
+    # ---- encoding ------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        texts: str | Iterable[str],
+        batch_size: int = 32,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        normalize: bool | None = None,
+        dim: int | None = None,
+        show_progress: bool | None = None,
+        convert_to: str = "numpy",
+    ) -> np.ndarray | Tensor:
+        """Embed texts as float32 (n, d); a single string gives (d,), an empty list (0, d).
+
+        normalize=None follows the model (unit vectors for models with a Normalize module); dim truncates.
+        """
+        texts, single = as_text_list(texts)
+        prefix = self._prompt(prompt, prompt_name)
+        normalize = self.normalize if normalize is None else normalize
+        _check_encode_options(batch_size, dim, self.dim, convert_to)
+        embeddings = torch.zeros(len(texts), self.dim)
+        if texts:
+            encodings = self._encodings([prefix + t for t in texts])
+            _warn_truncated(encodings, self.max_seq_length)
+            prompt_length = self._prompt_length(prefix)
+            show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
+            with torch.inference_mode(), progress_bar(len(texts), "encoding", show) as advance:
+                for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+                    features = pad_encodings([encodings[i] for i in batch], self._pad_id, self._with_token_types)
+                    features = {k: v.to(self.device) for k, v in features.items()}
+                    embeddings[batch] = self.forward(features, prompt_length).float().cpu()
+                    advance(len(batch))
+            if not torch.isfinite(embeddings).all():
+                raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")
+        embeddings = finish_embeddings(embeddings, dim, normalize)
+        if single:
+            embeddings = embeddings[0]
+        return embeddings.numpy() if convert_to == "numpy" else embeddings
+
+    def encode_queries(self, queries: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
+        """Encode search queries with the model's query prompt, if it has one."""
+        return self.encode(queries, prompt_name=self._named_prompt(QUERY_PROMPT_NAMES), **kwargs)
+
+    def encode_documents(self, documents: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
+        """Encode documents with the model's document/passage prompt, if it has one."""
+        return self.encode(documents, prompt_name=self._named_prompt(DOCUMENT_PROMPT_NAMES), **kwargs)
+
+    def _named_prompt(self, candidates: tuple[str, ...]) -> str | None:
+        return next((name for name in candidates if self.prompts.get(name)), None)
+
+    def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
+        if prompt is not None and prompt_name is not None:
+            raise EmbedlabError("give prompt or prompt_name, not both")
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise EmbedlabError(f"prompt must be a string, not {type(prompt).__name__}")
+            return prompt
+        name = prompt_name or self.layout.default_prompt_name
+        if name is None:
+            return ""
+        if name not in self.prompts:
+            known = ", ".join(sorted(self.prompts)) or "none"
+            raise EmbedlabError(f"the model has no prompt named {name!r} (its prompts: {known})")
+        return self.prompts[name]
+
+    def _prompt_length(self, prefix: str) -> int:
+        """Tokens a prompt occupies at the start of each text, special tokens included."""
+        if not prefix or self.pooling.include_prompt:
+            return 0
+        encoding = self._encodings([prefix])[0]
+        length = len(encoding.ids)
+        while length and encoding.special_tokens_mask[length - 1]:
+            length -= 1
+        return length
+
+    # ---- saving --------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a sentence-transformers directory (safetensors) that sentence-transformers loads as is.
+
+        Written beside the target and swapped in at the end, so a failed save never damages the old copy.
+        """
+        target = Path(path).expanduser()
+        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or _is_model_dir(target))):
+            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        staging = target.parent / f".{target.name}.saving-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            self.transformer.save_pretrained(staging)
+            self.tokenizer.model_max_length = self.max_seq_length
+            self.tokenizer.save_pretrained(staging)
+            self.pooling.save(staging / "1_Pooling")
+            layout = SentenceTransformerLayout(
+                transformer_dir=staging,
+                pooling_dir=staging / "1_Pooling",
+                normalize=self.normalize,
+                max_seq_length=self.max_seq_length,
+                do_lower_case=self.layout.do_lower_case,
+                prompts=dict(self.prompts),
+                default_prompt_name=self.layout.default_prompt_name,
+                similarity_fn_name=self.layout.similarity_fn_name,
+            )
+            versions = {"embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__}
+            write_layout(staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _swap_in(staging, target)
+        return target
+
+
+def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> Tensor:
+    """Matryoshka truncation to the first `dim` dimensions, then unit length; zero vectors stay zero."""
+    if dim is not None:
+        embeddings = embeddings[..., :dim]
+    if normalize:
+        embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
+    return embeddings
+
+
+def _check_encode_options(batch_size: int, dim: int | None, model_dim: int, convert_to: str) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise EmbedlabError(f"batch_size must be a positive integer, not {batch_size!r}")
+    if dim is not None and (not isinstance(dim, int) or not 1 <= dim <= model_dim):
+        raise EmbedlabError(f"dim must be an integer between 1 and {model_dim}, not {dim!r}")
+    if convert_to not in CONVERSIONS:
+        raise EmbedlabError(f"convert_to must be one of {', '.join(CONVERSIONS)}, not {convert_to!r}")
+
+
+def _warn_truncated(encodings: list[Encoding], max_seq_length: int) -> None:
+    truncated = sum(1 for e in encodings if e.overflowing)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(encodings)} texts are longer than max_seq_length={max_seq_length} tokens "
+            "and were truncated",
+            stacklevel=3,
+        )
+
+
+def _model_max_length(transformer: nn.Module, tokenizer) -> int:
+    # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
+    limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
+    return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
+
+
+def _saved_pooling_needs_attentions(layout: SentenceTransformerLayout) -> bool:
+    return Pooling.load(layout.pooling_dir).needs_attentions
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "modules.json").exists() or (path / "config.json").exists()
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace target by staging with renames only, so some complete copy exists at every moment."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,215 @@
+"""StaticEncoder: sentence vectors as (optionally SIF-weighted) means of GloVe word vectors.
+
+A fast, dependency-light baseline that shares the transformer Encoder's `encode` signature.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.inputs import as_text_list
+from embedlab.progress import progress_bar
+
+# Words, numbers and clitics like "don't"; punctuation is dropped even though GloVe has
+# vectors for it, because "," and "." would pull every sentence mean towards the same point.
+TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case `text` and split it into word tokens.
+
+    Lower-casing matches GloVe 6B, whose vocabulary is uncased.
+    """
+    return TOKEN_RE.findall(text.lower())
+
+
+def zipf_sif_weights(vocab_size: int, a: float = 1e-3) -> np.ndarray:
+    """SIF weights a / (a + p(w)) with p(w) from a Zipf law over the frequency rank.
+
+    GloVe files hold no counts, only frequency order, so p(w) = (1/rank) / sum_r (1/r).
+    """
+    inverse_rank = 1.0 / np.arange(1, vocab_size + 1, dtype=np.float64)
+    p = inverse_rank / inverse_rank.sum()
+    return (a / (a + p)).astype(np.float32)
+
+
+class StaticEncoder:
+    """Encode texts as the mean of their in-vocabulary word vectors (SIF-weighted if asked).
+
+    Out-of-vocabulary tokens are skipped; a text with no known token encodes to the zero vector.
+    """
+
+    def __init__(
+        self, words: list[str], vectors: np.ndarray, weights: np.ndarray | None = None, name: str = "static"
+    ) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] == 0:
+            raise ModelLoadError(f"vectors must have shape ({len(words)}, d>0), got {vectors.shape}")
+        self._sif = weights is not None
+        weights = np.ones(len(words), np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(words),):
+            raise ModelLoadError(f"weights must have shape ({len(words)},), got {weights.shape}")
+        self._vectors = vectors
+        self._weights = weights
+        self._name = name
+        self._index: dict[str, int] = {}
+        for i, word in enumerate(words):
+            self._index.setdefault(word, i)  # on duplicates keep the earlier, more frequent row
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, sif: bool = False, sif_a: float = 1e-3, max_words: int | None = None
+    ) -> StaticEncoder:
+        """Read a GloVe text file (`.txt` or `.txt.gz`, one `word v1 ... vd` per line).
+
+        `max_words` keeps the first (most frequent) words; `sif` adds rank-based SIF weights.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"GloVe file not found: {path}")
+        if max_words is not None and max_words < 1:
+            raise ModelLoadError(f"max_words must be >= 1, got {max_words}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                words, vectors = _parse_glove(islice(handle, max_words), path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"cannot read GloVe file {path}: {exc}") from None
+        weights = zipf_sif_weights(len(words), sif_a) if sif else None
+        return cls(words, vectors, weights, name=path.name.removesuffix(".gz").removesuffix(".txt"))
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector this encoder returns when `dim` is not given."""
+        return int(self._vectors.shape[1])
+
+    @property
+    def name(self) -> str:
+        """A short label for reports, taken from the file name when loaded."""
+        return self._name
+
+    @property
+    def max_seq_length(self) -> None:
+        """Always None: averaging has no length limit, unlike a transformer."""
+        return None
+
+    def info(self) -> dict[str, Any]:
+        """Describe the encoder in the same shape as the transformer Encoder's info()."""
+        return {
+            "name": self._name,
+            "kind": "static",
+            "dim": self.dim,
+            "vocab_size": len(self._index),
+            "sif": self._sif,
+            "pooling": "mean",
+        }
+
+    def encode(
+        self,
+        texts: str | Iterable[str],
+        batch_size: int = 32,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        normalize: bool = True,
+        dim: int | None = None,
+        show_progress: bool | None = None,
+        convert_to: str = "numpy",
+    ) -> Any:
+        """Return float32 vectors of shape (n, d), or (d,) for one bare string.
+
+        Each vector is (1/k) * sum of weight * vector over the text's k known tokens; all-OOV gives zeros.
+        """
+        items, single = as_text_list(texts)
+        if prompt_name is not None:
+            raise EmbedlabError(f"prompt_name={prompt_name!r}: a static model has no configured prompts")
+        if convert_to not in ("numpy", "torch"):
+            raise EmbedlabError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
+        if isinstance(dim, bool) or (dim is not None and not (isinstance(dim, int) and 1 <= dim <= self.dim)):
+            raise EmbedlabError(f"dim must be an integer in 1..{self.dim}, got {dim!r}")
+        if batch_size < 1:
+            raise EmbedlabError(f"batch_size must be >= 1, got {batch_size}")
+        prefix = prompt or ""
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        # show_progress=None means off: averaging is cheap enough that a bar is rarely worth drawing.
+        with progress_bar(len(items), f"encoding with {self._name}", bool(show_progress)) as advance:
+            for start in range(0, len(items), batch_size):
+                for row, text in enumerate(items[start : start + batch_size], start):
+                    ids = self._token_ids(prefix + text)
+                    if ids:
+                        out[row] = self._weights[ids] @ self._vectors[ids] / len(ids)
+                advance(min(batch_size, len(items) - start))
+        out = out[:, :dim] if dim is not None else out
+        if normalize:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out = out / np.where(norms > 0, norms, 1.0)  # zero rows stay zero rather than NaN
+        result = out[0] if single else out
+        if convert_to == "torch":
+            import torch  # deferred so numpy-only users of static vectors never pay torch's import time
+
+            return torch.from_numpy(np.ascontiguousarray(result))
+        return result
+
+    def _token_ids(self, text: str) -> list[int]:
+        """Map a text to vocabulary rows, splitting clitics the way GloVe's own tokenizer did.
+
+        GloVe 6B stores "don't" as "do" + "n't" and "cat's" as "cat" + "'s", so unknown clitic tokens are split.
+        """
+        ids: list[int] = []
+        for token in tokenize(text):
+            if token in self._index or "'" not in token:
+                parts = [token]
+            elif token.endswith("n't"):
+                parts = [token[:-3], "n't"]
+            else:
+                stem, _, suffix = token.partition("'")
+                parts = [stem, "'" + suffix]
+            ids.extend(self._index[part] for part in parts if part in self._index)
+        return ids
+
+
+def _parse_glove(lines: Iterable[str], path: Path) -> tuple[list[str], np.ndarray]:
+    """Split GloVe lines into words and a float32 matrix, checking every line has d finite floats.
+
+    One numpy conversion for the whole file keeps 100k x 50 near a second; a bad value is located afterwards.
+    """
+    words: list[str] = []
+    rows: list[str] = []
+    line_numbers: list[int] = []
+    width = 0
+    for number, line in enumerate(lines, 1):
+        word, _, row = line.rstrip("\r\n ").partition(" ")
+        if not word:
+            continue  # blank lines (e.g. a trailing newline) carry no word
+        count = row.count(" ") + 1 if row else 0
+        width = width or count
+        if count == 0 or count != width:
+            raise ModelLoadError(f"{path} line {number}: expected {width or 'some'} floats after the word, got {count}")
+        words.append(word)
+        rows.append(row)
+        line_numbers.append(number)
+    if not words:
+        raise ModelLoadError(f"GloVe file is empty: {path}")
+    try:
+        matrix = np.array(" ".join(rows).split(" "), dtype=np.float32).reshape(len(words), width)
+    except ValueError:
+        matrix = None
+    if matrix is None or not np.isfinite(matrix).all():
+        bad = next(i for i, row in enumerate(rows) if not _is_finite_row(row))
+        raise ModelLoadError(f"{path} line {line_numbers[bad]}: a value is not a finite float")
+    return words, matrix
+
+
+def _is_finite_row(row: str) -> bool:
+    """Whether every space-separated field of `row` parses as a finite float."""
+    try:
+        return bool(np.isfinite(np.array(row.split(" "), dtype=np.float32)).all())
+    except ValueError:
+        return False
