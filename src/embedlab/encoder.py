@@ -104,7 +104,7 @@ class Encoder(nn.Module):
                 # Only eager attention returns the weights that cls_attention pooling reads.
                 attn_implementation="eager" if needs_attentions else None,
             )
-        except (OSError, ValueError, RuntimeError, KeyError) as err:
+        except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
             raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
         finally:
             hf_logging.enable_progress_bar()
@@ -118,6 +118,21 @@ class Encoder(nn.Module):
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
         encoder = cls(transformer.float().eval(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
         return encoder.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    @classmethod
+    def from_transformer(
+        cls,
+        transformer: nn.Module,
+        tokenizer,
+        pooling: str = "mean",
+        *,
+        normalize: bool = True,
+        max_seq_length: int | None = None,
+        name: str = "",
+    ) -> Encoder:
+        """Wrap an in-memory transformer (freshly initialised or pretrained here) as an Encoder."""
+        layout = SentenceTransformerLayout(transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length)
+        return cls(transformer.eval(), tokenizer, Pooling(pooling, transformer.config.hidden_size), layout, name=name)
 
     # ---- properties ----------------------------------------------------------------------------
 

@@ -136,7 +136,9 @@ class Pooling(nn.Module):
         config.update({flag: self.strategy == name for name, flag in ST_MODE_FLAGS.items()})
         config["pooling_mode_mean_sqrt_len_tokens"] = False
         config["include_prompt"] = self.include_prompt
-        config["embedlab_pooling"] = self.strategy
+        if not self.sentence_transformers_compatible:
+            # sentence-transformers rejects unknown keys, so only its own keys go into configs it can load.
+            config["embedlab_pooling"] = self.strategy
         (directory / "config.json").write_text(json.dumps(config, indent=2))
         if self.query is not None:
             save_file({"query": self.query.detach().cpu().contiguous()}, str(directory / QUERY_FILE))

@@ -120,7 +120,7 @@ def semantic_search(
         chunk = corpus[start : start + chunk_size]
         chunk_scores = queries @ (_unit_rows(chunk) if score == "cosine" else chunk).T
         if not np.isfinite(chunk_scores).all():
-            raise EmbedlabError(f"non-finite score against corpus rows {start}..{start + len(chunk) - 1}: NaN/inf input?")
+            raise EmbedlabError(f"non-finite scores in corpus rows {start}..{start + len(chunk) - 1}: NaN or inf input")
         chunk_ids = np.broadcast_to(np.arange(start, start + chunk_scores.shape[1]), chunk_scores.shape)
         # The running best is kept sorted by (score desc, id asc) and holds only ids below this chunk,
         # so within equal scores the column order below is id order, which _top_k relies on.

@@ -1,0 +1,3 @@
+from embedlab.cli.app import main
+
+main()

@@ -1,0 +1,144 @@
+"""The `embedlab` command: one Typer app whose subcommands call the Python API.
+
+Every command is a thin shell over a function you can call yourself; problems print one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from embedlab.errors import EmbedlabError
+from embedlab.pooling import STRATEGIES
+
+app = typer.Typer(
+    help="Sentence embeddings: encode, compare, train, evaluate and search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+MODEL_HELP = "Model: a sentence-transformers or Hugging Face directory, a hub id, 'minilm' (bundled), 'glove' or a GloVe .txt(.gz) file."
+ModelOption = typer.Option("minilm", "--model", "-m", help=MODEL_HELP)
+PoolingOption = typer.Option(None, help=f"Pooling strategy, overriding the model's: {', '.join(STRATEGIES)}.")
+
+
+@app.command()
+def info(model: str = typer.Argument("minilm", help=MODEL_HELP)) -> None:
+    """Show a model's dimensions, max length, pooling, prompts and parameter count."""
+    from embedlab.loading import load_model
+
+    details = load_model(model).info()
+    table = Table(title=f"embedlab model: {model}", show_header=False)
+    for key, value in details.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command()
+def encode(
+    input: Path = typer.Option(..., "--input", "-i", help="Texts: .txt (one per line) or .jsonl (a 'text' field)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the embeddings (.npy, float32, n x d)."),
+    model: str = ModelOption,
+    pooling: Optional[str] = PoolingOption,
+    prompt: Optional[str] = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
+    dim: Optional[int] = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
+    batch_size: int = typer.Option(32, help="Texts per forward pass."),
+    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
+    field: str = typer.Option("text", help="The jsonl field holding the text."),
+) -> None:
+    """Embed every text of a file and save the matrix as .npy."""
+    from embedlab.data import read_texts
+    from embedlab.loading import load_model
+
+    if output.suffix != ".npy":
+        raise EmbedlabError(f"--output must end in .npy, not {output.name}")
+    texts = read_texts(input, field=field)
+    encoder = load_model(model, pooling=pooling)
+    embeddings = encoder.encode(
+        texts, batch_size=batch_size, prompt=prompt, dim=dim, normalize=normalize, show_progress=len(texts) > 256
+    )
+    save_array(embeddings, output)
+    console.print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
+
+
+def save_array(array: np.ndarray, path: Path) -> None:
+    """np.save through a temporary file, so an interrupted run never leaves a truncated .npy behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as handle:
+        np.save(handle, array)
+    os.replace(partial, path)
+
+
+@app.command()
+def similarity(
+    first: str = typer.Argument(..., help="First text."),
+    second: str = typer.Argument(..., help="Second text."),
+    model: str = ModelOption,
+    paraphrase: float = typer.Option(0.85, help="Cosine at or above which the pair reads as a paraphrase."),
+    related: float = typer.Option(0.6, help="Cosine at or above which the pair reads as related."),
+    unrelated: float = typer.Option(0.2, help="Cosine below which the pair reads as unrelated."),
+) -> None:
+    """Cosine similarity of two texts and the band it falls in (bands depend on the model)."""
+    from embedlab.loading import load_model
+    from embedlab.similarity import SimilarityBands, band, cosine_similarity
+
+    encoder = load_model(model)
+    vectors = encoder.encode([first, second], normalize=True)
+    score = float(cosine_similarity(vectors[0], vectors[1]))
+    bands = SimilarityBands(paraphrase=paraphrase, related=related, unrelated=unrelated)
+    console.print(f"cosine {score:.4f}  [bold]{band(score, bands)}[/bold]")
+
+
+@app.command()
+def demo() -> None:
+    """Score six sentence pairs with averaged GloVe, a random BERT and all-MiniLM-L6-v2."""
+    from embedlab.demo import UNRELATED_PAIRS, run_demo
+
+    result = run_demo()
+    for label, first, second in result.pairs:
+        console.print(f"[bold]{label}[/bold]: {first!r} vs {second!r}", highlight=False)
+    table = Table(title="cosine similarity of six sentence pairs")
+    table.add_column("pair")
+    for name in result.scores:
+        table.add_column(name, justify="right")
+    for row, (label, _, _) in enumerate(result.pairs):
+        table.add_row(label, *(f"{scores[row]:.3f}" for scores in result.scores.values()))
+    table.add_section()
+    table.add_row("spread (max - min)", *(f"{result.spread(name):.3f}" for name in result.scores))
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    unrelated = {name: max(scores[i] for i in UNRELATED_PAIRS) for name, scores in result.scores.items()}
+    console.print(
+        "Pairs 4 and 6 share nothing. Their highest cosine per model: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in unrelated.items())
+        + ".\nUntrained pooling squeezes every text into a narrow cone (anisotropy): unrelated texts score high"
+        " and the spread is tiny. Contrastive training spreads texts out so that meaning decides distance."
+    )
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    errors.print(f"[yellow]warning:[/yellow] {message}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one red line and exit code 1."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    warnings.showwarning = _show_warning
+    try:
+        app()
+    except EmbedlabError as err:
+        errors.print(f"[red]error:[/red] {err}", highlight=False)
+        sys.exit(1)

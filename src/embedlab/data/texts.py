@@ -1,0 +1,35 @@
+"""Reading texts to encode from .txt (one per line) or .jsonl (one object per line) files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from embedlab.errors import EmbedlabError
+
+
+def read_texts(path: str | Path, field: str = "text") -> list[str]:
+    """All texts of a file; jsonl rows must hold a string under `field` (BEIR corpora join title and text)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmbedlabError(f"no input file at {path}")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise EmbedlabError(f"{path} is not UTF-8 text: {err}") from None
+    if path.suffix != ".jsonl":
+        return lines
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise EmbedlabError(f"{path}:{number} is not valid JSON: {err.msg}") from None
+        value = row.get(field) if isinstance(row, dict) else None
+        if not isinstance(value, str):
+            raise EmbedlabError(f"{path}:{number} has no string field {field!r}")
+        title = row.get("title")
+        texts.append(f"{title} {value}".strip() if isinstance(title, str) and title else value)
+    return texts

@@ -1,0 +1,43 @@
+"""One entry point for every kind of model name: transformers, aliases and word-vector files.
+
+The CLI and later tools call `load_model`, so a GloVe path works wherever a model name does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from embedlab.data import dataset_path
+from embedlab.encoder import Encoder
+from embedlab.errors import ModelLoadError
+from embedlab.static import StaticEncoder
+
+WORD_VECTOR_SUFFIXES = (".txt", ".txt.gz", ".vec", ".vec.gz")
+GLOVE_ALIAS = "glove"
+GLOVE_FILE = ("glove", "glove.6B.50d.top100k.txt.gz")
+
+
+def is_word_vector_file(name: str) -> bool:
+    return name.lower().endswith(WORD_VECTOR_SUFFIXES)
+
+
+def load_model(
+    name: str | os.PathLike | None = None,
+    *,
+    pooling: str | None = None,
+    device: str | None = None,
+    allow_pickle: bool = False,
+) -> Encoder | StaticEncoder:
+    """Load a transformer Encoder, or a StaticEncoder for `glove` / a word-vector text file."""
+    text = None if name is None else str(name)
+    if text == GLOVE_ALIAS:
+        path = dataset_path(*GLOVE_FILE)
+        if path is None:
+            raise ModelLoadError("the 'glove' alias needs the data root's glove/ folder (set EMBEDLAB_DATA)")
+        text = str(path)
+    if text is not None and is_word_vector_file(text):
+        if pooling not in (None, "mean"):
+            raise ModelLoadError("word-vector models only average their words; drop --pooling")
+        return StaticEncoder.load(Path(text))
+    return Encoder.load(text, pooling=pooling, device=device, allow_pickle=allow_pickle)

