@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,12 @@ from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.similarity import cosine_similarity
+from embedlab.loading import GLOVE_FILE
 from embedlab.static import StaticEncoder, tokenize, zipf_sif_weights
+from tests.conftest import real_data
 
 WORDS = ["the", "cat", "dog"]
 VECTORS = np.array([[1.0, 0.0, 0.0, 2.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, -1.0]], dtype=np.float32)
-DATA_ROOT = Path(os.environ.get("EMBEDLAB_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-GLOVE = DATA_ROOT / "glove" / "glove.6B.50d.top100k.txt.gz"
 
 
 def write_glove(path: Path, lines: list[str]) -> Path:
@@ -194,9 +193,7 @@ def test_encode_matches_numpy_mean_for_any_text(token_lists: list[list[str]], ba
 
 @pytest.fixture(scope="module")
 def glove() -> StaticEncoder:
-    if not GLOVE.is_file():
-        pytest.skip(f"GloVe file not found at {GLOVE} (set EMBEDLAB_DATA)")
-    return StaticEncoder.load(GLOVE)
+    return StaticEncoder.load(real_data(*GLOVE_FILE))
 
 
 def test_real_glove_loads_whole_vocabulary(glove: StaticEncoder) -> None:
@@ -209,7 +206,7 @@ def test_real_glove_ranks_related_words_higher(glove: StaticEncoder) -> None:
 
 
 def test_real_glove_sentences_and_sif(glove: StaticEncoder) -> None:
-    sif = StaticEncoder.load(GLOVE, sif=True)
+    sif = StaticEncoder.load(real_data(*GLOVE_FILE), sif=True)
     for enc in (glove, sif):
         a, b, c = enc.encode(["The cat sat on the mat.", "A kitten sat on a rug.", "Shares fell on Wall Street."])
         assert cosine_similarity(a, b) > cosine_similarity(a, c)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from embedlab.batching import length_sorted_batches, pad_encodings
 from embedlab.checkpoints import check_weights, local_model_dir
+from embedlab.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.inputs import as_text_list
 from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
@@ -29,7 +30,6 @@ from embedlab.st_format import SentenceTransformerLayout, is_sentence_transforme
 QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 PROGRESS_MIN_TEXTS = 2048
-CONVERSIONS = ("numpy", "torch")
 
 
 class Encoder(nn.Module):
@@ -222,7 +222,7 @@ class Encoder(nn.Module):
         texts, single = as_text_list(texts)
         prefix = self._prompt(prompt, prompt_name)
         normalize = self.normalize if normalize is None else normalize
-        _check_encode_options(batch_size, dim, self.dim, convert_to)
+        check_encode_options(batch_size, dim, self.dim, convert_to)
         embeddings = torch.zeros(len(texts), self.dim)
         if texts:
             encodings = self._encodings([prefix + t for t in texts])
@@ -322,15 +322,6 @@ def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> T
     if normalize:
         embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
     return embeddings
-
-
-def _check_encode_options(batch_size: int, dim: int | None, model_dim: int, convert_to: str) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise EmbedlabError(f"batch_size must be a positive integer, not {batch_size!r}")
-    if dim is not None and (not isinstance(dim, int) or not 1 <= dim <= model_dim):
-        raise EmbedlabError(f"dim must be an integer between 1 and {model_dim}, not {dim!r}")
-    if convert_to not in CONVERSIONS:
-        raise EmbedlabError(f"convert_to must be one of {', '.join(CONVERSIONS)}, not {convert_to!r}")
 
 
 def _warn_truncated(encodings: list[Encoding], max_seq_length: int) -> None:

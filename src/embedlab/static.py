@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from embedlab.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.inputs import as_text_list
 from embedlab.progress import progress_bar
@@ -130,12 +131,7 @@ class StaticEncoder:
         items, single = as_text_list(texts)
         if prompt_name is not None:
             raise EmbedlabError(f"prompt_name={prompt_name!r}: a static model has no configured prompts")
-        if convert_to not in ("numpy", "torch"):
-            raise EmbedlabError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
-        if isinstance(dim, bool) or (dim is not None and not (isinstance(dim, int) and 1 <= dim <= self.dim)):
-            raise EmbedlabError(f"dim must be an integer in 1..{self.dim}, got {dim!r}")
-        if batch_size < 1:
-            raise EmbedlabError(f"batch_size must be >= 1, got {batch_size}")
+        check_encode_options(batch_size, dim, self.dim, convert_to)
         prefix = prompt or ""
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         # show_progress=None means off: averaging is cheap enough that a bar is rarely worth drawing.

@@ -26,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # one message, one line, however long
 
 MODEL_HELP = "Model: a sentence-transformers or Hugging Face directory, a hub id, 'minilm' (bundled), 'glove' or a GloVe .txt(.gz) file."
 ModelOption = typer.Option("minilm", "--model", "-m", help=MODEL_HELP)
