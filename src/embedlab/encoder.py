@@ -116,8 +116,8 @@ class Encoder(nn.Module):
             layout.pooling_dir = directory / "1_Pooling"
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
-        encoder = cls(transformer.float().eval(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
-        return encoder.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        encoder = cls(transformer.float(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
+        return encoder.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
     @classmethod
     def from_transformer(
@@ -132,7 +132,7 @@ class Encoder(nn.Module):
     ) -> Encoder:
         """Wrap an in-memory transformer (freshly initialised or pretrained here) as an Encoder."""
         layout = SentenceTransformerLayout(transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length)
-        return cls(transformer.eval(), tokenizer, Pooling(pooling, transformer.config.hidden_size), layout, name=name)
+        return cls(transformer, tokenizer, Pooling(pooling, transformer.config.hidden_size), layout, name=name).eval()
 
     # ---- properties ----------------------------------------------------------------------------
 
