@@ -90,9 +90,9 @@ class Encoder(nn.Module):
         if max_seq_length is not None:
             layout.max_seq_length = max_seq_length
         use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
-        needs_attentions = pooling == "cls_attention" or (
-            pooling is None and layout.pooling_dir is not None and _saved_pooling_needs_attentions(layout)
-        )
+        saved_pooling = Pooling.load(layout.pooling_dir, strategy=pooling) if layout.pooling_dir else None
+        strategy = saved_pooling.strategy if saved_pooling else (pooling or "mean")
+        verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         try:
@@ -102,18 +102,15 @@ class Encoder(nn.Module):
                 use_safetensors=use_safetensors,
                 trust_remote_code=trust_remote_code,
                 # Only eager attention returns the weights that cls_attention pooling reads.
-                attn_implementation="eager" if needs_attentions else None,
+                attn_implementation="eager" if strategy == "cls_attention" else None,
             )
         except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
             raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
         finally:
+            hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()
         hidden = transformer.config.hidden_size
-        if layout.pooling_dir is not None:
-            pooler = Pooling.load(layout.pooling_dir, strategy=pooling)
-        else:
-            pooler = Pooling(pooling or "mean", hidden)
-            layout.pooling_dir = directory / "1_Pooling"
+        pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
         encoder = cls(transformer.float(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
@@ -338,10 +335,6 @@ def _model_max_length(transformer: nn.Module, tokenizer) -> int:
     # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
     limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
     return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
-
-
-def _saved_pooling_needs_attentions(layout: SentenceTransformerLayout) -> bool:
-    return Pooling.load(layout.pooling_dir).needs_attentions
 
 
 def _is_model_dir(path: Path) -> bool:

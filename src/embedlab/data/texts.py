@@ -14,9 +14,11 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
     if not path.is_file():
         raise EmbedlabError(f"no input file at {path}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise EmbedlabError(f"{path} is not UTF-8 text: {err}") from None
+    # Only newlines end a line: str.splitlines would also split texts at \x1c, \x85 or \u2028.
+    lines = [line.removesuffix("\r") for line in content.removesuffix("\n").split("\n")] if content else []
     if path.suffix != ".jsonl":
         return lines
     texts = []
