@@ -153,6 +153,14 @@ class StaticEncoder:
             return torch.from_numpy(np.ascontiguousarray(result))
         return result
 
+    def encode_queries(self, queries: str | Iterable[str], **kwargs: Any) -> Any:
+        """Word averages have no query prompt: the same as encode, for asymmetric-retrieval callers."""
+        return self.encode(queries, **kwargs)
+
+    def encode_documents(self, documents: str | Iterable[str], **kwargs: Any) -> Any:
+        """The same as encode (see encode_queries)."""
+        return self.encode(documents, **kwargs)
+
     def _token_ids(self, text: str) -> list[int]:
         """Map a text to vocabulary rows, splitting clitics the way GloVe's own tokenizer did.
 

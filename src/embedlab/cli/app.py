@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab.atomic import save_array
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
 
@@ -70,15 +70,6 @@ def encode(
     )
     save_array(embeddings, output)
     console.print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
-
-
-def save_array(array: np.ndarray, path: Path) -> None:
-    """np.save through a temporary file, so an interrupted run never leaves a truncated .npy behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, array)
-    os.replace(partial, path)
 
 
 @app.command()
