@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from embedlab.atomic import save_array
+from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
+from embedlab.cli.evaluate import eval_app
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
 
@@ -25,11 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)  # one message, one line, however long
-
-MODEL_HELP = "Model: a sentence-transformers or Hugging Face directory, a hub id, 'minilm' (bundled), 'glove' or a GloVe .txt(.gz) file."
-ModelOption = typer.Option("minilm", "--model", "-m", help=MODEL_HELP)
+app.add_typer(eval_app, name="eval")
 PoolingOption = typer.Option(None, help=f"Pooling strategy, overriding the model's: {', '.join(STRATEGIES)}.")
 
 
@@ -53,7 +50,7 @@ def encode(
     pooling: Optional[str] = PoolingOption,
     prompt: Optional[str] = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
     dim: Optional[int] = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
-    batch_size: int = typer.Option(32, help="Texts per forward pass."),
+    batch_size: int = BatchOption,
     normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
     field: str = typer.Option("text", help="The jsonl field holding the text."),
 ) -> None:

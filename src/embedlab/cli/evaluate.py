@@ -1,0 +1,131 @@
+"""`embedlab eval ...` and `embedlab diagnose`: the evaluators and diagnostics from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from embedlab.cli.common import BatchOption, JsonOption, ModelOption, console, show_result
+from embedlab.evaluation.result import TextEncoder
+
+eval_app = typer.Typer(help="Evaluate a model: STS, retrieval, pairs, clustering, classification, reranking, suite.")
+
+DataFile = typer.Option(..., "--data", "-d", help="A .jsonl file of the task's rows.")
+BeirDir = typer.Option(..., "--data", "-d", help="A BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+SplitOption = typer.Option("test", help="The qrels split to evaluate (qrels/<split>.tsv).")
+
+
+def _model(name: str) -> TextEncoder:
+    from embedlab.loading import load_model
+
+    return load_model(name)
+
+
+@eval_app.command()
+def sts(model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Optional[Path] = JsonOption) -> None:
+    """Spearman/Pearson of cosine (and dot, euclidean, manhattan) against gold scores (sentence1, sentence2, score)."""
+    from embedlab.evaluation.sts import evaluate_sts
+
+    show_result(evaluate_sts(_model(model), data, batch_size=batch_size), json)
+
+
+@eval_app.command()
+def retrieval(
+    model: str = typer.Option("minilm", "--model", "-m", help="A model (see `embedlab info --help`) or 'bm25'."),
+    data: Path = BeirDir,
+    split: str = SplitOption,
+    top_k: int = typer.Option(100, help="Depth of the ranking each query gets."),
+    ignore_identical_ids: bool = typer.Option(True, help="Drop hits whose doc id equals the query id (BEIR's default)."),
+    cache: bool = typer.Option(True, help="Reuse corpus embeddings cached for this model, data and settings."),
+    batch_size: int = BatchOption,
+    json: Optional[Path] = JsonOption,
+) -> None:
+    """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset."""
+    from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
+
+    config = RetrievalConfig(
+        split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache
+    )
+    encoder = "bm25" if model == "bm25" else _model(model)
+    show_result(evaluate_retrieval(encoder, data, config), json)
+
+
+@eval_app.command()
+def reranking(
+    model: str = ModelOption,
+    data: Path = BeirDir,
+    split: str = SplitOption,
+    top_n: int = typer.Option(100, help="BM25 candidates per query to re-order."),
+    json: Optional[Path] = JsonOption,
+) -> None:
+    """MAP and MRR@10 after the model re-orders each query's BM25 candidates."""
+    from embedlab.evaluation.reranking import evaluate_reranking
+
+    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split), json)
+
+
+@eval_app.command()
+def pairs(model: str = ModelOption, data: Path = DataFile, json: Optional[Path] = JsonOption) -> None:
+    """Average precision, best-threshold F1 and accuracy on duplicate/paraphrase pairs (sentence1, sentence2, label)."""
+    from embedlab.evaluation.pairs import evaluate_pairs
+
+    show_result(evaluate_pairs(_model(model), data), json)
+
+
+@eval_app.command()
+def clustering(
+    model: str = ModelOption,
+    data: Path = DataFile,
+    seed: int = typer.Option(0, help="Seed for k-means and subsampling."),
+    json: Optional[Path] = JsonOption,
+) -> None:
+    """V-measure and ARI of k-means and agglomerative clusters against labels (text, label)."""
+    from embedlab.evaluation.clustering import ClusteringConfig, evaluate_clustering
+
+    show_result(evaluate_clustering(_model(model), data, ClusteringConfig(seed=seed)), json)
+
+
+@eval_app.command()
+def classification(
+    model: str = ModelOption,
+    data: Path = DataFile,
+    folds: int = typer.Option(5, help="Stratified cross-validation folds."),
+    seed: int = typer.Option(0, help="Seed for the fold split."),
+    json: Optional[Path] = JsonOption,
+) -> None:
+    """Accuracy and macro-F1 of a logistic-regression probe on frozen embeddings (text, label)."""
+    from embedlab.evaluation.classification import ClassificationConfig, evaluate_classification
+
+    show_result(evaluate_classification(_model(model), data, ClassificationConfig(folds=folds, seed=seed)), json)
+
+
+@eval_app.command()
+def suite(
+    model: str = ModelOption,
+    root: Optional[Path] = typer.Option(None, help="Data root (default: EMBEDLAB_DATA, else ../shared/data)."),
+    out: Path = typer.Option(Path("runs/suite"), help="Folder for suite.json and suite.md."),
+    only: Optional[list[str]] = typer.Option(None, help="Run only these tasks (repeatable), e.g. --only sts."),
+) -> None:
+    """Run every dataset found under the data root and print one table; writes JSON and markdown."""
+    from embedlab.atomic import write_json, write_text
+    from embedlab.evaluation.suite import discover_tasks, run_suite, suite_markdown
+
+    tasks = [t for t in discover_tasks(root) if not only or t.task in only]
+    encoder = _model(model)
+    table = Table(title=f"embedlab suite: {model}")
+    for column in ("task", "dataset", "metric"):
+        table.add_column(column)
+    table.add_column("score", justify="right")
+
+    def report(result) -> None:
+        console.print(f"{result.task} {result.dataset}: {result.main_metric} {100 * result.main_score:.2f}")
+        table.add_row(result.task, result.dataset, result.main_metric, f"{100 * result.main_score:.2f}")
+
+    results = run_suite(encoder, tasks, on_result=report)
+    console.print(table)
+    write_json([r.to_dict() for r in results], out / "suite.json")
+    write_text(f"# embedlab suite: {model}\n\n" + suite_markdown(results), out / "suite.md")
+    console.print(f"wrote {out / 'suite.json'} and {out / 'suite.md'}")
