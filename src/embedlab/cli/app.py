@@ -16,7 +16,7 @@ from rich.table import Table
 
 from embedlab.atomic import save_array
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
-from embedlab.cli.evaluate import eval_app
+from embedlab.cli.evaluate import diagnose, eval_app
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
 
@@ -27,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(eval_app, name="eval")
+app.command()(diagnose)
 PoolingOption = typer.Option(None, help=f"Pooling strategy, overriding the model's: {', '.join(STRATEGIES)}.")
 
 

@@ -129,3 +129,49 @@ def suite(
     write_json([r.to_dict() for r in results], out / "suite.json")
     write_text(f"# embedlab suite: {model}\n\n" + suite_markdown(results), out / "suite.md")
     console.print(f"wrote {out / 'suite.json'} and {out / 'suite.md'}")
+
+
+def diagnose(
+    model: str = ModelOption,
+    data: Path = typer.Option(..., "--data", "-d", help=".jsonl pairs (sentence1/sentence2[/score|label] or anchor/positive), .jsonl.gz, or .txt texts."),
+    out: Optional[Path] = typer.Option(None, help="Folder for PNG plots (cosine histograms, PCA scatter, spectrum)."),
+    max_rows: int = typer.Option(5000, help="Read at most this many rows."),
+    json: Optional[Path] = JsonOption,
+) -> None:
+    """What makes an embedding space good, measured: anisotropy, alignment/uniformity, effective rank, granularity."""
+    from embedlab.atomic import write_json
+    from embedlab.diagnostic_plots import save_plots
+    from embedlab.diagnostics import DiagnoseConfig
+    from embedlab.diagnostics import diagnose as run_diagnose
+
+    report = run_diagnose(_model(model), data, DiagnoseConfig(max_rows=max_rows))
+    table = Table(title=f"diagnostics: {model} on {data.name} ({report.n_texts} texts)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("reading")
+    for name, value, reading in _diagnostic_rows(report):
+        table.add_row(name, value, reading)
+    console.print(table)
+    if out is not None:
+        for path in save_plots(report, out):
+            console.print(f"wrote {path}")
+    if json is not None:
+        write_json(report.to_dict(), json)
+        console.print(f"wrote {json}")
+
+
+def _diagnostic_rows(report) -> list[tuple[str, str, str]]:
+    rows = [
+        ("anisotropy", f"{report.anisotropy:.3f}", "mean cosine of random pairs: 0 spread out, 1 a narrow cone"),
+        ("uniformity", f"{report.uniformity:.3f}", "log E exp(-2|x-y|^2): lower spreads texts more evenly"),
+        ("effective rank", f"{report.effective_rank:.1f} / {report.dim}", "dimensions the space really uses"),
+    ]
+    rows += [(f"top-{k} PC variance", f"{share:.3f}", "variance share of the leading components") for k, share in report.top_pc_share.items()]
+    if report.alignment is not None:
+        rows.append(("alignment", f"{report.alignment:.3f}", f"E|x-y|^2 over {report.positive_pairs.count} positive pairs: lower is better"))
+        rows.append(("positive vs random AUC", f"{report.auc:.3f}", "how well cosine separates positives from random pairs"))
+    if report.spearman is not None:
+        rows.append(("spearman", f"{report.spearman:.3f}", "cosine vs gold scores"))
+    if report.granularity is not None:
+        rows.append(("granularity", f"{report.granularity:.3f}", f"spearman over the {report.n_granularity_pairs} closest pairs"))
+    return rows
