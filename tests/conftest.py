@@ -38,3 +38,15 @@ def real_data(*parts: str):
     if path is None:
         pytest.skip(f"{'/'.join(parts)} is not under the data root (EMBEDLAB_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_embedding_cache(tmp_path_factory):
+    """Keep test runs from reading or filling the user's embedding cache."""
+    previous = os.environ.get("EMBEDLAB_CACHE")
+    os.environ["EMBEDLAB_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("EMBEDLAB_CACHE", None)
+    else:
+        os.environ["EMBEDLAB_CACHE"] = previous

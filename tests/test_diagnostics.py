@@ -24,7 +24,6 @@ from embedlab.diagnostics import (
     anisotropy_centered,
     cosine_stats,
     diagnose,
-    diagnose_embeddings,
     distribution_overlap,
     effective_rank,
     granularity,

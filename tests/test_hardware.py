@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from embedlab import hardware
-from embedlab.hardware import FEATURES, CpuInfo, as_dict, cpu_info, parse_cpuinfo, report_header
+from embedlab.hardware import (
+    FEATURES,
+    CpuInfo,
+    as_dict,
+    cpu_info,
+    parse_cpuinfo,
+    report_header,
+)
 
 X86_CPUINFO = """\
 processor	: 0

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
-from embedlab.similarity import cosine_similarity
 from embedlab.loading import GLOVE_FILE
+from embedlab.similarity import cosine_similarity
 from embedlab.static import StaticEncoder, tokenize, zipf_sif_weights
 from tests.conftest import real_data
 

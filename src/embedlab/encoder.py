@@ -25,7 +25,12 @@ from embedlab.inputs import as_text_list
 from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
 from embedlab.pooling import Pooling
 from embedlab.progress import progress_bar
-from embedlab.st_format import SentenceTransformerLayout, is_sentence_transformers_dir, read_layout, write_layout
+from embedlab.st_format import (
+    SentenceTransformerLayout,
+    is_sentence_transformers_dir,
+    read_layout,
+    write_layout,
+)
 
 QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
@@ -246,6 +251,16 @@ class Encoder(nn.Module):
     def encode_documents(self, documents: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
         """Encode documents with the model's document/passage prompt, if it has one."""
         return self.encode(documents, prompt_name=self._named_prompt(DOCUMENT_PROMPT_NAMES), **kwargs)
+
+    @property
+    def query_prompt(self) -> str:
+        """The text encode_queries puts before each query ("" for none)."""
+        return self._prompt(None, self._named_prompt(QUERY_PROMPT_NAMES))
+
+    @property
+    def document_prompt(self) -> str:
+        """The text encode_documents puts before each document ("" for none)."""
+        return self._prompt(None, self._named_prompt(DOCUMENT_PROMPT_NAMES))
 
     def _named_prompt(self, candidates: tuple[str, ...]) -> str | None:
         return next((name for name in candidates if self.prompts.get(name)), None)

@@ -6,8 +6,8 @@ Works on numpy arrays or torch tensors so results of any encoder can be compared
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np

@@ -8,7 +8,13 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from embedlab.cli.common import BatchOption, JsonOption, ModelOption, console, show_result
+from embedlab.cli.common import (
+    BatchOption,
+    JsonOption,
+    ModelOption,
+    console,
+    show_result,
+)
 from embedlab.evaluation.result import TextEncoder
 
 eval_app = typer.Typer(help="Evaluate a model: STS, retrieval, pairs, clustering, classification, reranking, suite.")
@@ -97,7 +103,10 @@ def classification(
     json: Optional[Path] = JsonOption,
 ) -> None:
     """Accuracy and macro-F1 of a logistic-regression probe on frozen embeddings (text, label)."""
-    from embedlab.evaluation.classification import ClassificationConfig, evaluate_classification
+    from embedlab.evaluation.classification import (
+        ClassificationConfig,
+        evaluate_classification,
+    )
 
     show_result(evaluate_classification(_model(model), data, ClassificationConfig(folds=folds, seed=seed)), json)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from embedlab.data.beir import doc_text
 from embedlab.errors import EmbedlabError
 
 
@@ -33,5 +34,5 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
         if not isinstance(value, str):
             raise EmbedlabError(f"{path}:{number} has no string field {field!r}")
         title = row.get("title")
-        texts.append(f"{title} {value}".strip() if isinstance(title, str) and title else value)
+        texts.append(doc_text(title, value) if isinstance(title, str) and title else value)
     return texts

@@ -13,7 +13,6 @@ from embedlab.data import data_root
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult, TextEncoder
 
-
 LAYOUTS = (
     (("sts",), "sts/*/{split}.jsonl", False),
     (("retrieval", "reranking"), "beir/*/qrels/{split}.tsv", True),
@@ -53,7 +52,10 @@ def discover_tasks(root: Path | None = None, split: str = "test") -> list[SuiteT
 
 def run_task(model: TextEncoder, task: SuiteTask, batch_size: int = 32) -> EvalResult:
     """Run one suite task with its evaluator's default settings."""
-    from embedlab.evaluation.classification import ClassificationConfig, evaluate_classification
+    from embedlab.evaluation.classification import (
+        ClassificationConfig,
+        evaluate_classification,
+    )
     from embedlab.evaluation.clustering import ClusteringConfig, evaluate_clustering
     from embedlab.evaluation.pairs import evaluate_pairs
     from embedlab.evaluation.reranking import evaluate_reranking

@@ -1,0 +1,120 @@
+"""Retrieval evaluation on BEIR datasets: rank the corpus for every query, score with nDCG@10 and friends.
+
+Dense models search exactly (no approximate index) so the numbers compare with BEIR and MTEB tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab.bm25 import BM25Config, BM25Index
+from embedlab.data.beir import BeirDataset, load_beir
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation.embedding_cache import cached_encode
+from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
+from embedlab.evaluation.result import EvalResult
+from embedlab.similarity import Hit, semantic_search
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How a retrieval run is made: qrels split, run depth, encoding batch, scoring and caching.
+
+    ignore_identical_ids drops a retrieved doc whose id equals the query id, as BEIR does (for corpora that
+    contain the queries, e.g. ArguAna); switch it off where ids merely collide, as in Cranfield.
+    """
+
+    split: str = "test"
+    top_k: int = 100
+    batch_size: int = 32
+    ignore_identical_ids: bool = True
+    score: str = "cosine"
+    use_cache: bool = True
+    chunk_size: int = 50_000
+    bm25: BM25Config = field(default_factory=BM25Config)
+
+    def __post_init__(self) -> None:
+        # Checked up front: a bad value found after encoding the corpus would waste minutes.
+        if min(self.top_k, self.batch_size, self.chunk_size) < 1 or self.score not in ("cosine", "dot"):
+            raise EmbedlabError(
+                f"need top_k, batch_size, chunk_size >= 1 and score 'cosine' or 'dot', got {self.top_k}, "
+                f"{self.batch_size}, {self.chunk_size}, {self.score!r}"
+            )
+
+
+def evaluate_retrieval(
+    model: Any, data_dir: str | Path, config: RetrievalConfig = RetrievalConfig()
+) -> EvalResult:
+    """nDCG@{1,3,5,10,100}, MRR@10, Recall@{1,5,10,100}, MAP@{10,100}, P@10 of a model on a BEIR dataset.
+
+    `model` is an Encoder or StaticEncoder, or "bm25"; `data_dir` a BEIR directory or a dataset name.
+    """
+    dataset = load_beir(data_dir, config.split)
+    run = retrieval_run(model, dataset, config)
+    settings = {
+        "split": config.split,
+        "top_k": config.top_k,
+        "ignore_identical_ids": config.ignore_identical_ids,
+        "queries": len(dataset.queries),
+        "documents": len(dataset.corpus),
+        "corpus_sha256": dataset.corpus_sha256,
+    }
+    if model == "bm25":
+        settings["bm25"] = asdict(config.bm25)
+    else:
+        settings.update(score=config.score, prompts=prompts_used(model), model_info=model.info())
+    return EvalResult(
+        task="retrieval",
+        dataset=dataset.name,
+        model="bm25" if model == "bm25" else model.name,
+        metrics=ranking_metrics(dataset.qrels, run).mean,
+        main_metric="ndcg@10",
+        settings=settings,
+    )
+
+
+def retrieval_run(model: Any, dataset: BeirDataset, config: RetrievalConfig = RetrievalConfig()) -> Run:
+    """The top_k docs per query with their scores ({query id: {doc id: score}}), for metrics or reranking."""
+    query_ids = list(dataset.queries)
+    # One extra hit per query so that top_k remain after dropping the query's own id.
+    depth = config.top_k + config.ignore_identical_ids
+    hits = _search(model, dataset, [dataset.queries[q] for q in query_ids], depth, config)
+    doc_ids = dataset.doc_ids()
+    run: Run = {}
+    for query_id, query_hits in zip(query_ids, hits):
+        ranked = [(doc_ids[hit.corpus_id], hit.score) for hit in query_hits]
+        if config.ignore_identical_ids:
+            ranked = [(doc_id, score) for doc_id, score in ranked if doc_id != query_id]
+        run[query_id] = dict(ranked[: config.top_k])
+    return run
+
+
+def document_embeddings(model: Any, texts: Sequence[str], batch_size: int, use_cache: bool) -> np.ndarray:
+    """Documents encoded with the model's document prompt, read from the embedding cache when allowed."""
+
+    def encode(batch: list[str]) -> np.ndarray:
+        return model.encode_documents(batch, batch_size=batch_size)
+
+    return cached_encode(model, texts, encode, {"method": "encode_documents"}) if use_cache else encode(list(texts))
+
+
+def prompts_used(model: Any) -> dict[str, str]:
+    """The text encode_queries and encode_documents put before each query and document ("" for none)."""
+    return {"query": getattr(model, "query_prompt", ""), "document": getattr(model, "document_prompt", "")}
+
+
+def _search(
+    model: Any, dataset: BeirDataset, queries: list[str], depth: int, config: RetrievalConfig
+) -> list[list[Hit]]:
+    if isinstance(model, str):
+        if model != "bm25":
+            raise EmbedlabError(f"the only named retriever is 'bm25', got {model!r}; pass an encoder otherwise")
+        return BM25Index.build(dataset.doc_texts(), config.bm25).search(queries, depth)
+    query_embeddings = model.encode_queries(queries, batch_size=config.batch_size)
+    corpus_embeddings = document_embeddings(model, dataset.doc_texts(), config.batch_size, config.use_cache)
+    return semantic_search(query_embeddings, corpus_embeddings, depth, score=config.score, chunk_size=config.chunk_size)

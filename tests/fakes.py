@@ -1,0 +1,35 @@
+"""Stand-in models for tests: fixed vectors per text, so evaluation metrics can be worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LookupEncoder:
+    """A model stand-in that embeds each text as a fixed vector from a table, so metrics can be worked by hand.
+
+    It records each encode call, so tests can check what an evaluator asked for.
+    """
+
+    def __init__(self, table: dict[str, list[float]], name: str = "lookup") -> None:
+        self.table = {text: np.asarray(vector, dtype=np.float32) for text, vector in table.items()}
+        self.name = name
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str], batch_size: int = 32, **kwargs) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.stack([self.table[text] for text in texts])
+
+
+def grouped(centres: list[list[float]], per_group: int, spread: float, seed: int = 0) -> tuple[LookupEncoder, list]:
+    """A model placing `per_group` texts around each centre, and the group label of each text."""
+    rng = np.random.default_rng(seed)
+    table, labels = {}, []
+    for group, centre in enumerate(centres):
+        for i in range(per_group):
+            table[f"g{group}-{i}"] = np.asarray(centre) + spread * rng.standard_normal(len(centre))
+            labels.append(f"group {group}")
+    return LookupEncoder(table), labels
+
+
+DIRECTIONS = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
