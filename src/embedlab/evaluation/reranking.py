@@ -59,7 +59,7 @@ def evaluate_reranking(
     theirs = ranking_metrics(dataset.qrels, candidate_run, cutoffs).mean
     return EvalResult(
         task="reranking",
-        dataset=dataset.name,
+        dataset=f"{dataset.name}/{dataset.split}",
         model=model.name,
         metrics={
             "map": ours[f"map@{top_n}"],

@@ -70,7 +70,7 @@ def evaluate_retrieval(
         settings.update(score=config.score, prompts=prompts_used(model), model_info=model.info())
     return EvalResult(
         task="retrieval",
-        dataset=dataset.name,
+        dataset=f"{dataset.name}/{dataset.split}",
         model="bm25" if model == "bm25" else model.name,
         metrics=ranking_metrics(dataset.qrels, run).mean,
         main_metric="ndcg@10",
