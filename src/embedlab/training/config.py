@@ -1,0 +1,139 @@
+"""Training configuration: dataclasses that a YAML or TOML file fills, field for field.
+
+`embedlab train CONFIG` is the whole interface, and every field is also a Python argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import EmbedlabError
+
+DATA_KINDS = ("auto", "pairs", "triplets", "scored", "nli", "beir", "simcse", "ict")
+LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet")
+MIXTURES = ("proportional", "round_robin")
+
+
+@dataclass
+class DatasetSpec:
+    """One training dataset: a file or BEIR directory (relative paths are tried under the data root too)."""
+
+    path: str
+    kind: str = "auto"
+    # SimCSE / inverse-cloze data only: how many unlabelled texts to use (None = all).
+    limit: int | None = None
+
+
+@dataclass
+class LossSpec:
+    """Which loss, and its knobs; options a loss does not use are ignored by it."""
+
+    name: str = "infonce"
+    temperature: float = 0.05
+    learnable_temperature: bool = False
+    symmetric: bool = False
+    false_negative_margin: float | None = None
+    mini_batch_size: int = 32
+    matryoshka_dims: list[int] | None = None
+    cosent_scale: float = 20.0
+    triplet_margin: float = 5.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; defaults fine-tune the bundled model contrastively."""
+
+    data: list[DatasetSpec] = field(default_factory=list)
+    loss: LossSpec = field(default_factory=LossSpec)
+    model: str = "minilm"
+    pooling: str | None = None
+    max_seq_length: int | None = None
+    output_dir: str = "runs/train"
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    gradient_accumulation: int = 1
+    bf16: bool = False
+    seed: int = 0
+    mixture: str = "proportional"
+    eval_data: str | None = "sts/stsb/dev.jsonl"
+    eval_every: int = 200
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        self.data = [d if isinstance(d, DatasetSpec) else _build(DatasetSpec, d, "data") for d in self.data]
+        if not isinstance(self.loss, LossSpec):
+            self.loss = _build(LossSpec, self.loss, "loss")
+        _check_choice("loss.name", self.loss.name, LOSSES)
+        _check_choice("mixture", self.mixture, MIXTURES)
+        for spec in self.data:
+            _check_choice("data.kind", spec.kind, DATA_KINDS)
+        for name in ("epochs", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.learning_rate <= 0 or not 0 <= self.warmup_ratio < 1:
+            raise EmbedlabError("learning_rate must be positive and warmup_ratio in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a .yaml/.yml or .toml file into a TrainConfig; keyword overrides win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmbedlabError(f"no config file at {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            content = _toml().loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            content = yaml.safe_load(text) or {}
+        else:
+            raise EmbedlabError(f"{path}: a config must be .yaml, .yml or .toml")
+    except EmbedlabError:
+        raise
+    except Exception as err:  # both parsers raise their own error types; the user needs the line
+        raise EmbedlabError(f"{path} is not valid {path.suffix[1:].upper()}: {str(err).splitlines()[0]}") from None
+    if not isinstance(content, dict):
+        raise EmbedlabError(f"{path} must hold a mapping of settings at the top level")
+    content.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(TrainConfig, content, str(path))
+
+
+def _build(cls: type, values: Any, where: str):
+    if not isinstance(values, dict):
+        raise EmbedlabError(f"{where}: expected a mapping for {cls.__name__}, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise EmbedlabError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise EmbedlabError(f"{where}: {err}") from None
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise EmbedlabError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli
+
+    return tomli
