@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -80,7 +81,6 @@ class Encoder(nn.Module):
         A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
         """
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
@@ -97,23 +97,18 @@ class Encoder(nn.Module):
         use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
         saved_pooling = Pooling.load(layout.pooling_dir, strategy=pooling) if layout.pooling_dir else None
         strategy = saved_pooling.strategy if saved_pooling else (pooling or "mean")
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir, trust_remote_code=trust_remote_code)
-            transformer = AutoModel.from_pretrained(
-                layout.transformer_dir,
-                use_safetensors=use_safetensors,
-                trust_remote_code=trust_remote_code,
-                # Only eager attention returns the weights that cls_attention pooling reads.
-                attn_implementation="eager" if strategy == "cls_attention" else None,
-            )
+            with quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir, trust_remote_code=trust_remote_code)
+                transformer = AutoModel.from_pretrained(
+                    layout.transformer_dir,
+                    use_safetensors=use_safetensors,
+                    trust_remote_code=trust_remote_code,
+                    # Only eager attention returns the weights that cls_attention pooling reads.
+                    attn_implementation="eager" if strategy == "cls_attention" else None,
+                )
         except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
             raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
@@ -304,7 +299,8 @@ class Encoder(nn.Module):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            self.transformer.save_pretrained(staging)
+            with quiet_transformers():
+                self.transformer.save_pretrained(staging)
             self.tokenizer.model_max_length = self.max_seq_length
             self.tokenizer.save_pretrained(staging)
             self.pooling.save(staging / "1_Pooling")
@@ -325,6 +321,21 @@ class Encoder(nn.Module):
             raise
         _swap_in(staging, target)
         return target
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' loading/saving bars and notices; embedlab reports its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> Tensor:

@@ -5,6 +5,7 @@ Each kind is a small dataclass read from jsonl by one shared row reader, so ever
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from embedlab.errors import EmbedlabError
 Label = str | int
 
 
-def _text(value: Any) -> str:
+def text_field(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {type(value).__name__}")
     return value
@@ -53,7 +54,9 @@ def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]
     if not path.is_file():
         raise EmbedlabError(f"no data file at {path}")
     rows = []
-    with path.open(encoding="utf-8") as lines:
+    # SNLI-sized files ship gzipped; reading them as they are spares users a manual step.
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
         try:
             for number, line in enumerate(lines, start=1):
                 if line.strip():
@@ -154,17 +157,17 @@ class LabeledTexts:
 
 def read_scored_pairs(path: str | Path) -> ScoredPairs:
     """Read jsonl rows {sentence1, sentence2, score} (score any finite number)."""
-    rows = read_jsonl_rows(path, {"sentence1": _text, "sentence2": _text, "score": _score})
+    rows = read_jsonl_rows(path, {"sentence1": text_field, "sentence2": text_field, "score": _score})
     return ScoredPairs(*_columns(rows), name=_dataset_name(Path(path)))
 
 
 def read_labeled_pairs(path: str | Path) -> LabeledPairs:
     """Read jsonl rows {sentence1, sentence2, label} with label 0 or 1 (1.0 and 0.0 are accepted as ints)."""
-    rows = read_jsonl_rows(path, {"sentence1": _text, "sentence2": _text, "label": _binary_label})
+    rows = read_jsonl_rows(path, {"sentence1": text_field, "sentence2": text_field, "label": _binary_label})
     return LabeledPairs(*_columns(rows), name=_dataset_name(Path(path)))
 
 
 def read_labeled_texts(path: str | Path) -> LabeledTexts:
     """Read jsonl rows {text, label}; labels may be strings or integers and are kept as given."""
-    rows = read_jsonl_rows(path, {"text": _text, "label": _class_label})
+    rows = read_jsonl_rows(path, {"text": text_field, "label": _class_label})
     return LabeledTexts(*_columns(rows), name=_dataset_name(Path(path)))

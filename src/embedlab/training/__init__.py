@@ -1,0 +1,1 @@
+"""Training: configuration, the loop, checkpoints, multi-process runs and MLM pretraining."""

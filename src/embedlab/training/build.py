@@ -1,0 +1,74 @@
+"""From a TrainConfig to a running job: model, data, loss, evaluator and Trainer.
+
+`train(config)` is what `embedlab train CONFIG` calls, so Python users get exactly the CLI's behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+from embedlab.data import dataset_path
+from embedlab.data.batch_sampling import MixtureSampler
+from embedlab.data.training_sets import load_training_set
+from embedlab.encoder import Encoder
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation.result import EvalResult
+from embedlab.evaluation.sts import evaluate_sts
+from embedlab.losses import CachedInfoNCELoss, CoSENTLoss, InfoNCELoss, MatryoshkaLoss, SoftmaxClassifierLoss, TripletLoss
+from embedlab.training import distributed
+from embedlab.training.config import LossSpec, TrainConfig
+from embedlab.training.trainer import Trainer, TrainReport, seed_everything
+
+
+def build_loss(spec: LossSpec, model: Encoder) -> nn.Module:
+    """The configured loss, wrapped in MatryoshkaLoss when nested dims are given."""
+    contrastive = {
+        "temperature": spec.temperature,
+        "learnable_temperature": spec.learnable_temperature,
+        "symmetric": spec.symmetric,
+        "false_negative_margin": spec.false_negative_margin,
+        # Several processes only help contrastive training if each sees the others' candidates.
+        "gather_across_processes": distributed.world_size() > 1,
+    }
+    if spec.name == "infonce":
+        loss = InfoNCELoss(**contrastive)
+    elif spec.name == "cached_infonce":
+        loss = CachedInfoNCELoss(**contrastive, mini_batch_size=spec.mini_batch_size)
+    elif spec.name == "cosent":
+        loss = CoSENTLoss(scale=spec.cosent_scale)
+    elif spec.name == "triplet":
+        loss = TripletLoss(margin=spec.triplet_margin)
+    else:
+        loss = SoftmaxClassifierLoss(model.dim, num_labels=3)
+    return MatryoshkaLoss(loss, dims=spec.matryoshka_dims) if spec.matryoshka_dims else loss
+
+
+def sts_evaluator(path: str) -> Callable[[Encoder], EvalResult] | None:
+    """Evaluation on an STS file (a path, or one under the data root such as STS-B dev); None when absent."""
+    found = Path(path) if Path(path).is_file() else dataset_path(*Path(path).parts)
+    if found is None:
+        return None
+    return lambda model: evaluate_sts(model, found)
+
+
+def build_trainer(config: TrainConfig, model: Encoder | None = None) -> Trainer:
+    """Load everything a config names and return a ready Trainer."""
+    if not config.data:
+        raise EmbedlabError("the config names no training data (add at least one entry under `data`)")
+    distributed.init_from_environment()
+    seed_everything(config.seed)
+    if model is None:
+        model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
+    datasets = [load_training_set(spec.path, spec.kind, spec.limit, config.seed) for spec in config.data]
+    batches = MixtureSampler(datasets, config.batch_size, seed=config.seed, mixture=config.mixture)
+    loss = build_loss(config.loss, model).to(model.device)
+    evaluate = sts_evaluator(config.eval_data) if config.eval_data else None
+    return Trainer(config, model, loss, batches, evaluate=evaluate)
+
+
+def train(config: TrainConfig, model: Encoder | None = None, resume: bool = True) -> TrainReport:
+    """Run a configured training job to the end (resuming a checkpoint in output_dir if there is one)."""
+    return build_trainer(config, model).train(resume=resume)
