@@ -17,6 +17,7 @@ from rich.table import Table
 from embedlab.atomic import save_array
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.training import pretrain, train
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
 
@@ -26,8 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(eval_app, name="eval")
-app.command()(diagnose)
 PoolingOption = typer.Option(None, help=f"Pooling strategy, overriding the model's: {', '.join(STRATEGIES)}.")
 
 
@@ -116,6 +115,12 @@ def demo() -> None:
         + ".\nUntrained pooling squeezes every text into a narrow cone (anisotropy): unrelated texts score high"
         " and the spread is tiny. Contrastive training spreads texts out so that meaning decides distance."
     )
+
+
+app.add_typer(eval_app, name="eval")
+app.command()(diagnose)
+app.command()(train)
+app.command()(pretrain)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

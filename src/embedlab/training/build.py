@@ -17,7 +17,14 @@ from embedlab.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.losses import CachedInfoNCELoss, CoSENTLoss, InfoNCELoss, MatryoshkaLoss, SoftmaxClassifierLoss, TripletLoss
+from embedlab.losses import (
+    CachedInfoNCELoss,
+    CoSENTLoss,
+    InfoNCELoss,
+    MatryoshkaLoss,
+    SoftmaxClassifierLoss,
+    TripletLoss,
+)
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything

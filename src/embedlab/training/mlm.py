@@ -6,10 +6,9 @@ show what its pooled embeddings are worth before and after contrastive training.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -136,10 +135,11 @@ def pretrain(config: PretrainConfig) -> Path:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             now = min(100, int(100 * progress_fraction()))
             advance(now - shown)
             shown = now
+    window = max(1, min(50, step // 4))
     accuracy = _held_out_accuracy(model, held_out, tokenizer.pad_token_id, mask)
     out = Path(config.out)
     with quiet_transformers():
@@ -153,8 +153,9 @@ def pretrain(config: PretrainConfig) -> Path:
             "steps": step,
             "epochs": step / steps_per_epoch,
             "minutes": (time.perf_counter() - start) / 60,
-            "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
-            "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
+            # Mean loss over the first and last quarter of the run (at most 50 steps each).
+            "loss_start": sum(losses[:window]) / window,
+            "loss_end": sum(losses[-window:]) / window,
             "held_out_mlm_accuracy": accuracy,
             "torch_threads": torch.get_num_threads(),
         },
@@ -174,15 +175,3 @@ def _held_out_accuracy(model, windows, pad_id, mask) -> float:
     model.train()
     return float(torch.stack(correct).mean())
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for item in fields(PretrainConfig):
-        kind = int if item.name in ("layers", "hidden", "heads", "intermediate", "max_length", "batch_size", "max_steps", "seed") else float
-        kind = str if item.name == "out" else kind
-        parser.add_argument("--" + item.name.replace("_", "-"), type=kind, default=item.default)
-    print(pretrain(PretrainConfig(**vars(parser.parse_args()))))
-
-
-if __name__ == "__main__":
-    main()
