@@ -127,3 +127,8 @@ def test_real_training_sets():
     assert len(load_training_set(str(real_data("nli", "train.jsonl.gz")))) == 5863
     assert len(load_training_set(str(real_data("pairs", "mrpc", "train.jsonl")), "pairs")) == 2753
     assert len(load_training_set(str(real_data("beir", "scifact")), "beir")) == 919
+
+
+def test_unlabelled_texts_come_from_any_text_field(tmp_path):
+    path = write_jsonl(tmp_path / "s.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1}, {"text": "c"}])
+    assert load_training_set(str(path), "simcse").columns["anchor"] == ["a", "b", "c"]

@@ -6,6 +6,7 @@ Every reader returns a TrainingSet whose batches are the column dicts the losses
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from embedlab.errors import EmbedlabError
 
 NLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
 TEXT_COLUMNS = ("anchor", "positive", "sentence1", "sentence2")
+UNLABELLED_FIELDS = ("text", "sentence1", "sentence2", "anchor", "positive", "premise", "hypothesis")
 
 
 @dataclass
@@ -131,10 +133,27 @@ def load_training_set(path: str, kind: str = "auto", limit: int | None = None, s
     if kind == "auto":
         kind = _guess_kind(location)
     if kind in ("simcse", "ict"):
-        texts = read_texts(location / "corpus.jsonl" if location.is_dir() else location)[:limit]
+        texts = unlabelled_texts(location)[:limit]
         return simcse_pairs(texts) if kind == "simcse" else inverse_cloze_pairs(texts, seed)
     readers = {"pairs": read_pairs, "triplets": read_triplets, "scored": read_scored, "nli": read_nli, "beir": read_beir_pairs}
     return readers[kind](location)
+
+
+def unlabelled_texts(location: Path) -> list[str]:
+    """Plain texts from any file here: a BEIR corpus, a .txt, or every text field of a jsonl(.gz) file."""
+    if location.is_dir():
+        return read_texts(location / "corpus.jsonl")
+    if location.suffix == ".txt":
+        return read_texts(location)
+    texts = []
+    with (gzip.open(location, "rt", encoding="utf-8") if location.suffix == ".gz" else location.open(encoding="utf-8")) as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line) if line.strip() else {}
+            except json.JSONDecodeError as err:
+                raise EmbedlabError(f"{location}:{number} is not valid JSON: {err.msg}") from None
+            texts += [row[k] for k in UNLABELLED_FIELDS if isinstance(row.get(k), str) and row[k].strip()]
+    return texts
 
 
 def _text_list(value: object) -> list[str]:

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from embedlab.data import dataset_path
@@ -17,6 +19,7 @@ from embedlab.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import evaluate_sts
+from embedlab.hardware import cpu_info
 from embedlab.losses import (
     CachedInfoNCELoss,
     CoSENTLoss,
@@ -66,6 +69,9 @@ def build_trainer(config: TrainConfig, model: Encoder | None = None) -> Trainer:
     if not config.data:
         raise EmbedlabError("the config names no training data (add at least one entry under `data`)")
     distributed.init_from_environment()
+    if config.bf16 and not (cpu_info().avx512_bf16 or cpu_info().amx_bf16) and not torch.cuda.is_available():
+        # Without native bf16 the CPU emulates it, about 100x slower than fp32.
+        warnings.warn("bf16 requested but this CPU has no native bf16 (avx512_bf16/AMX): training will be slow", stacklevel=2)
     seed_everything(config.seed)
     if model is None:
         model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)

@@ -1,0 +1,136 @@
+"""Training experiments: raw MLM BERT vs contrastively trained, CoSENT on STS-B, Matryoshka dims.
+
+Each experiment writes docs/benchmarks/training_<name>.json; `report` gathers them into docs/training_results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from embedlab import Encoder
+from embedlab.atomic import write_json, write_text
+from embedlab.data import dataset_path
+from embedlab.data.labeled import read_scored_pairs
+from embedlab.diagnostics import anisotropy
+from embedlab.evaluation.sts import evaluate_sts
+from embedlab.hardware import cpu_info, report_header
+from embedlab.training.build import train
+from embedlab.training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "benchmarks"
+CONFIGS = ROOT / "benchmarks" / "configs"
+MATRYOSHKA_DIMS = (384, 256, 128, 64, 32)
+
+
+class Truncated:
+    """A model whose vectors are cut to the first `dim` dimensions and re-normalised."""
+
+    def __init__(self, model: Encoder, dim: int) -> None:
+        self.model, self.dim, self.name = model, dim, f"{model.name}@{dim}"
+
+    def encode(self, texts, **kwargs):
+        return self.model.encode(texts, dim=self.dim, **kwargs)
+
+
+def sts_test(model) -> dict:
+    """STS-B test Spearman and the anisotropy of the test sentences, as fractions."""
+    path = dataset_path("sts", "stsb", "test.jsonl")
+    pairs = read_scored_pairs(path)
+    sentences = sorted(set(pairs.sentence1) | set(pairs.sentence2))
+    return {"spearman": evaluate_sts(model, pairs).main_score, "anisotropy": anisotropy(model.encode(sentences))}
+
+
+def run_config(name: str, **overrides) -> tuple[Encoder, dict]:
+    """Train from benchmarks/configs/<name>.yaml; returns the best (or final) model and the run's summary."""
+    config = load_config(CONFIGS / f"{name}.yaml", **overrides)
+    start = time.perf_counter()
+    report = train(config, resume=False)
+    chosen = Path(config.output_dir) / ("best" if report.best_score is not None else "final")
+    summary = {"config": config.to_dict(), "steps": report.steps, "seconds": time.perf_counter() - start,
+               "dev": report.evaluations, "model": str(chosen)}
+    return Encoder.load(chosen), summary
+
+
+def cosent() -> dict:
+    """Experiment 4: all-MiniLM-L6-v2 fine-tuned on STS-B train with CoSENT (goal: test 82.0 -> >= 84.5)."""
+    before = sts_test(Encoder.load("minilm"))
+    model, summary = run_config("stsb_cosent")
+    return {"before": before, "after": sts_test(model), "training": summary}
+
+
+def matryoshka() -> dict:
+    """Experiment 5: Matryoshka-trained vs original all-MiniLM-L6-v2, both truncated to 384..32 dims."""
+    original = Encoder.load("minilm")
+    model, summary = run_config("stsb_matryoshka")
+    rows = [
+        {"dim": dim, "original": evaluate_sts(Truncated(original, dim), read_scored_pairs(dataset_path("sts", "stsb", "test.jsonl"))).main_score,
+         "matryoshka": evaluate_sts(Truncated(model, dim), read_scored_pairs(dataset_path("sts", "stsb", "test.jsonl"))).main_score}
+        for dim in MATRYOSHKA_DIMS
+    ]
+    return {"rows": rows, "training": summary}
+
+
+def raw_vs_trained(pretrained: str) -> dict:
+    """Experiment 1: our MLM-pretrained BERT with CLS/mean/max pooling, then after contrastive training."""
+    raw = {strategy: sts_test(Encoder.load(pretrained, pooling=strategy)) for strategy in ("cls", "mean", "max")}
+    model, summary = run_config("mlm_contrastive", model=pretrained)
+    return {"pretrained": pretrained, "raw": raw, "trained_mean": sts_test(model), "training": summary}
+
+
+EXPERIMENTS = {"cosent": cosent, "matryoshka": matryoshka, "raw_vs_trained": raw_vs_trained}
+
+
+def report() -> str:
+    """docs/training_results.md from whichever experiment JSON files exist."""
+    found = {name: json.loads((RESULTS / f"training_{name}.json").read_text())
+             for name in EXPERIMENTS if (RESULTS / f"training_{name}.json").exists()}
+    lines = ["# Training experiments", "", report_header(cpu_info()), "",
+             "Every number below was measured on this CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
+             "STS-B figures are Spearman x100 on the test split unless marked dev.", ""]
+    if "raw_vs_trained" in found:
+        r = found["raw_vs_trained"]
+        lines += ["## 1. Raw MLM BERT vs contrastively trained", "",
+                  f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining in docs/training.md).",
+                  "", "| model | pooling | STS-B test | anisotropy |", "|---|---|---:|---:|"]
+        lines += [f"| raw MLM | {p} | {100 * v['spearman']:.2f} | {v['anisotropy']:.3f} |" for p, v in r["raw"].items()]
+        t = r["trained_mean"]
+        lines += [f"| + contrastive (InfoNCE: NLI triplets, MRPC positives, SimCSE) | mean | {100 * t['spearman']:.2f} | {t['anisotropy']:.3f} |",
+                  "| (averaged GloVe 6B-50d, docs/results.md) | mean | 41.30 | 0.788 |", "",
+                  f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
+    if "cosent" in found:
+        r = found["cosent"]
+        lines += ["## 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "",
+                  "| model | STS-B test | anisotropy |", "|---|---:|---:|",
+                  f"| all-MiniLM-L6-v2 | {100 * r['before']['spearman']:.2f} | {r['before']['anisotropy']:.3f} |",
+                  f"| + CoSENT, STS-B train (best of STS-B dev) | {100 * r['after']['spearman']:.2f} | {r['after']['anisotropy']:.3f} |",
+                  "", f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min; dev checks: "
+                  + ", ".join(f"step {e['step']} {100 * e['spearman']:.2f}" for e in r["training"]["dev"]), ""]
+    if "matryoshka" in found:
+        r = found["matryoshka"]
+        lines += ["## 5. Matryoshka: quality kept when truncating", "",
+                  "| dims | all-MiniLM-L6-v2 truncated | + Matryoshka CoSENT, truncated |", "|---:|---:|---:|"]
+        lines += [f"| {row['dim']} | {100 * row['original']:.2f} | {100 * row['matryoshka']:.2f} |" for row in r["rows"]]
+        lines += ["", f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=[*EXPERIMENTS, "report"])
+    parser.add_argument("--pretrained", default="runs/pretrain/bert-mini-mlm", help="for raw_vs_trained")
+    args = parser.parse_args()
+    if args.experiment != "report":
+        job = EXPERIMENTS[args.experiment]
+        result = job(args.pretrained) if args.experiment == "raw_vs_trained" else job()
+        result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(result, RESULTS / f"training_{args.experiment}.json")
+    write_text(report(), ROOT / "docs" / "training_results.md")
+
+
+if __name__ == "__main__":
+    main()
