@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rich.console import Console
+
 from embedlab.atomic import write_json
 from embedlab.encoder import Encoder
 from embedlab.errors import EmbedlabError
@@ -35,6 +37,7 @@ from embedlab.training.config import TrainConfig
 CHECKPOINT_DIR = "checkpoint"
 BEST_DIR = "best"
 FINAL_DIR = "final"
+log = Console(stderr=True)
 
 
 class BatchStream(Protocol):
@@ -187,6 +190,13 @@ class Trainer:
         result = self.evaluate(self.model)
         self.model.train()
         report.evaluations.append({"step": self.step, result.main_metric: result.main_score})
+        recent = report.losses[-self.config.eval_every :]
+        # A line per evaluation survives in logs, where the transient progress bar does not.
+        log.print(
+            f"step {self.step}/{self.total_steps}  loss {sum(recent) / len(recent):.4f}  "
+            f"{result.dataset} {result.main_metric} {100 * result.main_score:.2f}",
+            highlight=False,
+        )
         if self.best_score is None or result.main_score > self.best_score:
             self.best_score = report.best_score = result.main_score
             self.model.save(self.output / BEST_DIR)
