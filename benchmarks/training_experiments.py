@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from embedlab.diagnostics import anisotropy
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import cpu_info, report_header
 from embedlab.training.build import train
-from embedlab.training.config import load_config
+from embedlab.training.config import TrainConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks"
@@ -45,9 +46,11 @@ def sts_test(model) -> dict:
     return {"spearman": evaluate_sts(model, pairs).main_score, "anisotropy": anisotropy(model.encode(sentences))}
 
 
-def run_config(name: str, **overrides) -> tuple[Encoder, dict]:
-    """Train from benchmarks/configs/<name>.yaml; returns the best (or final) model and the run's summary."""
+def run_config(name: str, edit: Callable[[TrainConfig], None] | None = None, **overrides) -> tuple[Encoder, dict]:
+    """Train from benchmarks/configs/<name>.yaml (changed by `edit`); returns the best (or final) model and a summary."""
     config = load_config(CONFIGS / f"{name}.yaml", **overrides)
+    if edit is not None:
+        edit(config)
     start = time.perf_counter()
     report = train(config, resume=False)
     chosen = Path(config.output_dir) / ("best" if report.best_score is not None else "final")
@@ -82,7 +85,43 @@ def raw_vs_trained(pretrained: str) -> dict:
     return {"pretrained": pretrained, "raw": raw, "trained_mean": sts_test(model), "training": summary}
 
 
-EXPERIMENTS = {"cosent": cosent, "matryoshka": matryoshka, "raw_vs_trained": raw_vs_trained}
+def dev_score(summary: dict) -> float:
+    return max(e["spearman"] for e in summary["dev"])
+
+
+def pooling_ablation(pretrained: str) -> dict:
+    """Experiment 2 (SBERT Table 6 style): the same pretrained start, trained with each pooling; STS-B dev."""
+    rows = []
+    for strategy in ("mean", "max", "cls", "attention"):
+        _, summary = run_config("mlm_contrastive", model=pretrained, pooling=strategy, epochs=1,
+                                output_dir=f"runs/ablation-pooling-{strategy}")
+        rows.append({"pooling": strategy, "dev_spearman": dev_score(summary), "seconds": summary["seconds"]})
+    return {"pretrained": pretrained, "rows": rows}
+
+
+def temperature_and_batch(pretrained: str) -> dict:
+    """Experiment 3: temperature, and batch size through the cached loss, vs STS-B dev; time per step too."""
+    temperatures, batches = [], []
+    for t in (0.01, 0.05, 0.1, 1.0):
+        _, summary = run_config("mlm_contrastive", edit=lambda c, t=t: setattr(c.loss, "temperature", t),
+                                model=pretrained, epochs=1, output_dir=f"runs/ablation-temperature-{t}")
+        temperatures.append({"temperature": t, "dev_spearman": dev_score(summary), "seconds": summary["seconds"]})
+    for size, loss in ((8, "infonce"), (32, "infonce"), (128, "infonce"), (128, "cached_infonce"), (512, "cached_infonce")):
+        _, summary = run_config("mlm_contrastive", edit=lambda c, loss=loss: setattr(c.loss, "name", loss),
+                                model=pretrained, epochs=1, batch_size=size, output_dir=f"runs/ablation-batch-{size}-{loss}")
+        batches.append({"batch_size": size, "loss": loss, "dev_spearman": dev_score(summary),
+                        "steps": summary["steps"], "seconds": summary["seconds"]})
+    return {"pretrained": pretrained, "temperature": temperatures, "batch_size": batches}
+
+
+EXPERIMENTS = {
+    "cosent": cosent,
+    "matryoshka": matryoshka,
+    "raw_vs_trained": raw_vs_trained,
+    "pooling_ablation": pooling_ablation,
+    "temperature_and_batch": temperature_and_batch,
+}
+NEEDS_PRETRAINED = ("raw_vs_trained", "pooling_ablation", "temperature_and_batch")
 
 
 def report() -> str:
@@ -102,6 +141,21 @@ def report() -> str:
         lines += [f"| + contrastive (InfoNCE: NLI triplets, MRPC positives, SimCSE) | mean | {100 * t['spearman']:.2f} | {t['anisotropy']:.3f} |",
                   "| (averaged GloVe 6B-50d, docs/results.md) | mean | 41.30 | 0.788 |", "",
                   f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
+    if "pooling_ablation" in found:
+        r = found["pooling_ablation"]
+        lines += ["## 2. Pooling ablation (same pretrained start, 1 epoch, STS-B dev)", "",
+                  "| pooling | STS-B dev | minutes |", "|---|---:|---:|"]
+        lines += [f"| {row['pooling']} | {100 * row['dev_spearman']:.2f} | {row['seconds'] / 60:.1f} |" for row in r["rows"]]
+        lines.append("")
+    if "temperature_and_batch" in found:
+        r = found["temperature_and_batch"]
+        lines += ["## 3. Temperature and batch size (1 epoch, STS-B dev)", "",
+                  "| temperature | STS-B dev |", "|---:|---:|"]
+        lines += [f"| {row['temperature']} | {100 * row['dev_spearman']:.2f} |" for row in r["temperature"]]
+        lines += ["", "| batch size | loss | STS-B dev | steps | seconds per step |", "|---:|---|---:|---:|---:|"]
+        lines += [f"| {row['batch_size']} | {row['loss']} | {100 * row['dev_spearman']:.2f} | {row['steps']} | "
+                  f"{row['seconds'] / row['steps']:.2f} |" for row in r["batch_size"]]
+        lines.append("")
     if "cosent" in found:
         r = found["cosent"]
         lines += ["## 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "",
@@ -126,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.experiment != "report":
         job = EXPERIMENTS[args.experiment]
-        result = job(args.pretrained) if args.experiment == "raw_vs_trained" else job()
+        result = job(args.pretrained) if args.experiment in NEEDS_PRETRAINED else job()
         result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(result, RESULTS / f"training_{args.experiment}.json")
     write_text(report(), ROOT / "docs" / "training_results.md")

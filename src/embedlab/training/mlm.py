@@ -1,177 +1,398 @@
 """Masked-language-model pretraining of a small BERT from scratch: the raw model the lessons start from.
 
-No MLM-only BERT can be downloaded here, so we make one on local text (evaluation texts removed) and
-show what its pooled embeddings are worth before and after contrastive training.
+No MLM-only BERT can be downloaded here, so one is trained on local text (evaluation texts removed) to show
+what mean-pooling a BERT that never saw a sentence-level objective is worth, before contrastive training.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import Tensor
 
-from embedlab.atomic import write_json
+from embedlab.atomic import atomic_path, write_json
 from embedlab.encoder import Encoder, quiet_transformers
-from embedlab.progress import progress_bar
+from embedlab.errors import EmbedlabError
+from embedlab.hardware import cpu_info
 from embedlab.training.pretrain_corpus import build_corpus
 
-IGNORE = -100
+IGNORE = -100  # the label cross-entropy skips: every position that was not picked for prediction
+HELD_OUT_FRACTION = 0.01
+EVAL_BATCH = 128
+STATE_FILE = "training_state.pt"
+REPORT_FILE = "pretrain_report.json"
+# Fields that only change what is shown or where it goes, so a run may resume with them changed.
+RESUMABLE_CHANGES = ("out", "log_every", "checkpoint_minutes")
 
 
 @dataclass
 class PretrainConfig:
-    """A small BERT (MiniLM's WordPiece vocabulary) and how long to train it."""
+    """Model shape, schedule and budget of an MLM run; every field is also an `embedlab pretrain` option."""
 
     out: str = "runs/pretrain/bert-mini-mlm"
     layers: int = 4
     hidden: int = 256
     heads: int = 4
     intermediate: int = 1024
-    max_length: int = 64
-    batch_size: int = 128
+    max_length: int = 128
+    batch_size: int = 64
     learning_rate: float = 5e-4
-    warmup_fraction: float = 0.05
+    warmup_fraction: float = 0.06
+    weight_decay: float = 0.01
     mask_prob: float = 0.15
     max_minutes: float = 45.0
     max_steps: int | None = None
+    checkpoint_minutes: float = 5.0
+    log_every: int = 50
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "hidden", "heads", "intermediate", "batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.hidden % self.heads:
+            raise EmbedlabError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        if self.max_length < 3:
+            raise EmbedlabError("max_length must leave room for [CLS], one token and [SEP] (at least 3)")
+        if not 0 < self.mask_prob < 1 or not 0 <= self.warmup_fraction < 1:
+            raise EmbedlabError("mask_prob must lie in (0, 1) and warmup_fraction in [0, 1)")
+        if min(self.learning_rate, self.max_minutes, self.checkpoint_minutes) <= 0:
+            raise EmbedlabError("learning_rate, max_minutes and checkpoint_minutes must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise EmbedlabError(f"max_steps must be at least 1, not {self.max_steps}")
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a run stands after a step, for progress displays; `logged` marks a new point of the loss curve."""
+
+    step: int
+    fraction: float  # of the budget spent: the larger of steps / max_steps and minutes / max_minutes
+    loss: float  # mean over the current log interval
+    accuracy: float  # masked tokens predicted right, over the current log interval
+    tokens_per_second: float
+    learning_rate: float
+    logged: bool
+    held_out_accuracy: float | None = None  # set on the step right after a checkpoint's evaluation
 
 
 def mask_tokens(
-    input_ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int, prob: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+    input_ids: Tensor, special: Tensor, mask_id: int, vocab_size: int, prob: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """BERT's rule: pick `prob` of the real tokens; of those 80% become [MASK], 10% a random token, 10% stay.
 
-    `special` marks [CLS]/[SEP]/padding, which are never picked. Returns (inputs, labels with -100 elsewhere).
+    `special` marks [CLS]/[SEP]/padding, which are never picked. Returns (inputs, labels: -100 unless picked).
     """
-    chosen = (torch.rand(input_ids.shape, generator=generator) < prob) & ~special
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
+    picked = (torch.rand(input_ids.shape, generator=generator) < prob) & ~special
+    labels = torch.where(picked, input_ids, IGNORE)
     draw = torch.rand(input_ids.shape, generator=generator)
-    inputs = input_ids.clone()
-    inputs[chosen & (draw < 0.8)] = mask_id
-    randomised = chosen & (draw >= 0.8) & (draw < 0.9)
-    inputs[randomised] = torch.randint(vocab_size, input_ids.shape, generator=generator)[randomised]
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    inputs = torch.where(picked & (draw < 0.8), mask_id, input_ids)
+    inputs = torch.where(picked & (draw >= 0.8) & (draw < 0.9), random_ids, inputs)
     return inputs, labels
 
 
-def chunk_token_ids(texts: list[str], tokenizer, max_length: int) -> list[list[int]]:
-    """Token id windows of at most max_length (with [CLS] and [SEP]); long texts give several windows."""
+def token_windows(texts: list[str], tokenizer, max_length: int) -> list[np.ndarray]:
+    """Each text as `[CLS] tokens [SEP]` windows of at most max_length; a long document gives several."""
     body = max_length - 2
+    with quiet_transformers():  # documents over 512 tokens trigger a warning meant for model inputs
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     windows = []
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-        for start in range(0, max(len(ids), 1), body):
-            piece = ids[start : start + body]
-            if piece:
-                windows.append([tokenizer.cls_token_id, *piece, tokenizer.sep_token_id])
+    for ids in encoded:
+        for start in range(0, len(ids), body):
+            windows.append(np.array([tokenizer.cls_token_id, *ids[start : start + body], tokenizer.sep_token_id]))
     return windows
 
 
-def _batch(windows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(w) for w in windows)
-    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """One epoch's batches of window indices: similar lengths together (little padding), in random order.
+
+    Fixed by (seed, epoch) alone, so a resumed run replays the order from its saved position.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    shuffled = rng.permutation(len(lengths))
+    by_length = shuffled[np.argsort(lengths[shuffled], kind="stable")]
+    batches = [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def pad_windows(windows: list[np.ndarray], pad_id: int) -> tuple[Tensor, Tensor]:
+    """(input ids, attention mask) of a batch, padded to its longest window."""
+    ids = torch.full((len(windows), max(len(w) for w in windows)), pad_id, dtype=torch.long)
     for row, window in enumerate(windows):
-        ids[row, : len(window)] = torch.tensor(window)
+        ids[row, : len(window)] = torch.from_numpy(window)
     return ids, (ids != pad_id).long()
 
 
-def _mlm_loss(model, ids, attention, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    # Logits only where a token was masked: the 30k-word output layer over every position would cost 7x more.
-    hidden = model.bert(input_ids=ids, attention_mask=attention).last_hidden_state
+def mlm_loss(model, inputs: Tensor, attention: Tensor, labels: Tensor) -> tuple[Tensor, int, int]:
+    """Mean cross-entropy over the picked positions, and (right, picked) counts for accuracy."""
+    hidden = model.bert(input_ids=inputs, attention_mask=attention).last_hidden_state
     picked = labels != IGNORE
+    # The 30k-way output layer runs only where a token was picked: over every position it would cost ~7x more.
     logits = model.cls(hidden[picked])
-    loss = torch.nn.functional.cross_entropy(logits, labels[picked])
-    return loss, (logits.argmax(-1) == labels[picked]).float().mean()
+    targets = labels[picked]
+    loss = torch.nn.functional.cross_entropy(logits, targets)
+    return loss, int((logits.argmax(-1) == targets).sum()), int(targets.numel())
 
 
-def pretrain(config: PretrainConfig) -> Path:
-    """Train from scratch until max_steps or max_minutes; save a Hugging Face directory and a report."""
-    from transformers import BertConfig, BertForMaskedLM
+def learning_rate_factor(fraction: float, warmup: float) -> float:
+    """Linear warm-up over the first `warmup` of the budget, then linear decay to 0 at its end."""
+    if fraction < warmup:
+        return fraction / warmup
+    return max(0.0, (1 - fraction) / (1 - warmup))
 
-    tokenizer = Encoder.load().tokenizer
-    texts, corpus_report = build_corpus()
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    windows = chunk_token_ids(texts, tokenizer, config.max_length)
-    order = torch.randperm(len(windows), generator=generator).tolist()
-    held_out = [windows[i] for i in order[: max(1, len(order) // 100)]]
-    train = [windows[i] for i in order[len(held_out) :]]
-    bert_config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=config.hidden, num_hidden_layers=config.layers,
-        num_attention_heads=config.heads, intermediate_size=config.intermediate,
-        max_position_embeddings=max(config.max_length, 64),
-    )
-    model = BertForMaskedLM(bert_config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    budget = config.max_minutes * 60
-    start, step, losses = time.perf_counter(), 0, []
 
-    def progress_fraction() -> float:
-        by_time = (time.perf_counter() - start) / budget
-        return max(by_time, step / config.max_steps) if config.max_steps else by_time
+def split_held_out(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """(training, held-out) texts: 1% of whole texts, so no held-out window shares a document with training."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    count = max(1, int(len(texts) * HELD_OUT_FRACTION))
+    return [texts[i] for i in sorted(order[count:])], [texts[i] for i in sorted(order[:count])]
 
-    def mask(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
-        return mask_tokens(ids, special, tokenizer.mask_token_id, tokenizer.vocab_size, config.mask_prob, generator)
 
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    with progress_bar(100, "pretraining (% of budget)", enabled=True) as advance:
-        shown = 0
-        while progress_fraction() < 1:
-            if step % steps_per_epoch == 0:
-                order = torch.randperm(len(train), generator=generator).tolist()
-            rows = order[(step % steps_per_epoch) * config.batch_size :][: config.batch_size]
-            ids, attention = _batch([train[i] for i in rows], tokenizer.pad_token_id)
-            inputs, labels = mask(ids)
-            fraction = progress_fraction()
-            scale = min(1.0, fraction / config.warmup_fraction) * (1 - fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * max(scale, 0.0)
-            loss, _ = _mlm_loss(model, inputs, attention, labels)
+def pretrain(config: PretrainConfig, on_step: Callable[[Status], None] | None = None) -> Path:
+    """Train from scratch, or on from the checkpoint in `out`, until max_steps or max_minutes; save and report.
+
+    `out` becomes a Hugging Face BertForMaskedLM directory (safetensors, tokenizer, pretrain_report.json).
+    """
+    started = time.perf_counter()
+    run = _MlmRun(config)
+    try:
+        run.train(on_step or (lambda status: None))
+    except KeyboardInterrupt:
+        run.save_state()  # Ctrl-C loses nothing: running the same command again continues from here
+        raise
+    run.finish(wall_seconds=time.perf_counter() - started)
+    return Path(config.out)
+
+
+class _MlmRun:
+    """One run's model, optimizer, data and position; everything a checkpoint must restore lives here."""
+
+    def __init__(self, config: PretrainConfig) -> None:
+        from transformers import BertConfig, BertForMaskedLM
+
+        self.config = config
+        self.out = Path(config.out)
+        self.tokenizer = Encoder.load("minilm", device="cpu").tokenizer
+        self.corpus = build_corpus()
+        train_texts, held_out_texts = split_held_out(self.corpus.texts, config.seed)
+        self.train_windows = token_windows(train_texts, self.tokenizer, config.max_length)
+        self.held_out_windows = token_windows(held_out_texts, self.tokenizer, config.max_length)
+        self.lengths = np.array([len(w) for w in self.train_windows])
+        self.special_ids = torch.tensor(self.tokenizer.all_special_ids)
+        torch.manual_seed(config.seed)
+        self.model = BertForMaskedLM(
+            BertConfig(
+                vocab_size=self.tokenizer.vocab_size,
+                hidden_size=config.hidden,
+                num_hidden_layers=config.layers,
+                num_attention_heads=config.heads,
+                intermediate_size=config.intermediate,
+                # Positions past max_length would never be trained, so the model does not offer them.
+                max_position_embeddings=config.max_length,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        ).train()
+        # Biases and LayerNorm gains are not decayed (BERT's recipe): pulling them to 0 only hurts.
+        matrices = [p for p in self.model.parameters() if p.ndim >= 2]
+        vectors = [p for p in self.model.parameters() if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": matrices, "weight_decay": config.weight_decay}, {"params": vectors, "weight_decay": 0.0}],
+            lr=config.learning_rate,
+        )
+        self.mask_generator = torch.Generator().manual_seed(config.seed)
+        self.step = self.epoch = self.batch = self.tokens = 0
+        self.seconds = 0.0  # training time of earlier sessions of this run
+        self.curve: list[dict] = []
+        self.evaluations: list[dict] = []
+        self.resumed_from: int | None = None
+        if (self.out / STATE_FILE).is_file():
+            self._load_state()
+        self.batches = epoch_batches(self.lengths, config.batch_size, config.seed, self.epoch)
+
+    # ---- training ------------------------------------------------------------------------------
+
+    def train(self, on_step: Callable[[Status], None]) -> None:
+        config = self.config
+        self.session_start = time.perf_counter()
+        last_checkpoint = self.session_start
+        interval = _Interval()
+        while not self.done():
+            ids, attention = pad_windows([self.train_windows[i] for i in self.batches[self.batch]], self.tokenizer.pad_token_id)
+            self._advance_cursor()
+            inputs, labels = self._mask(ids, self.mask_generator)
+            if not (labels != IGNORE).any():
+                continue  # only possible for a batch of a few tiny windows; nothing to learn from it
+            learning_rate = config.learning_rate * learning_rate_factor(self.schedule_fraction(), config.warmup_fraction)
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate
+            loss, right, picked = mlm_loss(self.model, inputs, attention, labels)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            losses.append(float(loss.detach()))
-            now = min(100, int(100 * progress_fraction()))
-            advance(now - shown)
-            shown = now
-    window = max(1, min(50, step // 4))
-    accuracy = _held_out_accuracy(model, held_out, tokenizer.pad_token_id, mask)
-    out = Path(config.out)
-    with quiet_transformers():
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-    write_json(
-        {
-            "config": asdict(config),
-            "corpus": corpus_report,
-            "windows": {"train": len(train), "held_out": len(held_out)},
-            "steps": step,
-            "epochs": step / steps_per_epoch,
-            "minutes": (time.perf_counter() - start) / 60,
-            # Mean loss over the first and last quarter of the run (at most 50 steps each).
-            "loss_start": sum(losses[:window]) / window,
-            "loss_end": sum(losses[-window:]) / window,
-            "held_out_mlm_accuracy": accuracy,
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            real_tokens = int(attention.sum())
+            self.tokens += real_tokens
+            interval.add(float(loss.detach()), right, picked, real_tokens)
+            logged = self.step % config.log_every == 0 or self.done()
+            if logged:
+                self.curve.append({"step": self.step, "minutes": self.elapsed() / 60, **interval.summary(), "learning_rate": learning_rate})
+            held_out = None
+            if time.perf_counter() - last_checkpoint >= config.checkpoint_minutes * 60:
+                held_out = self.evaluate()["mlm_accuracy"]
+                self.save_state()
+                last_checkpoint = time.perf_counter()
+            summary = interval.summary()
+            on_step(Status(self.step, self.fraction(), summary["loss"], summary["accuracy"],
+                           summary["tokens_per_second"], learning_rate, logged, held_out))
+            if logged:
+                interval = _Interval()
+
+    def elapsed(self) -> float:
+        return self.seconds + time.perf_counter() - self.session_start
+
+    def schedule_fraction(self) -> float:
+        """How far the learning-rate schedule is: by steps when max_steps is set (repeatable), else by time."""
+        if self.config.max_steps is not None:
+            return self.step / self.config.max_steps
+        return self.elapsed() / (self.config.max_minutes * 60)
+
+    def fraction(self) -> float:
+        by_time = self.elapsed() / (self.config.max_minutes * 60)
+        return max(by_time, self.step / self.config.max_steps) if self.config.max_steps else by_time
+
+    def done(self) -> bool:
+        return self.fraction() >= 1
+
+    def _advance_cursor(self) -> None:
+        self.batch += 1
+        if self.batch == len(self.batches):
+            self.epoch, self.batch = self.epoch + 1, 0
+            self.batches = epoch_batches(self.lengths, self.config.batch_size, self.config.seed, self.epoch)
+
+    def _mask(self, ids: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        special = torch.isin(ids, self.special_ids)
+        return mask_tokens(ids, special, self.tokenizer.mask_token_id, self.tokenizer.vocab_size, self.config.mask_prob, generator)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """MLM loss and accuracy on the held-out texts, with the same masks every time so numbers compare."""
+        generator = torch.Generator().manual_seed(self.config.seed + 1)
+        self.model.eval()
+        loss_sum, right, picked = 0.0, 0, 0
+        for start in range(0, len(self.held_out_windows), EVAL_BATCH):
+            ids, attention = pad_windows(self.held_out_windows[start : start + EVAL_BATCH], self.tokenizer.pad_token_id)
+            inputs, labels = self._mask(ids, generator)
+            if (labels != IGNORE).any():
+                loss, batch_right, batch_picked = mlm_loss(self.model, inputs, attention, labels)
+                loss_sum, right, picked = loss_sum + float(loss) * batch_picked, right + batch_right, picked + batch_picked
+        self.model.train()
+        result = {"step": self.step, "minutes": self.elapsed() / 60, "mlm_accuracy": right / max(picked, 1),
+                  "loss": loss_sum / max(picked, 1), "masked_tokens": picked}
+        self.evaluations.append(result)
+        return result
+
+    # ---- checkpoints and results ---------------------------------------------------------------
+
+    def save_state(self) -> None:
+        """Model, optimizer, data position and random states: enough to continue exactly where this stopped."""
+        state = {
+            "config": asdict(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "tokens": self.tokens,
+            "seconds": self.elapsed(),
+            "mask_rng": self.mask_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "curve": self.curve,
+            "evaluations": self.evaluations,
+        }
+        with atomic_path(self.out / STATE_FILE) as partial:
+            torch.save(state, partial)
+
+    def _load_state(self) -> None:
+        path = self.out / STATE_FILE
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as err:  # truncated or foreign files fail in many ways; all mean "not our checkpoint"
+            raise EmbedlabError(f"corrupt pretraining checkpoint {path}: {str(err).splitlines()[0]}") from None
+        saved, wanted = state["config"], asdict(self.config)
+        changed = [name for name in wanted if name not in RESUMABLE_CHANGES and saved.get(name) != wanted[name]]
+        if changed:
+            raise EmbedlabError(
+                f"{path} is a checkpoint of a run with other settings ({', '.join(changed)} differ): "
+                "use the same options to continue it, or another --out to start afresh"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch, self.batch, self.tokens = state["step"], state["epoch"], state["batch"], state["tokens"]
+        self.seconds = state["seconds"]
+        self.mask_generator.set_state(state["mask_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.curve, self.evaluations = state["curve"], state["evaluations"]
+        self.resumed_from = self.step
+
+    def finish(self, wall_seconds: float) -> None:
+        """Evaluate, checkpoint, and write the model directory and its report."""
+        held_out = self.evaluate()
+        self.save_state()
+        self.tokenizer.model_max_length = self.config.max_length
+        with quiet_transformers():
+            self.model.save_pretrained(self.out)
+            self.tokenizer.save_pretrained(self.out)
+        curve = self.curve
+        report = {
+            "config": asdict(self.config),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "corpus": self.corpus.report,
+            "windows": {
+                "train": len(self.train_windows),
+                "train_tokens": int(self.lengths.sum()),
+                "held_out": len(self.held_out_windows),
+            },
+            "steps": self.step,
+            "epochs": self.epoch + self.batch / len(self.batches),
+            "tokens_seen": self.tokens,
+            "resumed_from_step": self.resumed_from,
+            "train_minutes": self.elapsed() / 60,
+            "wall_minutes_this_session": wall_seconds / 60,
+            "first_loss": curve[0]["loss"] if curve else None,
+            "final_loss": curve[-1]["loss"] if curve else None,
+            "held_out": held_out,
+            "held_out_over_time": self.evaluations,
+            "loss_curve": curve,
             "torch_threads": torch.get_num_threads(),
-        },
-        out / "pretrain_report.json",
-    )
-    return out
+            "cpu": cpu_info().model,
+            "versions": {"torch": torch.__version__, "transformers": version("transformers")},
+        }
+        write_json(report, self.out / REPORT_FILE)
 
 
-@torch.no_grad()
-def _held_out_accuracy(model, windows, pad_id, mask) -> float:
-    model.eval()
-    correct = []
-    for start in range(0, len(windows), 128):
-        ids, attention = _batch(windows[start : start + 128], pad_id)
-        inputs, labels = mask(ids)
-        correct.append(_mlm_loss(model, inputs, attention, labels)[1])
-    model.train()
-    return float(torch.stack(correct).mean())
+class _Interval:
+    """Running sums over one log interval, for the loss curve and the progress display."""
 
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.steps, self.loss, self.right, self.picked, self.tokens = 0, 0.0, 0, 0, 0
+
+    def add(self, loss: float, right: int, picked: int, tokens: int) -> None:
+        self.steps, self.loss = self.steps + 1, self.loss + loss
+        self.right, self.picked, self.tokens = self.right + right, self.picked + picked, self.tokens + tokens
+
+    def summary(self) -> dict:
+        seconds = max(time.perf_counter() - self.start, 1e-9)
+        return {
+            "loss": self.loss / max(self.steps, 1),
+            "accuracy": self.right / max(self.picked, 1),
+            "tokens_per_second": self.tokens / seconds,
+        }
