@@ -17,7 +17,8 @@ from rich.table import Table
 from embedlab.atomic import save_array
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
-from embedlab.cli.training import pretrain, train
+from embedlab.cli.pretrain import pretrain
+from embedlab.cli.training import train
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
 

@@ -1,4 +1,4 @@
-"""`embedlab train CONFIG` and `embedlab pretrain`: the training stages from the command line."""
+"""`embedlab train CONFIG`: contrastive training from a config file."""
 
 from __future__ import annotations
 
@@ -29,24 +29,3 @@ def train(
         f"{sum(tail) / max(1, len(tail)):.4f}; best eval {report.best_score}; models in {report.output_dir}"
     )
 
-
-def pretrain(
-    out: str = typer.Option("runs/pretrain/bert-mini-mlm", help="Where to save the Hugging Face model directory."),
-    layers: int = typer.Option(4, help="Transformer layers."),
-    hidden: int = typer.Option(256, help="Hidden size."),
-    heads: int = typer.Option(4, help="Attention heads."),
-    max_length: int = typer.Option(64, help="Tokens per training window."),
-    batch_size: int = typer.Option(128, help="Windows per step."),
-    learning_rate: float = typer.Option(5e-4, help="Peak learning rate."),
-    max_minutes: float = typer.Option(45.0, help="Time budget; the schedule decays to zero at its end."),
-    max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps (whichever comes first)."),
-    seed: int = typer.Option(0, help="Seed for initialisation, masking and order."),
-) -> None:
-    """Masked-language-model pretraining of a small BERT from scratch on the data root's texts."""
-    from embedlab.training.mlm import PretrainConfig
-    from embedlab.training.mlm import pretrain as run_pretraining
-
-    config = PretrainConfig(out=out, layers=layers, hidden=hidden, heads=heads, intermediate=4 * hidden,
-                            max_length=max_length, batch_size=batch_size, learning_rate=learning_rate,
-                            max_minutes=max_minutes, max_steps=max_steps, seed=seed)
-    console.print(f"saved {run_pretraining(config)}")

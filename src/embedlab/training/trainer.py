@@ -15,9 +15,8 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
-
 from rich.console import Console
+from torch import nn
 
 from embedlab.atomic import write_json
 from embedlab.encoder import Encoder
