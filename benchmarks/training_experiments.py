@@ -134,7 +134,7 @@ def report() -> str:
     if "raw_vs_trained" in found:
         r = found["raw_vs_trained"]
         lines += ["## 1. Raw MLM BERT vs contrastively trained", "",
-                  f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining in docs/training.md).",
+                  f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining.md).",
                   "", "| model | pooling | STS-B test | anisotropy |", "|---|---|---:|---:|"]
         lines += [f"| raw MLM | {p} | {100 * v['spearman']:.2f} | {v['anisotropy']:.3f} |" for p, v in r["raw"].items()]
         t = r["trained_mean"]
