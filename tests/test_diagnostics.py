@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import warnings
@@ -36,6 +35,7 @@ from embedlab.diagnostics import (
 from embedlab.errors import EmbedlabError
 from embedlab.similarity import cosine_similarity
 from tests.conftest import real_data
+from tests.files import write_jsonl
 
 FLOATS = st.floats(-10, 10, allow_nan=False, width=32)
 MATRICES = st.tuples(st.integers(2, 12), st.integers(1, 6)).flatmap(lambda s: arrays(np.float64, s, elements=FLOATS))
@@ -195,11 +195,6 @@ def test_sampled_pairs_are_distinct_rows(n, count, seed) -> None:
 
 # ---- input files and diagnose --------------------------------------------------------------------
 
-
-def write_jsonl(path, rows) -> None:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt", encoding="utf-8") as handle:
-        handle.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
 STS_ROWS = [

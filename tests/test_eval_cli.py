@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from embedlab.cli.app import app
 from embedlab.evaluation.suite import discover_tasks, run_suite, suite_markdown
+from tests.files import write_jsonl
 
 runner = CliRunner()
 
@@ -26,11 +27,6 @@ TOPICS = {
     "sport": ["He scored a goal in the match.", "The team won the championship.", "She runs a marathon."],
 }
 
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 @pytest.fixture(scope="module")

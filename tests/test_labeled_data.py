@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,7 @@ from embedlab.data.labeled import (
 )
 from embedlab.errors import EmbedlabError
 from tests.conftest import real_data
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
+from tests.files import write_jsonl
 
 
 def test_reads_each_kind_and_names_the_dataset_by_folder_and_split(tmp_path: Path) -> None:

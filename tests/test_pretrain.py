@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import inspect
 import itertools
 import json
@@ -33,6 +32,7 @@ from embedlab.training.mlm import (
     token_windows,
 )
 from embedlab.training.pretrain_corpus import build_corpus, text_key
+from tests.files import write_jsonl
 
 MASK_ID, VOCAB = 103, 30522
 
@@ -129,14 +129,6 @@ def test_config_rejects_impossible_shapes():
 
 # ---- the corpus --------------------------------------------------------------------------------
 
-
-def write_jsonl(path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = "".join(json.dumps(row) + "\n" for row in rows)
-    if path.suffix == ".gz":
-        path.write_bytes(gzip.compress(content.encode()))
-    else:
-        path.write_text(content, encoding="utf-8")
 
 
 def write_beir(root, name, docs, queries, qrels) -> None:

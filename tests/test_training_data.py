@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,11 +18,7 @@ from embedlab.data.training_sets import (
 )
 from embedlab.errors import EmbedlabError
 from tests.conftest import real_data
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from tests.files import write_jsonl
 
 
 def test_nli_rows_become_premise_entailment_contradiction_triplets(tmp_path):

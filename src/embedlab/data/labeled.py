@@ -95,7 +95,8 @@ def _dataset_name(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-def _check_lengths(name: str, **columns: list) -> None:
+def check_lengths(name: str, **columns: list) -> None:
+    """Every column of a dataset must have one value per row."""
     lengths = {key: len(column) for key, column in columns.items()}
     if len(set(lengths.values())) > 1:
         raise EmbedlabError(f"{name}: columns differ in length: {lengths}")
@@ -111,7 +112,7 @@ class ScoredPairs:
     name: str = "inline"
 
     def __post_init__(self) -> None:
-        _check_lengths(self.name, sentence1=self.sentence1, sentence2=self.sentence2, score=self.score)
+        check_lengths(self.name, sentence1=self.sentence1, sentence2=self.sentence2, score=self.score)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class LabeledPairs:
     name: str = "inline"
 
     def __post_init__(self) -> None:
-        _check_lengths(self.name, sentence1=self.sentence1, sentence2=self.sentence2, label=self.label)
+        check_lengths(self.name, sentence1=self.sentence1, sentence2=self.sentence2, label=self.label)
         for i, value in enumerate(self.label):
             try:
                 _binary_label(value)
@@ -141,7 +142,7 @@ class LabeledTexts:
     name: str = "inline"
 
     def __post_init__(self) -> None:
-        _check_lengths(self.name, text=self.text, label=self.label)
+        check_lengths(self.name, text=self.text, label=self.label)
 
     def label_ids(self, task: str) -> np.ndarray:
         """Labels as ints 0..k-1 in order of first appearance; `task` needs k >= 2 to mean anything.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedlab.data.beir import load_beir
-from embedlab.data.labeled import read_jsonl_rows, read_labeled_pairs, read_scored_pairs, text_field
+from embedlab.data.labeled import check_lengths, read_jsonl_rows, read_labeled_pairs, read_scored_pairs, text_field
 from embedlab.data.root import data_root
 from embedlab.data.texts import read_texts
 from embedlab.errors import EmbedlabError
@@ -31,10 +31,8 @@ class TrainingSet:
     columns: dict[str, list]
 
     def __post_init__(self) -> None:
-        lengths = {len(column) for column in self.columns.values()}
-        if len(lengths) != 1:
-            raise EmbedlabError(f"{self.name}: columns have different lengths {sorted(lengths)}")
-        if not lengths or lengths == {0}:
+        check_lengths(self.name, **self.columns)
+        if not self.columns or len(self) == 0:
             raise EmbedlabError(f"{self.name}: no training rows")
 
     def __len__(self) -> int:
