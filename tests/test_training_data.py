@@ -40,6 +40,13 @@ def test_pairs_from_labelled_files_keep_positives_only(tmp_path):
     assert read_pairs(path).columns == {"anchor": ["a"], "positive": ["b"]}
 
 
+def test_limit_keeps_the_first_rows_of_every_kind(tmp_path):
+    pairs = write_jsonl(tmp_path / "p.jsonl", [{"anchor": f"a{i}", "positive": f"b{i}"} for i in range(5)])
+    assert load_training_set(str(pairs), "pairs", limit=2).columns == {"anchor": ["a0", "a1"], "positive": ["b0", "b1"]}
+    assert len(load_training_set(str(pairs), "pairs", limit=50)) == 5
+    assert len(load_training_set(str(pairs), "simcse", limit=3)) == 3
+
+
 def test_triplets_with_negative_lists_and_errors(tmp_path):
     good = write_jsonl(tmp_path / "t.jsonl", [{"anchor": "a", "positive": "b", "negatives": ["c", "d"]}])
     assert read_triplets(good).columns["negatives"] == [["c", "d"]]

@@ -134,7 +134,8 @@ def load_training_set(path: str, kind: str = "auto", limit: int | None = None, s
         texts = unlabelled_texts(location)[:limit]
         return simcse_pairs(texts) if kind == "simcse" else inverse_cloze_pairs(texts, seed)
     readers = {"pairs": read_pairs, "triplets": read_triplets, "scored": read_scored, "nli": read_nli, "beir": read_beir_pairs}
-    return readers[kind](location)
+    rows = readers[kind](location)
+    return rows if limit is None or limit >= len(rows) else TrainingSet(rows.name, rows.batch(list(range(limit))))
 
 
 def unlabelled_texts(location: Path) -> list[str]:
