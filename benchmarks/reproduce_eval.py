@@ -1,4 +1,4 @@
-"""Reproduce published evaluation figures with embedlab's own evaluators; writes docs/results.md.
+"""Reproduce published evaluation figures with embedlab's own evaluators; writes its section of docs/results.md.
 
 One script regenerates the whole table, so every number in it can be re-measured by anyone with the data.
 """
@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
+from results_page import write_section
+
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
+from embedlab.atomic import write_json
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.demo import random_bert
@@ -113,7 +115,7 @@ def pooling_rows(minilm_path: str) -> list[dict]:
 
 def markdown(published: list[Row], pooling: list[dict], header: str, stamp: str) -> str:
     lines = [
-        "# Reproduced evaluation results",
+        "## Reproduced evaluation results",
         "",
         header,
         "",
@@ -121,7 +123,7 @@ def markdown(published: list[Row], pooling: list[dict], header: str, stamp: str)
         f"(embedlab {version('embedlab')}, torch {version('torch')}, transformers {version('transformers')}).",
         "Scores are x100. Data: `EMBEDLAB_DATA` (default `../shared/data`).",
         "",
-        "## Published figures",
+        "### Published figures",
         "",
         "| model | dataset | metric | ours | published | time (s) |",
         "|---|---|---|---:|---|---:|",
@@ -136,7 +138,7 @@ def markdown(published: list[Row], pooling: list[dict], header: str, stamp: str)
         "title and text joined as BEIR does. Retrieval: exact search over the whole corpus, cosine, top 100,",
         "identical query/doc ids ignored (BEIR's default). Times are wall-clock and reuse cached corpus embeddings.",
         "",
-        "## Pooling without and with training (STS-B test)",
+        "### Pooling without and with training (STS-B test)",
         "",
         "Anisotropy: mean cosine over all pairs of distinct test sentences (0 = spread out, 1 = one direction).",
         "Uniformity: log E exp(-2||x-y||^2) over random pairs (lower = more uniform; Wang & Isola 2020).",
@@ -173,8 +175,8 @@ def main() -> None:
         },
         args.out / "benchmarks" / "results.json",
     )
-    write_text(markdown(published, pooling, report_header(info), stamp), args.out / "results.md")
-    print(f"wrote {args.out / 'results.md'}")
+    page = write_section("evaluation", markdown(published, pooling, report_header(info), stamp), args.out / "results.md")
+    print(f"wrote {page}")
 
 
 if __name__ == "__main__":

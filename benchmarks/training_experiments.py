@@ -1,6 +1,6 @@
 """Training experiments: raw MLM BERT vs contrastively trained, CoSENT on STS-B, Matryoshka dims.
 
-Each experiment writes docs/benchmarks/training_<name>.json; `report` gathers them into docs/training_results.md.
+Each experiment writes docs/benchmarks/training_<name>.json; `report` gathers them into docs/results.md (its own section).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from results_page import write_section
+
 from embedlab import Encoder
-from embedlab.atomic import atomic_path, write_json, write_text
+from embedlab.atomic import atomic_path, write_json
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.data.training_sets import load_training_set
@@ -174,31 +176,31 @@ NEEDS_PRETRAINED = ("raw_vs_trained", "pooling_ablation", "temperature_and_batch
 
 
 def report() -> str:
-    """docs/training_results.md from whichever experiment JSON files exist."""
+    """The training section of docs/results.md, from whichever experiment JSON files exist."""
     found = {name: json.loads((RESULTS / f"training_{name}.json").read_text())
              for name in EXPERIMENTS if (RESULTS / f"training_{name}.json").exists()}
-    lines = ["# Training experiments", "", report_header(cpu_info()), "",
+    lines = ["## Training experiments", "", report_header(cpu_info()), "",
              "Every number below was measured on this CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
              "STS-B figures are Spearman x100 on the test split unless marked dev.", ""]
     if "raw_vs_trained" in found:
         r = found["raw_vs_trained"]
-        lines += ["## 1. Raw MLM BERT vs contrastively trained", "",
+        lines += ["### 1. Raw MLM BERT vs contrastively trained", "",
                   f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining.md).",
                   "", "| model | pooling | STS-B test | anisotropy |", "|---|---|---:|---:|"]
         lines += [f"| raw MLM | {p} | {100 * v['spearman']:.2f} | {v['anisotropy']:.3f} |" for p, v in r["raw"].items()]
         t = r["trained_mean"]
         lines += [f"| + contrastive (InfoNCE: NLI triplets, MRPC positives, SimCSE) | mean | {100 * t['spearman']:.2f} | {t['anisotropy']:.3f} |",
-                  "| (averaged GloVe 6B-50d, docs/results.md) | mean | 41.30 | 0.788 |", "",
+                  "| (averaged GloVe 6B-50d, above) | mean | 41.30 | 0.788 |", "",
                   f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
     if "pooling_ablation" in found:
         r = found["pooling_ablation"]
-        lines += ["## 2. Pooling ablation (same pretrained start, 1 epoch, STS-B dev)", "",
+        lines += ["### 2. Pooling ablation (same pretrained start, 1 epoch, STS-B dev)", "",
                   "| pooling | STS-B dev | minutes |", "|---|---:|---:|"]
         lines += [f"| {row['pooling']} | {100 * row['dev_spearman']:.2f} | {row['seconds'] / 60:.1f} |" for row in r["rows"]]
         lines.append("")
     if "temperature_and_batch" in found:
         r = found["temperature_and_batch"]
-        lines += ["## 3. Temperature and batch size (1 epoch, STS-B dev)", "",
+        lines += ["### 3. Temperature and batch size (1 epoch, STS-B dev)", "",
                   "| temperature | STS-B dev |", "|---:|---:|"]
         lines += [f"| {row['temperature']} | {100 * row['dev_spearman']:.2f} |" for row in r["temperature"]]
         lines += ["", "| batch size | loss | STS-B dev | steps | seconds per step |", "|---:|---|---:|---:|---:|"]
@@ -212,7 +214,7 @@ def report() -> str:
                   f"**{c['ratio']:.2f}x** (sentence-transformers reports 2-2.4x for its cached loss).", ""]
     if "cosent" in found:
         r = found["cosent"]
-        lines += ["## 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "",
+        lines += ["### 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "",
                   "| model | STS-B test | anisotropy |", "|---|---:|---:|",
                   f"| all-MiniLM-L6-v2 | {100 * r['before']['spearman']:.2f} | {r['before']['anisotropy']:.3f} |",
                   f"| + CoSENT, STS-B train (best of STS-B dev) | {100 * r['after']['spearman']:.2f} | {r['after']['anisotropy']:.3f} |",
@@ -220,7 +222,7 @@ def report() -> str:
                   + ", ".join(f"step {e['step']} {100 * e['spearman']:.2f}" for e in r["training"]["dev"]), ""]
     if "matryoshka" in found:
         r = found["matryoshka"]
-        lines += ["## 5. Matryoshka: quality kept when truncating", "",
+        lines += ["### 5. Matryoshka: quality kept when truncating", "",
                   "| dims | all-MiniLM-L6-v2 truncated | + Matryoshka CoSENT, truncated |", "|---:|---:|---:|"]
         lines += [f"| {row['dim']} | {100 * row['original']:.2f} | {100 * row['matryoshka']:.2f} |" for row in r["rows"]]
         lines += ["", f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
@@ -239,7 +241,7 @@ def main() -> None:
         write_json(result, RESULTS / f"training_{args.experiment}.json")
         if args.experiment == "temperature_and_batch":
             plot_temperature_and_batch(result, PLOT)
-    write_text(report(), ROOT / "docs" / "training_results.md")
+    write_section("training", report())
 
 
 if __name__ == "__main__":
