@@ -84,8 +84,15 @@ def test_no_text_twice_in_a_batch_and_no_row_twice(rows, batch_size):
     assert len(used) == len(set(used))
     for batch in batches:
         assert len(batch) == batch_size
-        batch_texts = [t for row in batch for t in dataset.texts(row)]
+        batch_texts = [t for row in batch for t in set(dataset.texts(row))]
         assert len(batch_texts) == len(set(batch_texts))
+
+
+def test_simcse_rows_repeat_their_own_text_and_still_form_batches():
+    dataset = simcse_pairs([f"sentence {i}" for i in range(10)] + ["sentence 3"])
+    batches = no_duplicate_batches(dataset, list(range(len(dataset))), 5)
+    assert len(batches) == 2
+    assert all(len({dataset.columns["anchor"][row] for row in batch}) == 5 for batch in batches)
 
 
 def toy(name: str, n: int) -> TrainingSet:
