@@ -73,16 +73,27 @@ def cosent() -> dict:
     return {"before": before, "after": sts_test(model), "training": summary}
 
 
+def sts_by_dim(model: Encoder) -> dict[int, float]:
+    """STS-B test Spearman of the model truncated to each Matryoshka width."""
+    pairs = read_scored_pairs(dataset_path("sts", "stsb", "test.jsonl"))
+    return {dim: evaluate_sts(Truncated(model, dim), pairs).main_score for dim in MATRYOSHKA_DIMS}
+
+
 def matryoshka() -> dict:
     """Experiment 5: Matryoshka-trained vs original all-MiniLM-L6-v2, both truncated to 384..32 dims."""
-    original = Encoder.load("minilm")
+    original = sts_by_dim(Encoder.load("minilm"))
     model, summary = run_config("stsb_matryoshka")
-    rows = [
-        {"dim": dim, "original": evaluate_sts(Truncated(original, dim), read_scored_pairs(dataset_path("sts", "stsb", "test.jsonl"))).main_score,
-         "matryoshka": evaluate_sts(Truncated(model, dim), read_scored_pairs(dataset_path("sts", "stsb", "test.jsonl"))).main_score}
-        for dim in MATRYOSHKA_DIMS
-    ]
+    trained = sts_by_dim(model)
+    rows = [{"dim": dim, "original": original[dim], "matryoshka": trained[dim]} for dim in MATRYOSHKA_DIMS]
     return {"rows": rows, "training": summary}
+
+
+def cosent_truncated() -> dict:
+    """Control for experiment 5: experiment 4's plain CoSENT model truncated the same way (Matryoshka's own share)."""
+    chosen = Path(load_config(CONFIGS / "stsb_cosent.yaml").output_dir) / "best"
+    if not chosen.is_dir():
+        raise SystemExit(f"{chosen} is missing: run `python benchmarks/training_experiments.py cosent` first")
+    return {"model": str(chosen), "by_dim": {str(dim): score for dim, score in sts_by_dim(Encoder.load(chosen)).items()}}
 
 
 def raw_vs_trained(pretrained: str) -> dict:
@@ -175,6 +186,7 @@ def plot_temperature_and_batch(result: dict, path: Path) -> Path:
 EXPERIMENTS = {
     "cosent": cosent,
     "matryoshka": matryoshka,
+    "cosent_truncated": cosent_truncated,
     "raw_vs_trained": raw_vs_trained,
     "pooling_ablation": pooling_ablation,
     "temperature_and_batch": temperature_and_batch,
@@ -230,9 +242,13 @@ def report() -> str:
                   + ", ".join(f"step {e['step']} {100 * e['spearman']:.2f}" for e in r["training"]["dev"]), ""]
     if "matryoshka" in found:
         r = found["matryoshka"]
+        control = found.get("cosent_truncated", {}).get("by_dim")
         lines += ["### 5. Matryoshka: quality kept when truncating", "",
-                  "| dims | all-MiniLM-L6-v2 truncated | + Matryoshka CoSENT, truncated |", "|---:|---:|---:|"]
-        lines += [f"| {row['dim']} | {100 * row['original']:.2f} | {100 * row['matryoshka']:.2f} |" for row in r["rows"]]
+                  "| dims | all-MiniLM-L6-v2 truncated | + CoSENT (exp. 4), truncated | + Matryoshka CoSENT, truncated |",
+                  "|---:|---:|---:|---:|"]
+        for row in r["rows"]:
+            plain = f"{100 * control[str(row['dim'])]:.2f}" if control else "not run"
+            lines.append(f"| {row['dim']} | {100 * row['original']:.2f} | {plain} | {100 * row['matryoshka']:.2f} |")
         lines += ["", f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
     return "\n".join(lines) + "\n"
 
