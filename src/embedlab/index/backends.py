@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from embedlab.errors import EmbedlabError
 from embedlab.index.exact import ExactStore
-from embedlab.index.store import VectorStore
+from embedlab.index.quantized import QuantizedConfig, QuantizedStore
+from embedlab.index.store import VectorStore, make_config
 
 
 def _exact(dim: int, **options: Any) -> VectorStore:
@@ -22,8 +24,51 @@ def _load_exact(directory: Path, dim: int, **options: Any) -> VectorStore:
     return ExactStore.load(directory, dim)
 
 
-CREATE: dict[str, Callable[..., VectorStore]] = {"exact": _exact}
-LOAD: dict[str, Callable[..., VectorStore]] = {"exact": _load_exact}
+# FAISS and pymilvus take a second or more to import, so they load only when such a store is used.
+def _faiss(dim: int, kind: str, **options: Any) -> VectorStore:
+    from embedlab.index.faiss_store import CONFIGS, FaissStore
+
+    return FaissStore(dim, make_config(CONFIGS[kind], options))
+
+
+def _load_faiss(directory: Path, dim: int, kind: str, **options: Any) -> VectorStore:
+    from embedlab.index.faiss_store import FaissStore
+
+    return FaissStore.load(directory, dim, kind, **options)
+
+
+def _milvus(dim: int, token: str = "", workdir: str | Path | None = None, **options: Any) -> VectorStore:
+    from embedlab.index.milvus_store import MilvusConfig, MilvusStore
+
+    return MilvusStore(dim, make_config(MilvusConfig, options), token=token, workdir=workdir)
+
+
+def _load_milvus(directory: Path, dim: int, **options: Any) -> VectorStore:
+    from embedlab.index.milvus_store import MilvusStore
+
+    return MilvusStore.load(directory, dim, **options)
+
+
+def _quantized(dim: int, kind: str, **options: Any) -> VectorStore:
+    return QuantizedStore(dim, kind, make_config(QuantizedConfig, options))
+
+
+CREATE: dict[str, Callable[..., VectorStore]] = {
+    "exact": _exact,
+    "faiss-hnsw": partial(_faiss, kind="faiss-hnsw"),
+    "faiss-ivfpq": partial(_faiss, kind="faiss-ivfpq"),
+    "milvus": _milvus,
+    "int8": partial(_quantized, kind="int8"),
+    "binary": partial(_quantized, kind="binary"),
+}
+LOAD: dict[str, Callable[..., VectorStore]] = {
+    "exact": _load_exact,
+    "faiss-hnsw": partial(_load_faiss, kind="faiss-hnsw"),
+    "faiss-ivfpq": partial(_load_faiss, kind="faiss-ivfpq"),
+    "milvus": _load_milvus,
+    "int8": partial(QuantizedStore.load, kind="int8"),
+    "binary": partial(QuantizedStore.load, kind="binary"),
+}
 
 
 def create_store(kind: str, dim: int, **options: Any) -> VectorStore:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab.atomic import save_array
 from embedlab.errors import EmbedlabError
 from embedlab.index.store import Scalar, StoreHit, Where, check_queries, check_vectors, matches
 from embedlab.similarity import semantic_search
@@ -60,27 +61,46 @@ class ExactStore:
 
     def search(self, queries: np.ndarray, k: int, where: Where | None = None) -> list[list[StoreHit]]:
         queries = check_queries(queries, self.dim, k)
-        rows = np.arange(len(self.ids)) if not where else np.array(
-            [row for row, meta in enumerate(self.metadata) if matches(meta, where)], dtype=np.int64)
+        rows = self.rows_where(where)
         if len(rows) == 0:
             return [[] for _ in queries]
         candidates = self.vectors if len(rows) == len(self.ids) else self.vectors[rows]
         hits = semantic_search(queries, candidates, top_k=k, score="dot")
         return [[StoreHit(self.ids[rows[h.corpus_id]], h.score) for h in per_query] for per_query in hits]
 
+    def rows_where(self, where: Where | None) -> np.ndarray:
+        """The row numbers (ascending) whose metadata matches the filter; every row when there is none."""
+        if not where:
+            return np.arange(len(self.ids))
+        return np.array([row for row, meta in enumerate(self.metadata) if matches(meta, where)], dtype=np.int64)
+
+    def rescore(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> list[list[StoreHit]]:
+        """The k best of each query's candidate rows (an (n, c) array, -1 for none) by exact score.
+
+        Approximate stores find candidates; this gives them exact scores and ExactStore's tie order (older row first).
+        """
+        hits = []
+        for query, rows in zip(queries, candidates):
+            rows = np.unique(rows[rows >= 0])
+            scores = self.vectors[rows] @ query
+            best = np.argsort(-scores, kind="stable")[:k]
+            hits.append([StoreHit(self.ids[row], float(score)) for row, score in zip(rows[best], scores[best])])
+        return hits
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
-        with open(directory / VECTORS_FILE, "wb") as handle:
-            np.save(handle, self.vectors)
+        # Written beside and renamed over the old file, which a memory-mapped store may still be reading.
+        save_array(self.vectors, directory / VECTORS_FILE)
         with open(directory / ROWS_FILE, "w", encoding="utf-8") as handle:
             for i, meta in zip(self.ids, self.metadata):
                 handle.write(json.dumps({"id": i, "metadata": meta}, ensure_ascii=False) + "\n")
 
     @classmethod
-    def load(cls, directory: Path, dim: int) -> ExactStore:
+    def load(cls, directory: Path, dim: int, mmap: bool = False) -> ExactStore:
+        """Reopen a saved store; with mmap the vectors stay on disk (read-only) until a change copies them."""
         directory = Path(directory)
         try:
-            vectors = np.load(directory / VECTORS_FILE, allow_pickle=False)
+            vectors = np.load(directory / VECTORS_FILE, mmap_mode="r" if mmap else None, allow_pickle=False)
             rows = [json.loads(line) for line in (directory / ROWS_FILE).read_text(encoding="utf-8").splitlines()]
         except (OSError, ValueError) as err:
             raise EmbedlabError(f"cannot read the exact store in {directory}: {err}") from None

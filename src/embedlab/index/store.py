@@ -5,17 +5,23 @@ Stores hold unit-length float32 vectors under string ids with flat metadata; sco
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, Union
+from typing import Any, NamedTuple, Protocol, TypeVar, Union
 
 import numpy as np
 
+from embedlab.atomic import write_json
 from embedlab.errors import EmbedlabError
 
 Scalar = Union[str, int, float, bool]
 # A filter: field -> value (equality) or field -> list of values (membership); all fields must match.
 Where = Mapping[str, Union[Scalar, Sequence[Scalar]]]
+Config = TypeVar("Config")
+# The kind and settings of a store that has some, saved beside its data.
+SETTINGS_FILE = "store_settings.json"
 
 
 class StoreHit(NamedTuple):
@@ -80,3 +86,28 @@ def check_queries(queries: np.ndarray, dim: int, k: int) -> np.ndarray:
     if k < 1:
         raise EmbedlabError(f"k must be >= 1, got {k}")
     return np.ascontiguousarray(array)
+
+
+def make_config(config_class: type[Config], options: Mapping[str, Any]) -> Config:
+    """A store's config dataclass from keyword options, naming the bad option in one line."""
+    try:
+        return config_class(**options)
+    except TypeError as err:
+        raise EmbedlabError(f"bad option for {config_class.__name__}: {err}") from None
+
+
+def save_settings(directory: Path, kind: str, config: Any) -> None:
+    """Write a store's kind and config dataclass into its save directory."""
+    write_json({"kind": kind, "config": dataclasses.asdict(config)}, Path(directory) / SETTINGS_FILE)
+
+
+def load_settings(directory: Path, kind: str, config_class: type[Config], overrides: Mapping[str, Any]) -> Config:
+    """The config that save_settings wrote, with `overrides` (options given to load) replacing saved fields."""
+    path = Path(directory) / SETTINGS_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise EmbedlabError(f"cannot read the store settings {path}: {err}") from None
+    if saved.get("kind") != kind:
+        raise EmbedlabError(f"{directory} holds a {saved.get('kind')!r} store, not {kind!r}")
+    return make_config(config_class, {**saved["config"], **overrides})
