@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from embedlab.atomic import save_array
+from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
 from embedlab.cli.pretrain import pretrain
@@ -120,6 +121,8 @@ def demo() -> None:
 
 app.add_typer(eval_app, name="eval")
 app.command()(diagnose)
+app.command()(dedup)
+app.command()(cluster)
 app.command()(train)
 app.command()(pretrain)
 
