@@ -68,15 +68,24 @@ class BM25Index:
         """
         if top_k < 1:
             raise EmbedlabError(f"top_k must be >= 1, got {top_k}")
-        token_ids = [self._retriever.get_tokens_ids(tokens) for tokens in self._tokenize(queries, return_ids=False)]
         block = max(1, SCORE_BLOCK_CELLS // self.size)
         hits: list[list[Hit]] = []
-        for start in range(0, len(token_ids), block):
-            scores = np.stack([self._scores(ids) for ids in token_ids[start : start + block]])
+        for start in range(0, len(queries), block):
+            scores = self.scores(queries[start : start + block])
             rows = np.broadcast_to(np.arange(self.size), scores.shape)
             best_rows, best_scores = _top_k(rows, scores, top_k)
             hits.extend([Hit(int(i), float(s)) for i, s in zip(r, v)] for r, v in zip(best_rows, best_scores))
         return hits
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """The BM25 score of every corpus row for each query: float32 (len(queries), size).
+
+        Hard-negative mining needs whole rows (the positive's own score and rank), not just the top hits.
+        """
+        token_ids = [self._retriever.get_tokens_ids(tokens) for tokens in self._tokenize(queries, return_ids=False)]
+        if not token_ids:
+            return np.zeros((0, self.size), dtype=np.float32)
+        return np.stack([self._scores(ids) for ids in token_ids]).astype(np.float32, copy=False)
 
     def _scores(self, token_ids: list[int]) -> np.ndarray:
         if not token_ids:

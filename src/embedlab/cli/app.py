@@ -18,6 +18,7 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.mine import mine
 from embedlab.cli.pretrain import pretrain
 from embedlab.cli.training import train
 from embedlab.errors import EmbedlabError
@@ -125,6 +126,7 @@ app.command()(dedup)
 app.command()(cluster)
 app.command()(train)
 app.command()(pretrain)
+app.command()(mine)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
