@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 
@@ -33,3 +35,31 @@ def grouped(centres: list[list[float]], per_group: int, spread: float, seed: int
 
 
 DIRECTIONS = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+class HashingEncoder:
+    """A fast model stand-in: a text's vector is the unit sum of fixed random vectors of its lower-cased words,
+    so texts sharing words are close. Records every encode call; no tokenizer, so chunks count words."""
+
+    def __init__(self, dim: int = 16, seed: int = 0, name: str = "hashing") -> None:
+        self.dim = dim
+        self.name = name
+        self.seed = seed
+        self.projection = np.random.default_rng(seed).standard_normal((4096, dim)).astype(np.float32)
+        self.calls: list[list[str]] = []
+
+    def info(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "seed": self.seed}
+
+    def encode(self, texts, batch_size: int = 32, normalize: bool = True, **kwargs) -> np.ndarray:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        self.calls.append(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row] += self.projection[zlib.crc32(word.strip(".,;:!?").encode()) % len(self.projection)]
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1.0)
+
+    encode_queries = encode
+    encode_documents = encode

@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from embedlab import Encoder
 from embedlab.data.beir import doc_text, load_beir
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.embedding_cache import cached_encode, model_fingerprint
+from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.retrieval import (
     RetrievalConfig,
     evaluate_retrieval,
     retrieval_run,
 )
+from embedlab.fingerprint import model_fingerprint
 from embedlab.static import StaticEncoder
 
 DOCS = {

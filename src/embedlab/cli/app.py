@@ -18,8 +18,10 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.index import index_app
 from embedlab.cli.mine import mine
 from embedlab.cli.pretrain import pretrain
+from embedlab.cli.rag import rag, synth
 from embedlab.cli.training import train
 from embedlab.errors import EmbedlabError
 from embedlab.pooling import STRATEGIES
@@ -121,12 +123,15 @@ def demo() -> None:
 
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(index_app, name="index")
 app.command()(diagnose)
 app.command()(dedup)
 app.command()(cluster)
+app.command()(rag)
+app.command()(synth)
 app.command()(train)
-app.command()(pretrain)
 app.command()(mine)
+app.command()(pretrain)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

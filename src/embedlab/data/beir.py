@@ -64,14 +64,14 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirDataset:
         splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
         present = ", ".join(splits) or "none"
         raise EmbedlabError(f"{root.name} has no split {split!r} (no {qrels_file}); splits present: {present}")
-    content = _read_bytes(root / "corpus.jsonl")
+    content = read_bytes(root / "corpus.jsonl")
     corpus = {
-        doc_id: {"title": _string_field(row, "title", where, default=""), "text": _string_field(row, "text", where)}
-        for doc_id, row, where in _jsonl_rows(content, root / "corpus.jsonl")
+        doc_id: {"title": string_field(row, "title", where, default=""), "text": string_field(row, "text", where)}
+        for doc_id, row, where in jsonl_rows(content, root / "corpus.jsonl")
     }
     queries = {
-        query_id: _string_field(row, "text", where)
-        for query_id, row, where in _jsonl_rows(_read_bytes(root / "queries.jsonl"), root / "queries.jsonl")
+        query_id: string_field(row, "text", where)
+        for query_id, row, where in jsonl_rows(read_bytes(root / "queries.jsonl"), root / "queries.jsonl")
     }
     qrels = _read_qrels(qrels_file)
     _check_ids(qrels, queries, corpus, qrels_file)
@@ -85,7 +85,7 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirDataset:
     )
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise EmbedlabError(f"missing BEIR file {path}")
     return path.read_bytes()
@@ -103,24 +103,27 @@ def _lines(content: bytes, path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.removesuffix("\r")
 
 
-def _jsonl_rows(content: bytes, path: Path) -> Iterator[tuple[str, dict, str]]:
-    """(id, row, "path:line") for each JSON line; ids are strings, unique within the file."""
+def jsonl_rows(content: bytes, path: Path, id_fields: tuple[str, ...] = ("_id",)) -> Iterator[tuple[str, dict, str]]:
+    """(id, row, "path:line") for each JSON line; the id is the first of `id_fields` present, a string unique
+    within the file."""
     seen: set[str] = set()
     for number, line in _lines(content, path):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise EmbedlabError(f"{path}:{number} is not valid JSON: {err.msg}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("_id"), (str, int)) or isinstance(row.get("_id"), bool):
-            raise EmbedlabError(f"{path}:{number} is not a JSON object with a string or integer '_id'")
-        row_id = str(row["_id"])
+        value = next((row[f] for f in id_fields if f in row), None) if isinstance(row, dict) else None
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            names = " or ".join(repr(f) for f in id_fields)
+            raise EmbedlabError(f"{path}:{number} is not a JSON object with a string or integer {names}")
+        row_id = str(value)
         if row_id in seen:
             raise EmbedlabError(f"{path}:{number} repeats the id {row_id!r}")
         seen.add(row_id)
         yield row_id, row, f"{path}:{number}"
 
 
-def _string_field(row: dict, field: str, where: str, default: str | None = None) -> str:
+def string_field(row: dict, field: str, where: str, default: str | None = None) -> str:
     """A string field of a JSON row; a missing or null field takes `default` when one is given."""
     value = row.get(field)
     if value is None and default is not None:
@@ -133,7 +136,7 @@ def _string_field(row: dict, field: str, where: str, default: str | None = None)
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """Parse `query-id<TAB>corpus-id<TAB>score` rows; a first row whose score is not an integer is the header."""
     qrels: dict[str, dict[str, int]] = {}
-    for row_index, (number, line) in enumerate(_lines(_read_bytes(path), path)):
+    for row_index, (number, line) in enumerate(_lines(read_bytes(path), path)):
         fields = line.split("\t")
         if len(fields) != 3:
             raise EmbedlabError(

@@ -9,14 +9,14 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from embedlab.atomic import save_array
+from embedlab.fingerprint import model_fingerprint
 
 ENV_VAR = "EMBEDLAB_CACHE"
 
@@ -25,24 +25,6 @@ def cache_dir() -> Path:
     """`EMBEDLAB_CACHE` if set, else ~/.cache/embedlab/embeddings."""
     configured = os.environ.get(ENV_VAR)
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "embedlab" / "embeddings"
-
-
-def model_fingerprint(model: Any) -> str | None:
-    """sha256 of the model's info() and every weight, or None for a model whose weights cannot be read.
-
-    Torch modules hash their state_dict; other models (StaticEncoder) the numpy arrays they hold.
-    """
-    arrays = dict(_weights(model))
-    if not arrays:
-        return None
-    digest = hashlib.sha256()
-    # The name is left out so the same weights loaded by another name or path still hit the cache.
-    info = {k: v for k, v in model.info().items() if k != "name"} if hasattr(model, "info") else {}
-    digest.update(json.dumps(info, sort_keys=True, default=str).encode())
-    for name, (dtype, shape, raw) in sorted(arrays.items()):
-        digest.update(f"{name}|{dtype}|{shape}|".encode())
-        digest.update(raw.data)
-    return digest.hexdigest()
 
 
 def cached_encode(
@@ -72,19 +54,6 @@ def cached_encode(
         # A full disk or read-only cache must not cost the evaluation that just finished encoding.
         warnings.warn(f"could not write the embedding cache {path}: {err}", stacklevel=2)
     return embeddings
-
-
-def _weights(model: Any) -> Iterator[tuple[str, tuple[str, tuple[int, ...], np.ndarray]]]:
-    """(name, (dtype, shape, contiguous array)) for every weight tensor or array the model holds."""
-    if isinstance(model, torch.nn.Module):
-        for name, tensor in model.state_dict().items():
-            tensor = tensor.detach().cpu().contiguous()
-            # Viewed as bytes because numpy has no bfloat16; flattened first so 0-d tensors can be viewed.
-            yield name, (str(tensor.dtype), tuple(tensor.shape), tensor.reshape(-1).view(torch.uint8).numpy())
-    else:
-        for name, value in getattr(model, "__dict__", {}).items():
-            if isinstance(value, np.ndarray):
-                yield name, (str(value.dtype), value.shape, np.ascontiguousarray(value))
 
 
 def _key(fingerprint: str, texts: list[str], settings: dict) -> str:

@@ -1,0 +1,136 @@
+"""`embedlab index build | add | search | info`: a searchable index of a corpus, kept in a directory.
+
+Each command is one call of embedlab.index.index.Index; the directory's manifest remembers the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from embedlab.cli.common import BatchOption, ModelOption, console
+from embedlab.errors import EmbedlabError
+
+index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
+IndexDirArgument = typer.Argument(..., help="The index directory (written by `embedlab index build`).")
+CorpusOption = typer.Option(
+    ..., "--corpus", help="Documents: .jsonl (`_id` or `id`, `text`, optional `title`, other fields = metadata), "
+    "a BEIR directory, or .txt (one per line)."
+)
+FieldOption = typer.Option("text", help="The jsonl field holding each document's text.")
+SHOWN_CHARS = 90
+
+
+def build(
+    corpus: Path = CorpusOption,
+    out: Path = typer.Option(..., "--out", "-o", help="The index directory to write."),
+    model: str = ModelOption,
+    store: str = typer.Option("exact", help="exact, faiss-hnsw, faiss-ivfpq, milvus, int8 or binary."),
+    uri: Optional[str] = typer.Option(None, help="Milvus server URI (store milvus); default: embedded milvus-lite."),
+    max_tokens: int = typer.Option(200, help="Most tokens per chunk; longer documents are split."),
+    overlap: int = typer.Option(32, help="Tokens shared by consecutive chunks of a document."),
+    field: str = FieldOption,
+    batch_size: int = BatchOption,
+) -> None:
+    """Chunk, embed and index a corpus."""
+    from embedlab.data.corpus import ChunkConfig, read_corpus
+    from embedlab.index.index import Index, IndexConfig
+    from embedlab.loading import load_model
+
+    options = {"uri": uri} if uri is not None else {}
+    if uri is not None and store != "milvus":
+        raise EmbedlabError("--uri is for --store milvus")
+    config = IndexConfig(store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size)
+    documents = read_corpus(corpus, field)
+    index = Index.build(load_model(model), documents, config, model_name=model)
+    index.save(out)
+    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}) in {out}")
+
+
+def add(
+    index_dir: Path = IndexDirArgument,
+    corpus: Path = CorpusOption,
+    field: str = FieldOption,
+) -> None:
+    """Add documents to an index (same id: replaced); only the new documents are encoded."""
+    from embedlab.data.corpus import read_corpus
+    from embedlab.index.index import Index
+
+    index = Index.load(index_dir)
+    before = index.documents
+    added = index.add(read_corpus(corpus, field))
+    index.save(index_dir)
+    console.print(f"added {added:,} documents ({index.documents - before:,} new); {index.documents:,} in {index_dir}")
+
+
+def search(
+    index_dir: Path = IndexDirArgument,
+    query: str = typer.Argument(..., help="The search query."),
+    k: int = typer.Option(10, "--k", "-k", help="Results to show."),
+    mode: str = typer.Option("dense", help="dense (embeddings), bm25, or hybrid (both, reciprocal rank fusion)."),
+    where: Optional[list[str]] = typer.Option(None, help="Metadata filter FIELD=VALUE (JSON values allowed); repeatable."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON lines instead of a table."),
+) -> None:
+    """Search an index with one query."""
+    from embedlab.index.index import Index
+
+    hits = Index.load(index_dir).search(query, k=k, mode=mode, where=parse_where(where or []))
+    if as_json:
+        for hit in hits:
+            console.print_json(json.dumps(hit._asdict(), ensure_ascii=False))
+        return
+    table = Table(title=f"{mode} search: {query}")
+    for column in ("rank", "score", "document", "chunk", "text"):
+        table.add_column(column, justify="right" if column in ("rank", "score", "chunk") else "left")
+    for rank, hit in enumerate(hits, start=1):
+        text = " ".join(f"{hit.title} {hit.text}".split())
+        shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+        table.add_row(str(rank), f"{hit.score:.4f}", hit.doc_id, str(hit.chunk_id), shown)
+    console.print(table)
+
+
+def info(index_dir: Path = IndexDirArgument) -> None:
+    """What an index holds and how it was built (its manifest)."""
+    from embedlab.index.index import read_manifest, verify_files
+
+    manifest = read_manifest(index_dir)
+    verify_files(index_dir, manifest)
+    table = Table(title=str(index_dir))
+    table.add_column("field")
+    table.add_column("value")
+    model = manifest["model"]
+    rows = {
+        "model": model["name"], "dimensions": model["dim"], "weights sha256": (model["fingerprint"] or "?")[:16],
+        "query prompt": repr(model["query_prompt"]), "document prompt": repr(model["document_prompt"]),
+        "store": manifest["store"], "documents": f"{manifest['counts']['documents']:,}",
+        "chunks": f"{manifest['counts']['chunks']:,}",
+        "chunking": f"{manifest['chunks']['max_tokens']} tokens, overlap {manifest['chunks']['overlap']}",
+        "generation": manifest["generation"], "created": manifest["created"], "embedlab": manifest["embedlab"],
+    }
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def parse_where(pairs: list[str]) -> dict:
+    """FIELD=VALUE options as a filter; VALUE is read as JSON when it parses (numbers, true, lists), else text."""
+    where = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise EmbedlabError(f"--where takes FIELD=VALUE, got {pair!r}")
+        try:
+            where[name] = json.loads(raw)
+        except ValueError:
+            where[name] = raw
+    return where
+
+
+index_app.command()(build)
+index_app.command()(add)
+index_app.command()(search)
+index_app.command()(info)
