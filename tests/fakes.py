@@ -52,14 +52,16 @@ class HashingEncoder:
         return {"name": self.name, "dim": self.dim, "seed": self.seed}
 
     def encode(self, texts, batch_size: int = 32, normalize: bool = True, **kwargs) -> np.ndarray:
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
         self.calls.append(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in text.lower().split():
                 vectors[row] += self.projection[zlib.crc32(word.strip(".,;:!?").encode()) % len(self.projection)]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        vectors /= np.where(norms > 0, norms, 1.0)
+        return vectors[0] if single else vectors
 
     encode_queries = encode
     encode_documents = encode

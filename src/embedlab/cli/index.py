@@ -81,7 +81,7 @@ def search(
     hits = Index.load(index_dir).search(query, k=k, mode=mode, where=parse_where(where or []))
     if as_json:
         for hit in hits:
-            console.print_json(json.dumps(hit._asdict(), ensure_ascii=False))
+            typer.echo(json.dumps(hit._asdict(), ensure_ascii=False))
         return
     table = Table(title=f"{mode} search: {query}")
     for column in ("rank", "score", "document", "chunk", "text"):
