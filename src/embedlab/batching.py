@@ -12,10 +12,24 @@ import torch
 from tokenizers import Encoding
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches, longest first (so running out of memory shows up at once)."""
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches, longest first (so running out of memory shows up at once).
+
+    max_tokens also caps each batch's padded size (count x its longest text): short texts then travel in
+    large batches and long ones in small, keeping the work per batch even; a longer text goes alone.
+    """
     order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if max_tokens is None:
+        return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    start = 0
+    while start < len(order):
+        # Sorted longest first, so the first text of a batch sets its padded width.
+        width = max(int(lengths[order[start]]), 1)
+        size = max(1, min(batch_size, max_tokens // width))
+        batches.append(order[start : start + size].tolist())
+        start += size
+    return batches
 
 
 def pad_encodings(encodings: Sequence[Encoding], pad_id: int, with_token_types: bool) -> dict[str, torch.Tensor]:

@@ -18,6 +18,9 @@ import torch
 from tokenizers import Encoding, Tokenizer
 from torch import Tensor, nn
 
+from embedlab.backends import load_backend
+from embedlab.backends.base import Backend
+from embedlab.backends.torch_backend import TorchBackend
 from embedlab.batching import length_sorted_batches, pad_encodings
 from embedlab.checkpoints import check_weights, local_model_dir
 from embedlab.encode_options import check_encode_options
@@ -60,6 +63,7 @@ class Encoder(nn.Module):
         self.max_seq_length = layout.max_seq_length or _model_max_length(transformer, tokenizer)
         self._with_token_types = "token_type_ids" in tokenizer.model_input_names
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.backend: Backend = TorchBackend()
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -75,10 +79,13 @@ class Encoder(nn.Module):
         allow_pickle: bool = False,
         trust_remote_code: bool = False,
         revision: str | None = None,
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> Encoder:
         """Load a sentence-transformers directory, a plain Hugging Face encoder directory or a hub id.
 
         A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
+        backend is torch, torch-bf16, onnx, onnx-int8 or auto (see docs/inference.md); threads sets its threads.
         """
         from transformers import AutoModel, AutoTokenizer
 
@@ -114,7 +121,11 @@ class Encoder(nn.Module):
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
         encoder = cls(transformer.float(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
-        return encoder.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+        # Only the torch backends run on a GPU; the others keep the (reference) torch model on the CPU.
+        on_gpu = torch.cuda.is_available() and backend in ("torch", "torch-bf16")
+        encoder = encoder.to(device or ("cuda" if on_gpu else "cpu")).eval()
+        encoder.backend = load_backend(encoder, backend, threads)
+        return encoder
 
     @classmethod
     def from_transformer(
@@ -154,6 +165,7 @@ class Encoder(nn.Module):
         return {
             "name": self.name,
             "kind": "transformer",
+            "backend": self.backend.name,
             "architecture": type(self.transformer).__name__,
             "dim": self.dim,
             "max_seq_length": self.max_seq_length,
@@ -211,15 +223,17 @@ class Encoder(nn.Module):
         dim: int | None = None,
         show_progress: bool | None = None,
         convert_to: str = "numpy",
+        max_tokens: int | None = None,
     ) -> np.ndarray | Tensor:
         """Embed texts as float32 (n, d); a single string gives (d,), an empty list (0, d).
 
         normalize=None follows the model (unit vectors for models with a Normalize module); dim truncates.
+        max_tokens caps a batch's padded tokens (batch size x longest text) as well as its count.
         """
         texts, single = as_text_list(texts)
         prefix = self._prompt(prompt, prompt_name)
         normalize = self.normalize if normalize is None else normalize
-        check_encode_options(batch_size, dim, self.dim, convert_to)
+        check_encode_options(batch_size, dim, self.dim, convert_to, max_tokens)
         embeddings = torch.zeros(len(texts), self.dim)
         if texts:
             encodings = self._encodings([prefix + t for t in texts])
@@ -227,10 +241,9 @@ class Encoder(nn.Module):
             prompt_length = self._prompt_length(prefix)
             show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
             with torch.inference_mode(), progress_bar(len(texts), "encoding", show) as advance:
-                for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+                for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size, max_tokens):
                     features = pad_encodings([encodings[i] for i in batch], self._pad_id, self._with_token_types)
-                    features = {k: v.to(self.device) for k, v in features.items()}
-                    embeddings[batch] = self.forward(features, prompt_length).float().cpu()
+                    embeddings[batch] = self.backend.embed(self, features, prompt_length)
                     advance(len(batch))
             if not torch.isfinite(embeddings).all():
                 raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")

@@ -18,6 +18,12 @@ GLOVE_ALIAS = "glove"
 GLOVE_FILE = ("glove", "glove.6B.50d.top100k.txt.gz")
 
 
+def check_static_backend(backend: str) -> None:
+    """Static models are table look-ups with one implementation; asking for another backend is a mistake."""
+    if backend not in ("torch", "auto"):
+        raise ModelLoadError(f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)")
+
+
 def is_word_vector_file(name: str) -> bool:
     return name.lower().endswith(WORD_VECTOR_SUFFIXES)
 
@@ -28,6 +34,8 @@ def load_model(
     pooling: str | None = None,
     device: str | None = None,
     allow_pickle: bool = False,
+    backend: str = "torch",
+    threads: int | None = None,
 ) -> Encoder | StaticEncoder:
     """Load a transformer Encoder, or a StaticEncoder for `glove` / a word-vector text file."""
     text = None if name is None else str(name)
@@ -39,5 +47,7 @@ def load_model(
     if text is not None and is_word_vector_file(text):
         if pooling not in (None, "mean"):
             raise ModelLoadError("word-vector models only average their words; drop --pooling")
+        check_static_backend(backend)
         return StaticEncoder.load(Path(text))
-    return Encoder.load(text, pooling=pooling, device=device, allow_pickle=allow_pickle)
+    # backend and threads choose how a transformer runs (docs/inference.md); other models have one way only.
+    return Encoder.load(text, pooling=pooling, device=device, allow_pickle=allow_pickle, backend=backend, threads=threads)

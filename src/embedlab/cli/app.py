@@ -18,6 +18,7 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, export, show_backends
 from embedlab.cli.index import index_app
 from embedlab.cli.mine import mine
 from embedlab.cli.pretrain import pretrain
@@ -36,10 +37,16 @@ PoolingOption = typer.Option(None, help=f"Pooling strategy, overriding the model
 
 
 @app.command()
-def info(model: str = typer.Argument("minilm", help=MODEL_HELP)) -> None:
-    """Show a model's dimensions, max length, pooling, prompts and parameter count."""
+def info(
+    model: str = typer.Argument("minilm", help=MODEL_HELP),
+    backends: bool = typer.Option(False, "--backends", help="Show the CPU features, the backends and what auto picks."),
+) -> None:
+    """Show a model's dimensions, max length, pooling, prompts and parameter count (or, with --backends, the CPU)."""
     from embedlab.loading import load_model
 
+    if backends:
+        show_backends()
+        return
     details = load_model(model).info()
     table = Table(title=f"embedlab model: {model}", show_header=False)
     for key, value in details.items():
@@ -58,6 +65,9 @@ def encode(
     batch_size: int = BatchOption,
     normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
     field: str = typer.Option("text", help="The jsonl field holding the text."),
+    backend: str = BackendOption,
+    threads: Optional[int] = ThreadsOption,
+    max_tokens: Optional[int] = MaxTokensOption,
 ) -> None:
     """Embed every text of a file and save the matrix as .npy."""
     from embedlab.data import read_texts
@@ -66,9 +76,11 @@ def encode(
     if output.suffix != ".npy":
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
-    encoder = load_model(model, pooling=pooling)
+    encoder = load_model(model, pooling=pooling, backend=backend, threads=threads)
+    budget = {"max_tokens": max_tokens} if max_tokens is not None else {}  # only transformers pad batches
     embeddings = encoder.encode(
-        texts, batch_size=batch_size, prompt=prompt, dim=dim, normalize=normalize, show_progress=len(texts) > 256
+        texts, batch_size=batch_size, prompt=prompt, dim=dim, normalize=normalize, show_progress=len(texts) > 256,
+        **budget,
     )
     save_array(embeddings, output)
     console.print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
@@ -125,6 +137,7 @@ def demo() -> None:
 app.add_typer(eval_app, name="eval")
 app.add_typer(index_app, name="index")
 app.command()(diagnose)
+app.command()(export)
 app.command()(dedup)
 app.command()(cluster)
 app.command()(rag)

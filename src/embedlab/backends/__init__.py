@@ -1,0 +1,79 @@
+"""Inference backends: the same Encoder run by PyTorch (fp32 or bf16) or ONNX Runtime (fp32 or int8).
+
+`load_backend` turns a backend name (or `auto`) into the object `Encoder.encode` calls once per batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
+from embedlab.backends.base import Backend
+from embedlab.backends.torch_backend import TorchBackend, TorchBf16Backend, check_native_bf16
+from embedlab.errors import EmbedlabError
+from embedlab.hardware import cpu_info
+
+if TYPE_CHECKING:
+    from embedlab.encoder import Encoder
+
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+ONNX_BACKENDS = ("onnx", "onnx-int8")
+
+__all__ = ["AUTO", "BACKENDS", "Backend", "BackendChoice", "check_backend_name", "choose_backend", "load_backend"]
+
+
+def check_backend_name(name: str) -> str:
+    """The name itself when it is a backend or `auto`; a one-line error listing the choices otherwise."""
+    if name not in (*BACKENDS, AUTO):
+        raise EmbedlabError(f"unknown backend {name!r}; choose one of {', '.join((*BACKENDS, AUTO))}")
+    return name
+
+
+def load_backend(encoder: Encoder, name: str, threads: int | None = None) -> Backend:
+    """The backend `name` for this encoder, its ONNX graph found or exported; `auto` picks by CPU features.
+
+    threads sets torch's (process-wide) thread count, or the ONNX Runtime session's.
+    """
+    check_backend_name(name)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise EmbedlabError(f"threads must be a positive integer, not {threads!r}")
+    if name == AUTO:
+        return _load_auto(encoder, threads)
+    if name in ONNX_BACKENDS:
+        from embedlab.backends.onnx_backend import OnnxBackend
+        from embedlab.backends.graphs import graph_for
+
+        if encoder.device.type != "cpu":
+            raise EmbedlabError(f"backend {name} runs on the CPU; load the model with device='cpu'")
+        return OnnxBackend(graph_for(encoder, int8=name == "onnx-int8"), name, threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if name == "torch-bf16":
+        if encoder.device.type == "cpu":
+            check_native_bf16(cpu_info())
+        return TorchBf16Backend()
+    return TorchBackend()
+
+
+def _load_auto(encoder: Encoder, threads: int | None) -> Backend:
+    """The backend auto chooses; when the int8 graph misses its quality bound, the fp32 graph instead."""
+    choice = choose_backend(cpu_info(), onnx_available=_onnxruntime_installed(), device=encoder.device.type)
+    try:
+        backend = load_backend(encoder, choice.name, threads)
+    except EmbedlabError as err:
+        if choice.name != "onnx-int8":
+            raise
+        choice = BackendChoice("onnx", f"{choice.reason}; but {err}, so the fp32 graph")
+        backend = load_backend(encoder, "onnx", threads)
+    backend.reason = choice.reason
+    return backend
+
+
+def _onnxruntime_installed() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True

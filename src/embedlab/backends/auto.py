@@ -1,0 +1,39 @@
+"""`auto`: the fastest backend that stays within the quality bound on the CPU at hand.
+
+The rules follow docs/benchmarks/encode.md: int8 pays off only with VNNI/AMX dot products, else fp32 ONNX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embedlab.backends.int8 import has_fast_int8
+from embedlab.hardware import CpuInfo
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend auto picked and a sentence saying why."""
+
+    name: str
+    reason: str
+
+
+def choose_backend(cpu: CpuInfo, *, onnx_available: bool = True, device: str = "cpu") -> BackendChoice:
+    """Pick a backend from the CPU's features alone (no timing), so the choice is instant and repeatable.
+
+    Dynamic int8 is within the quality bound everywhere but fast only with VNNI/AMX; without them, int8
+    kernels widen to 16 bits and lose to fp32, and fp32 ONNX (fused attention) still beats PyTorch.
+    """
+    if device != "cpu":
+        return BackendChoice("torch", f"the model is on {device}; the ONNX backends run on the CPU")
+    if not onnx_available:
+        return BackendChoice("torch", "onnxruntime is not installed")
+    if has_fast_int8(cpu):
+        found = ", ".join(name for name in ("avx512_vnni", "amx_int8") if getattr(cpu, name))
+        return BackendChoice("onnx-int8", f"the CPU has int8 dot products ({found}): dynamic int8 ONNX")
+    if cpu.avx2:
+        return BackendChoice("onnx", "AVX2 without VNNI: int8 kernels gain little, so fp32 ONNX with fused attention")
+    return BackendChoice("onnx", "no AVX2 found: fp32 ONNX, whose kernels adapt to any x86/arm CPU")

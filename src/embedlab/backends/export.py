@@ -1,0 +1,228 @@
+"""Export an Encoder to ONNX: transformer, pooling and normalisation in one graph, checked against torch.
+
+torch.onnx.export writes the graph, ONNX Runtime's transformer optimizer fuses attention and layer norms, and
+the int8 graph is quantized from the fused one. Each export is validated on fixed texts before it is recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from embedlab.atomic import atomic_path
+from embedlab.backends.int8 import Int8Config, quantize_graph
+from embedlab.backends.manifest import record_graph, weights_sha256
+from embedlab.backends.onnx_backend import NORMALIZED_OUTPUT, POOLED_OUTPUT, OnnxBackend
+from embedlab.errors import EmbedlabError
+from embedlab.hardware import cpu_info
+
+if TYPE_CHECKING:
+    from embedlab.encoder import Encoder
+
+GRAPH_DIR = "onnx"  # where sentence-transformers keeps its ONNX graphs too
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_qint8.onnx"
+OPSET = 17
+FP32_MAX_DIFF = 1e-4
+# Agreement with fp32 that int8 must reach on the validation texts (cosine of each text's two embeddings).
+INT8_MIN_MEAN_COSINE = 0.99
+INT8_MIN_WORST_COSINE = 0.97
+VALIDATION_TEXTS = (
+    "A man is playing a guitar.",
+    "Someone strums an acoustic guitar on stage.",
+    "The stock market fell sharply on Monday.",
+    "Shares dropped after the central bank raised interest rates.",
+    "A cat sleeps on the windowsill in the sun.",
+    "Two dogs are running through a snowy field.",
+    "How do I reset my password?",
+    "what is the capital of france",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "Mutations in the BRCA1 gene increase the risk of breast and ovarian cancer.",
+    "The committee will meet again next Thursday to discuss the budget.",
+    "I don't think that's a good idea, honestly.",
+    "",
+    "ok",
+    "Le chat est sur la table.",
+    "Vaccination reduced measles incidence by more than 90 percent in the cohort studied, "
+    "although coverage varied widely between regions and age groups, and outbreaks persisted "
+    "where fewer than four in five children had received both doses before school entry.",
+    " ".join(["Long documents are truncated at the model's maximum sequence length."] * 40),
+)
+
+
+@dataclass
+class ExportReport:
+    """What one export wrote and how closely its graph follows the torch model."""
+
+    backend: str
+    path: Path
+    max_abs_diff: float
+    mean_cosine: float
+    worst_cosine: float
+    seconds: float
+
+
+class _GraphModule(nn.Module):
+    """Encoder.forward plus normalisation as a module the exporter can trace (no Python-side branching)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        pooled = self.encoder(features)
+        normalized = nn.functional.normalize(pooled, p=2, dim=-1) if self.encoder.normalize else pooled
+        return pooled, normalized
+
+
+def export_onnx(encoder: Encoder, graph_dir: Path, *, int8: bool, config: Int8Config | None = None) -> list[ExportReport]:
+    """Write model.onnx (and model_qint8.onnx when int8) into graph_dir, validate them and record them.
+
+    config defaults to Int8Config.for_cpu(this CPU), since the int8 kernels, and so the safe settings, differ.
+    Raises EmbedlabError when the fp32 graph differs from torch by more than FP32_MAX_DIFF or the int8 graph
+    misses the agreement bound; a graph that fails is never recorded, so loading never uses it.
+    """
+    _check_exportable(encoder)
+    config = config or Int8Config.for_cpu(cpu_info())
+    weights = weights_sha256(encoder.layout.transformer_dir)
+    graph_dir.mkdir(parents=True, exist_ok=True)
+    reference = _encode_validation_texts(encoder)
+    reports = []
+    start = time.perf_counter()
+    fused = graph_dir / FP32_FILE
+    with atomic_path(fused) as partial:
+        _write_fused_fp32(encoder, partial)
+        reports.append(_validate(encoder, partial, "onnx", reference, start, final=fused))
+    if int8:
+        start = time.perf_counter()
+        with atomic_path(graph_dir / INT8_FILE) as partial:
+            quantize_graph(fused, partial, config)
+            reports.append(_validate(encoder, partial, "onnx-int8", reference, start, final=graph_dir / INT8_FILE))
+    for report in reports:
+        details = {
+            "backend": report.backend,
+            "pooling": encoder.pooling.strategy,
+            "normalize": encoder.normalize,
+            "opset": OPSET,
+            "max_abs_diff": report.max_abs_diff,
+            "mean_cosine": report.mean_cosine,
+            "worst_cosine": report.worst_cosine,
+            "validation_texts": len(VALIDATION_TEXTS),
+            "int8": asdict(config) if report.backend == "onnx-int8" else None,
+            "versions": {name: version(name) for name in ("embedlab", "torch", "onnx", "onnxruntime", "transformers")},
+        }
+        record_graph(graph_dir, weights, report.path.name, details)
+    return reports
+
+
+def _check_exportable(encoder: Encoder) -> None:
+    if encoder.pooling.needs_attentions:
+        raise EmbedlabError("cls_attention pooling reads attention weights the ONNX graph does not expose; use backend torch")
+    if not encoder.pooling.include_prompt:
+        raise EmbedlabError("this model pools without its prompt (include_prompt: false); use backend torch")
+
+
+def _write_fused_fp32(encoder: Encoder, path: Path) -> None:
+    """Trace the encoder in eager attention (whose pattern ONNX Runtime fuses) and fuse the graph."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    transformer = copy.deepcopy(encoder.transformer).cpu().float()
+    if hasattr(transformer, "set_attn_implementation"):
+        transformer.set_attn_implementation("eager")
+    traced = type(encoder)(transformer, encoder.tokenizer, encoder.pooling, encoder.layout, encoder.name)
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if encoder._with_token_types else [])
+    sample = encoder.tokenize(["a short text", "a slightly longer text to give the batch two lengths"])
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
+    dynamic.update({POOLED_OUTPUT: {0: "batch"}, NORMALIZED_OUTPUT: {0: "batch"}})
+    raw = path.with_name(path.name + ".raw")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about shapes that are dynamic_axes here
+            torch.onnx.export(
+                _GraphModule(traced).eval(),
+                tuple(sample[name].cpu() for name in names),
+                str(raw),
+                input_names=names,
+                output_names=[POOLED_OUTPUT, NORMALIZED_OUTPUT],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=False,  # the TorchScript exporter's graph is the one ONNX Runtime's fusions recognise
+            )
+        config = encoder.transformer.config
+        # opt_level 0: only the portable fusions, so the graph runs on any CPU; sessions add the rest at load.
+        fused = optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=getattr(config, "num_attention_heads", 0),
+            hidden_size=getattr(config, "hidden_size", 0),
+            opt_level=0,
+            use_gpu=False,
+        )
+        fused.save_model_to_file(str(path))
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def _encode_validation_texts(encoder: Encoder) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*longer than max_seq_length")  # the long text is on purpose
+        return encoder.encode(list(VALIDATION_TEXTS), normalize=True, show_progress=False)
+
+
+def _validate(
+    encoder: Encoder, graph: Path, backend: str, reference: np.ndarray, start: float, final: Path
+) -> ExportReport:
+    """Encode the validation texts through the graph and compare with torch's embeddings."""
+    previous = encoder.backend
+    encoder.backend = OnnxBackend(graph, backend, threads=None)
+    try:
+        candidate = _encode_validation_texts(encoder)
+    finally:
+        encoder.backend = previous
+    cosines = np.sum(candidate * reference, axis=1)
+    report = ExportReport(
+        backend=backend,
+        path=final,
+        max_abs_diff=float(np.abs(candidate - reference).max()),
+        # The empty text and other zero vectors have cosine 0 to everything; they count as agreeing.
+        mean_cosine=float(np.mean(np.where(np.linalg.norm(reference, axis=1) > 0, cosines, 1.0))),
+        worst_cosine=float(np.min(np.where(np.linalg.norm(reference, axis=1) > 0, cosines, 1.0))),
+        seconds=time.perf_counter() - start,
+    )
+    if backend == "onnx" and report.max_abs_diff > FP32_MAX_DIFF:
+        raise EmbedlabError(f"the exported graph differs from torch by {report.max_abs_diff:.1e} (> {FP32_MAX_DIFF:.0e})")
+    if backend == "onnx-int8" and (report.mean_cosine < INT8_MIN_MEAN_COSINE or report.worst_cosine < INT8_MIN_WORST_COSINE):
+        raise EmbedlabError(
+            f"the int8 graph agrees with fp32 at mean cosine {report.mean_cosine:.4f} (worst {report.worst_cosine:.4f}), "
+            f"below the bound of {INT8_MIN_MEAN_COSINE} (worst {INT8_MIN_WORST_COSINE})"
+        )
+    return report
+
+
+def export_model(name: str | None, out: Path, backend: str = "onnx") -> list[ExportReport]:
+    """Copy a model into `out` (sentence-transformers layout) and export its graphs into out/onnx.
+
+    `out` may be the model's own directory, which then only gains the onnx/ folder.
+    """
+    from embedlab.encoder import Encoder
+
+    if backend not in ("onnx", "onnx-int8"):
+        raise EmbedlabError(f"export writes ONNX graphs: choose backend onnx or onnx-int8, not {backend!r}")
+    encoder = Encoder.load(name, device="cpu")
+    out = Path(out).expanduser()
+    if not (out.exists() and out.resolve() == encoder.layout.transformer_dir.resolve()):
+        encoder.save(out)
+        encoder = Encoder.load(out, device="cpu")
+    return export_onnx(encoder, out / GRAPH_DIR, int8=backend == "onnx-int8")

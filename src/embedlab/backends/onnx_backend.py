@@ -1,0 +1,51 @@
+"""The ONNX Runtime backends: one exported graph (transformer, pooling, normalisation) per session.
+
+Full graph optimisations are on; memory patterns are off because every batch has a new shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from embedlab.errors import EmbedlabError, ModelLoadError
+
+if TYPE_CHECKING:
+    from embedlab.encoder import Encoder
+
+POOLED_OUTPUT = "pooled_embedding"
+NORMALIZED_OUTPUT = "sentence_embedding"
+
+
+class OnnxBackend:
+    """An ONNX Runtime CPU session over an exported graph, fed the padded batches Encoder.encode builds."""
+
+    def __init__(self, graph: Path, name: str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Same default as torch, so that backends compare at equal thread counts unless told otherwise.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # Patterns are cached per input shape; with dynamic padding that cache only grows.
+        options.enable_mem_pattern = False
+        try:
+            self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
+            raise ModelLoadError(f"ONNX Runtime cannot load {graph}: {str(err).strip().splitlines()[0]}") from None
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.graph = graph
+        self.name = name
+        self.reason = ""
+
+    def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
+        if prompt_length:
+            raise EmbedlabError(f"backend {self.name} cannot pool without the prompt; use backend torch")
+        feed = {name: features[name].numpy() for name in self.inputs}
+        (pooled,) = self.session.run([POOLED_OUTPUT], feed)
+        return torch.from_numpy(np.asarray(pooled, dtype=np.float32))

@@ -1,0 +1,63 @@
+"""`embedlab export` and `embedlab distill`: ahead-of-time artefacts for fast CPU inference.
+
+Both write a model directory that `Encoder.load` / `load_model` read back; see docs/inference.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from embedlab.cli.common import MODEL_HELP, console
+
+
+def export(
+    model: str = typer.Argument("minilm", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (a copy of MODEL with onnx/ inside); may be MODEL itself."),
+    backend: str = typer.Option("onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."),
+) -> None:
+    """Export MODEL to ONNX (transformer + pooling + normalisation), validated against torch."""
+    from embedlab.backends.export import export_model
+
+    reports = export_model(model, out, backend)
+    table = Table(title=f"ONNX export of {model}")
+    for column in ("backend", "graph", "max |diff| vs torch", "mean cosine", "worst cosine", "seconds"):
+        table.add_column(column, justify="left" if column in ("backend", "graph") else "right")
+    for r in reports:
+        table.add_row(r.backend, str(r.path), f"{r.max_abs_diff:.2e}", f"{r.mean_cosine:.5f}", f"{r.worst_cosine:.5f}", f"{r.seconds:.1f}")
+    console.print(table)
+    console.print(f"load it with Encoder.load({str(out)!r}, backend={reports[-1].backend!r}) or --backend {reports[-1].backend}")
+
+
+BackendOption = typer.Option(
+    "torch", "--backend", "-b", help="torch (fp32), torch-bf16, onnx, onnx-int8 or auto (picked by CPU features)."
+)
+ThreadsOption = typer.Option(None, "--threads", help="Threads for the backend (default: torch's, usually the cores).")
+MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens per batch (batch x longest text).")
+
+
+def show_backends() -> None:
+    """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
+    from embedlab.backends import BACKENDS, choose_backend
+    from embedlab.backends.int8 import has_fast_int8
+    from embedlab.backends.torch_backend import has_native_bf16
+    from embedlab.hardware import cpu_info, report_header
+
+    cpu = cpu_info()
+    console.print(report_header(cpu).replace("**", ""), highlight=False)
+    notes = {
+        "torch": "always (fp32 reference)",
+        "torch-bf16": "native bf16" if has_native_bf16(cpu) else "refused: no native bf16 (emulated is slower than fp32)",
+        "onnx": "fp32 ONNX Runtime, fused attention",
+        "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
+    }
+    table = Table(title="backends on this CPU")
+    table.add_column("backend")
+    table.add_column("here")
+    for name in BACKENDS:
+        table.add_row(name, notes[name])
+    console.print(table)
+    choice = choose_backend(cpu)
+    console.print(f"auto chooses [bold]{choice.name}[/bold]: {choice.reason}", highlight=False)

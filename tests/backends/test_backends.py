@@ -1,0 +1,141 @@
+"""Backends behave like the torch Encoder; token-budget batching; auto's choice with the CPU flags mocked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import embedlab.backends as backends
+from embedlab import Encoder
+from embedlab.backends import BACKENDS, choose_backend, load_backend
+from embedlab.backends.torch_backend import TorchBf16Backend
+from embedlab.batching import length_sorted_batches
+from embedlab.cli.app import app
+from embedlab.errors import EmbedlabError
+from embedlab.hardware import FEATURES, cpu_info
+
+TEXTS = ["short", "a somewhat longer sentence about music and guitars", "", "x " * 30, "Two dogs run in snow."]
+AVX2_ONLY = frozenset({"avx2", "fma"})
+CPU_A = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
+
+
+def mock_cpu(monkeypatch, flags: frozenset[str]) -> None:
+    monkeypatch.setattr(backends, "cpu_info", lambda: cpu_info(model="Mocked CPU", flags=flags))
+
+
+# ---- the same encode behaviour on every backend ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"dim": 64}, {"normalize": False}, {"prompt": "query: "}, {"batch_size": 2}, {"max_tokens": 16}],
+    ids=lambda o: ",".join(o) or "defaults",
+)
+def test_onnx_encode_options_match_torch(minilm, onnx_minilm, options) -> None:
+    assert np.abs(onnx_minilm.encode(TEXTS, **options) - minilm.encode(TEXTS, **options)).max() < 1e-4
+
+
+def test_shapes_and_order_are_those_of_torch(onnx_minilm, int8_minilm) -> None:
+    for encoder in (onnx_minilm, int8_minilm):
+        assert encoder.encode("one text").shape == (384,)
+        assert encoder.encode([]).shape == (0, 384)
+        forward, backward = encoder.encode(TEXTS), encoder.encode(TEXTS[::-1])
+        assert np.abs(forward - backward[::-1]).max() < 1e-5  # order restored whatever the batches
+
+
+def test_bad_inputs_fail_alike(onnx_minilm) -> None:
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        onnx_minilm.encode(["ok", None])
+    with pytest.raises(EmbedlabError, match="max_tokens"):
+        onnx_minilm.encode(TEXTS, max_tokens=0)
+
+
+def test_unknown_backend_and_bad_threads_are_one_line_errors(minilm) -> None:
+    with pytest.raises(EmbedlabError, match="unknown backend 'tensorrt'"):
+        Encoder.load("minilm", backend="tensorrt")
+    with pytest.raises(EmbedlabError, match="threads"):
+        load_backend(minilm, "torch", threads=0)
+
+
+def test_max_tokens_changes_batches_not_embeddings(minilm) -> None:
+    assert np.abs(minilm.encode(TEXTS, max_tokens=8) - minilm.encode(TEXTS)).max() < 1e-5
+
+
+# ---- torch-bf16 -----------------------------------------------------------------------------------
+
+
+def test_bf16_is_refused_without_native_bf16(monkeypatch, minilm) -> None:
+    mock_cpu(monkeypatch, AVX2_ONLY)
+    with pytest.raises(EmbedlabError, match="native bf16"):
+        load_backend(minilm, "torch-bf16")
+
+
+def test_bf16_with_native_bf16_stays_close_to_fp32(monkeypatch, minilm) -> None:
+    mock_cpu(monkeypatch, CPU_A)
+    backend = load_backend(minilm, "torch-bf16")
+    assert isinstance(backend, TorchBf16Backend)
+    previous, minilm.backend = minilm.backend, backend
+    try:
+        bf16 = minilm.encode(TEXTS[:2])
+    finally:
+        minilm.backend = previous
+    assert np.sum(bf16 * minilm.encode(TEXTS[:2]), axis=1).min() > 0.99
+
+
+# ---- auto -----------------------------------------------------------------------------------------
+
+
+def test_auto_picks_int8_with_vnni_and_fp32_onnx_on_avx2() -> None:
+    assert choose_backend(cpu_info(flags=CPU_A)).name == "onnx-int8"
+    assert choose_backend(cpu_info(flags=frozenset({"avx2", "fma", "avx512f", "avx512_vnni"}))).name == "onnx-int8"
+    avx2 = choose_backend(cpu_info(flags=AVX2_ONLY))
+    assert avx2.name == "onnx" and "VNNI" in avx2.reason
+    assert choose_backend(cpu_info(flags=CPU_A), onnx_available=False).name == "torch"
+    assert choose_backend(cpu_info(flags=CPU_A), device="cuda").name == "torch"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.sampled_from(FEATURES)))
+def test_auto_never_picks_a_slow_path(flags) -> None:
+    cpu = cpu_info(flags=frozenset(flags))
+    choice = choose_backend(cpu)
+    assert choice.name in BACKENDS and choice.reason
+    assert choice.name != "torch-bf16" or cpu.avx512_bf16 or cpu.amx_bf16
+    assert choice.name != "onnx-int8" or cpu.avx512_vnni or cpu.amx_int8
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(AVX2_ONLY, "onnx"), (CPU_A, "onnx-int8")], ids=["avx2", "vnni"])
+def test_auto_loads_what_it_chose(monkeypatch, exported, flags, expected) -> None:
+    mock_cpu(monkeypatch, flags)
+    encoder = Encoder.load(exported, backend="auto")
+    assert encoder.backend.name == expected and encoder.backend.reason
+    assert encoder.info()["backend"] == expected
+
+
+def test_info_backends_prints_features_and_choice() -> None:
+    result = CliRunner().invoke(app, ["info", "--backends"])
+    assert result.exit_code == 0, result.output
+    assert "Features" in result.output and "auto chooses" in result.output
+
+
+# ---- token-budget batching ------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=300), max_size=60),
+    st.integers(min_value=1, max_value=40),
+    st.none() | st.integers(min_value=1, max_value=2000),
+)
+def test_batches_cover_every_index_once_within_budget(lengths, batch_size, max_tokens) -> None:
+    batches = length_sorted_batches(lengths, batch_size, max_tokens)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths, reverse=True)
+    for batch in batches:
+        assert 1 <= len(batch) <= batch_size
+        if max_tokens is not None and len(batch) > 1:
+            assert len(batch) * max(lengths[i] for i in batch) <= max_tokens
