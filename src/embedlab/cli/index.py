@@ -22,6 +22,8 @@ CorpusOption = typer.Option(
     "a BEIR directory, or .txt (one per line)."
 )
 FieldOption = typer.Option("text", help="The jsonl field holding each document's text.")
+RerankOption = typer.Option(None, "--rerank", help="A cross-encoder directory that rescores the first candidates.")
+RerankTopOption = typer.Option(100, help="Candidates the cross-encoder rescores (with --rerank).")
 SHOWN_CHARS = 90
 
 
@@ -73,12 +75,16 @@ def search(
     k: int = typer.Option(10, "--k", "-k", help="Results to show."),
     mode: str = typer.Option("dense", help="dense (embeddings), bm25, or hybrid (both, reciprocal rank fusion)."),
     where: Optional[list[str]] = typer.Option(None, help="Metadata filter FIELD=VALUE (JSON values allowed); repeatable."),
+    rerank: Optional[Path] = RerankOption,
+    rerank_top: int = RerankTopOption,
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON lines instead of a table."),
 ) -> None:
     """Search an index with one query."""
     from embedlab.index.index import Index
 
-    hits = Index.load(index_dir).search(query, k=k, mode=mode, where=parse_where(where or []))
+    hits = Index.load(index_dir).search(
+        query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank), rerank_top=rerank_top
+    )
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit._asdict(), ensure_ascii=False))
@@ -114,6 +120,15 @@ def info(index_dir: Path = IndexDirArgument) -> None:
     for key, value in rows.items():
         table.add_row(key, str(value))
     console.print(table)
+
+
+def load_reranker(path: Optional[Path]):
+    """The cross-encoder at `path`, or None."""
+    if path is None:
+        return None
+    from embedlab.cross_encoder import CrossEncoder
+
+    return CrossEncoder.load(path)
 
 
 def parse_where(pairs: list[str]) -> dict:

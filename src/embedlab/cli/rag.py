@@ -13,6 +13,7 @@ from rich.table import Table
 
 from embedlab.apps.chat_client import ChatConfig
 from embedlab.cli.common import console
+from embedlab.cli.index import RerankOption, RerankTopOption, load_reranker
 from embedlab.errors import EmbedlabError
 
 EndpointOption = typer.Option(None, "--endpoint", help="OpenAI-compatible API root, e.g. http://localhost:8000/v1.")
@@ -34,6 +35,8 @@ def rag(
     k: int = typer.Option(5, "--k", help="Chunks retrieved as sources."),
     mode: str = typer.Option("hybrid", help="Retrieval: dense, bm25 or hybrid."),
     context_tokens: int = typer.Option(2000, help="Most tokens of source text put in the prompt."),
+    rerank: Optional[Path] = RerankOption,
+    rerank_top: int = RerankTopOption,
     endpoint: Optional[str] = EndpointOption,
     chat_model: Optional[str] = ChatModelOption,
     api_key_env: str = ApiKeyEnvOption,
@@ -43,8 +46,8 @@ def rag(
     from embedlab.index.index import Index
 
     chat = _chat_config(endpoint, chat_model, api_key_env, required=False)
-    config = RagConfig(k=k, mode=mode, context_tokens=context_tokens, chat=chat)
-    result = answer(question, Index.load(index_dir), config)
+    config = RagConfig(k=k, mode=mode, rerank_top=rerank_top, context_tokens=context_tokens, chat=chat)
+    result = answer(question, Index.load(index_dir), config, reranker=load_reranker(rerank))
     console.print(result.answer, highlight=False)
     table = Table(title=f"sources ({result.mode} answer)")
     for column in ("#", "document", "chunk", "text"):
