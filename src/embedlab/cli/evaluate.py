@@ -46,17 +46,24 @@ def retrieval(
     top_k: int = typer.Option(100, help="Depth of the ranking each query gets."),
     ignore_identical_ids: bool = typer.Option(True, help="Drop hits whose doc id equals the query id (BEIR's default)."),
     cache: bool = typer.Option(True, help="Reuse corpus embeddings cached for this model, data and settings."),
+    hybrid: bool = typer.Option(False, help="Fuse the model's ranking with BM25's (reciprocal rank fusion)."),
+    rerank: Optional[Path] = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
+    rerank_top: int = typer.Option(100, help="How many first-stage documents per query --rerank re-orders."),
     batch_size: int = BatchOption,
     json: Optional[Path] = JsonOption,
 ) -> None:
-    """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset."""
+    """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
+    fused with BM25 (--hybrid) and re-ranked by a cross-encoder (--rerank CE --rerank-top 100)."""
+    from embedlab.cross_encoder import CrossEncoder
     from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 
     config = RetrievalConfig(
-        split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache
+        split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
+        hybrid=hybrid, rerank_top=rerank_top,
     )
     encoder = "bm25" if model == "bm25" else _model(model)
-    show_result(evaluate_retrieval(encoder, data, config), json)
+    reranker = CrossEncoder.load(rerank) if rerank is not None else None
+    show_result(evaluate_retrieval(encoder, data, config, reranker=reranker), json)
 
 
 @eval_app.command()

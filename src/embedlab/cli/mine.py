@@ -33,7 +33,8 @@ def mine(
     batch_size: int = BatchOption,
 ) -> None:
     """Mine hard negatives (BM25, dense, same-document or random) with false-negative filters; writes triplets."""
-    from embedlab.mining import MiningConfig, load_mining_task, mine as run_mining, write_triplets
+    from embedlab.mining import MiningConfig, load_mining_task, write_triplets
+    from embedlab.mining import mine as run_mining
 
     config = MiningConfig(
         source=source, count=count, window=window, margin=None if no_margin else margin,

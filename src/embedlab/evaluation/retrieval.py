@@ -18,6 +18,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
 from embedlab.evaluation.result import EvalResult
+from embedlab.evaluation.second_stage import RRF_K, reciprocal_rank_fusion, rerank_run
 from embedlab.similarity import Hit, semantic_search
 
 
@@ -27,6 +28,8 @@ class RetrievalConfig:
 
     ignore_identical_ids drops a retrieved doc whose id equals the query id, as BEIR does (for corpora that
     contain the queries, e.g. ArguAna); switch it off where ids merely collide, as in Cranfield.
+    hybrid fuses the model's run with BM25's (reciprocal rank fusion); rerank_top is how many of each query's
+    first-stage documents a reranker passed to evaluate_retrieval re-orders.
     """
 
     split: str = "test"
@@ -37,25 +40,39 @@ class RetrievalConfig:
     use_cache: bool = True
     chunk_size: int = 50_000
     bm25: BM25Config = field(default_factory=BM25Config)
+    hybrid: bool = False
+    rerank_top: int = 100
 
     def __post_init__(self) -> None:
         # Checked up front: a bad value found after encoding the corpus would waste minutes.
-        if min(self.top_k, self.batch_size, self.chunk_size) < 1 or self.score not in ("cosine", "dot"):
+        if min(self.top_k, self.batch_size, self.chunk_size, self.rerank_top) < 1 or self.score not in ("cosine", "dot"):
             raise EmbedlabError(
-                f"need top_k, batch_size, chunk_size >= 1 and score 'cosine' or 'dot', got {self.top_k}, "
-                f"{self.batch_size}, {self.chunk_size}, {self.score!r}"
+                f"need top_k, batch_size, chunk_size, rerank_top >= 1 and score 'cosine' or 'dot', got {self.top_k}, "
+                f"{self.batch_size}, {self.chunk_size}, {self.rerank_top}, {self.score!r}"
             )
 
 
 def evaluate_retrieval(
-    model: Any, data_dir: str | Path, config: RetrievalConfig = RetrievalConfig()
+    model: Any, data_dir: str | Path, config: RetrievalConfig = RetrievalConfig(), reranker: Any = None
 ) -> EvalResult:
     """nDCG@{1,3,5,10,100}, MRR@10, Recall@{1,5,10,100}, MAP@{10,100}, P@10 of a model on a BEIR dataset.
 
-    `model` is an Encoder or StaticEncoder, or "bm25"; `data_dir` a BEIR directory or a dataset name.
+    `model` is an Encoder, TwoTowerEncoder or StaticEncoder, or "bm25"; `data_dir` a BEIR directory or a
+    dataset name. A `reranker` (CrossEncoder) re-orders each query's top config.rerank_top documents;
+    `first_stage_ndcg@10` in the settings is the score before that.
     """
     dataset = load_beir(data_dir, config.split)
     run = retrieval_run(model, dataset, config)
+    extra: dict[str, Any] = {}
+    if config.hybrid:
+        if model == "bm25":
+            raise EmbedlabError("hybrid fuses a dense model with BM25; give a model, not bm25")
+        run = reciprocal_rank_fusion([run, retrieval_run("bm25", dataset, config)], depth=config.top_k)
+        extra["hybrid"] = f"reciprocal rank fusion with BM25 (k={RRF_K})"
+    if reranker is not None:
+        extra["first_stage_ndcg@10"] = ranking_metrics(dataset.qrels, run).mean["ndcg@10"]
+        run = rerank_run(reranker, dataset, run, config.rerank_top, config.batch_size)
+        extra.update(reranker=reranker.name, rerank_top=config.rerank_top)
     settings = {
         "split": config.split,
         "top_k": config.top_k,
@@ -63,6 +80,7 @@ def evaluate_retrieval(
         "queries": len(dataset.queries),
         "documents": len(dataset.corpus),
         "corpus_sha256": dataset.corpus_sha256,
+        **extra,
     }
     if model == "bm25":
         settings["bm25"] = asdict(config.bm25)
@@ -71,7 +89,7 @@ def evaluate_retrieval(
     return EvalResult(
         task="retrieval",
         dataset=f"{dataset.name}/{dataset.split}",
-        model="bm25" if model == "bm25" else model.name,
+        model=("bm25" if model == "bm25" else model.name) + (f" + {reranker.name}" if reranker is not None else ""),
         metrics=ranking_metrics(dataset.qrels, run).mean,
         main_metric="ndcg@10",
         settings=settings,

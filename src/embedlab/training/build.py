@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from embedlab.cross_encoder import CrossEncoder
 from embedlab.data import dataset_path
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import load_training_set
 from embedlab.encoder import Encoder
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import cpu_info
@@ -28,13 +30,32 @@ from embedlab.losses import (
     SoftmaxClassifierLoss,
     TripletLoss,
 )
+from embedlab.losses.asymmetric import AsymmetricLoss
+from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
+from embedlab.two_tower import TwoTowerEncoder
+
+Model = Encoder | TwoTowerEncoder | CrossEncoder
 
 
-def build_loss(spec: LossSpec, model: Encoder) -> nn.Module:
-    """The configured loss, wrapped in MatryoshkaLoss when nested dims are given."""
+def build_model(config: TrainConfig) -> Model:
+    """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
+    if config.architecture == "cross_encoder":
+        return CrossEncoder.from_encoder(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
+    model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
+    # Stored in the layout, the prompts are saved with every checkpoint and used by encode_queries / _documents.
+    model.layout.prompts = {**model.layout.prompts, **config.prompts}
+    return TwoTowerEncoder.from_encoder(model) if config.architecture == "two_tower" else model
+
+
+def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Module:
+    """The configured loss: the cross-encoder's for a CrossEncoder; AsymmetricLoss around it for prefix or
+    two-tower models (`asymmetric`); MatryoshkaLoss outermost when nested dims are given.
+    """
+    if isinstance(model, CrossEncoder):
+        return CrossEncoderBCELoss(spec.score_max) if spec.name == "bce" else CrossEncoderRankingLoss()
     contrastive = {
         "temperature": spec.temperature,
         "learnable_temperature": spec.learnable_temperature,
@@ -53,18 +74,25 @@ def build_loss(spec: LossSpec, model: Encoder) -> nn.Module:
         loss = TripletLoss(margin=spec.triplet_margin)
     else:
         loss = SoftmaxClassifierLoss(model.dim, num_labels=3)
+    if asymmetric or isinstance(model, TwoTowerEncoder):
+        loss = AsymmetricLoss(loss)
     return MatryoshkaLoss(loss, dims=spec.matryoshka_dims) if spec.matryoshka_dims else loss
 
 
-def sts_evaluator(path: str) -> Callable[[Encoder], EvalResult] | None:
-    """Evaluation on an STS file (a path, or one under the data root such as STS-B dev); None when absent."""
+def sts_evaluator(path: str, cross_encoder: bool = False) -> Callable[[Model], EvalResult] | None:
+    """Evaluation on an STS file (a path, or one under the data root such as STS-B dev); None when absent.
+
+    A cross-encoder is judged by the Spearman correlation of its pair scores instead of cosine.
+    """
     found = Path(path) if Path(path).is_file() else dataset_path(*Path(path).parts)
     if found is None:
         return None
+    if cross_encoder:
+        return lambda model: evaluate_pair_scorer(model, found)
     return lambda model: evaluate_sts(model, found)
 
 
-def build_trainer(config: TrainConfig, model: Encoder | None = None) -> Trainer:
+def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     """Load everything a config names and return a ready Trainer."""
     if not config.data:
         raise EmbedlabError("the config names no training data (add at least one entry under `data`)")
@@ -74,14 +102,14 @@ def build_trainer(config: TrainConfig, model: Encoder | None = None) -> Trainer:
         warnings.warn("bf16 requested but this CPU has no native bf16 (avx512_bf16/AMX): training will be slow", stacklevel=2)
     seed_everything(config.seed)
     if model is None:
-        model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
+        model = build_model(config)
     datasets = [load_training_set(spec.path, spec.kind, spec.limit, config.seed) for spec in config.data]
     batches = MixtureSampler(datasets, config.batch_size, seed=config.seed, mixture=config.mixture)
-    loss = build_loss(config.loss, model).to(model.device)
-    evaluate = sts_evaluator(config.eval_data) if config.eval_data else None
+    loss = build_loss(config.loss, model, asymmetric=bool(config.prompts)).to(model.device)
+    evaluate = sts_evaluator(config.eval_data, isinstance(model, CrossEncoder)) if config.eval_data else None
     return Trainer(config, model, loss, batches, evaluate=evaluate)
 
 
-def train(config: TrainConfig, model: Encoder | None = None, resume: bool = True) -> TrainReport:
+def train(config: TrainConfig, model: Model | None = None, resume: bool = True) -> TrainReport:
     """Run a configured training job to the end (resuming a checkpoint in output_dir if there is one)."""
     return build_trainer(config, model).train(resume=resume)

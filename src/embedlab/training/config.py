@@ -14,7 +14,13 @@ from typing import Any
 from embedlab.errors import EmbedlabError
 
 DATA_KINDS = ("auto", "pairs", "triplets", "scored", "nli", "beir", "simcse", "ict")
-LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet")
+LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet", "bce")
+# bi_encoder: one Encoder; two_tower: untied query and document encoders; cross_encoder: a pair scorer.
+ARCHITECTURES = ("bi_encoder", "two_tower", "cross_encoder")
+# Losses that read anchors as queries and the rest as documents, so they can train asymmetric models.
+QUERY_DOCUMENT_LOSSES = ("infonce", "triplet")
+CROSS_ENCODER_LOSSES = ("infonce", "bce")
+PROMPT_NAMES = ("query", "document")
 MIXTURES = ("proportional", "round_robin")
 
 
@@ -41,6 +47,8 @@ class LossSpec:
     matryoshka_dims: list[int] | None = None
     cosent_scale: float = 20.0
     triplet_margin: float = 5.0
+    # Cross-encoder bce only: scores are divided by this to give targets in [0, 1] (STS-B: 5).
+    score_max: float = 5.0
 
 
 @dataclass
@@ -67,6 +75,10 @@ class TrainConfig:
     eval_data: str | None = "sts/stsb/dev.jsonl"
     eval_every: int = 200
     checkpoint_every: int = 200
+    architecture: str = "bi_encoder"
+    # Asymmetric prefix mode: {"query": "query: ", "document": "passage: "}, applied in training and saved with
+    # the model so encode_queries / encode_documents (and sentence-transformers) use them.
+    prompts: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data = [d if isinstance(d, DatasetSpec) else _build(DatasetSpec, d, "data") for d in self.data]
@@ -74,6 +86,7 @@ class TrainConfig:
             self.loss = _build(LossSpec, self.loss, "loss")
         _check_choice("loss.name", self.loss.name, LOSSES)
         _check_choice("mixture", self.mixture, MIXTURES)
+        _check_architecture(self)
         for spec in self.data:
             _check_choice("data.kind", spec.kind, DATA_KINDS)
         for name in ("epochs", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every"):
@@ -122,6 +135,23 @@ def _build(cls: type, values: Any, where: str):
         return cls(**values)
     except TypeError as err:
         raise EmbedlabError(f"{where}: {err}") from None
+
+
+def _check_architecture(config: TrainConfig) -> None:
+    """Which losses fit which model: asymmetric models need query/document rows, cross-encoders their own losses."""
+    _check_choice("architecture", config.architecture, ARCHITECTURES)
+    if not isinstance(config.prompts, dict) or set(config.prompts) - set(PROMPT_NAMES):
+        raise EmbedlabError(f"prompts must map some of {', '.join(PROMPT_NAMES)} to text, not {config.prompts!r}")
+    name = config.loss.name
+    if config.architecture == "cross_encoder":
+        if name not in CROSS_ENCODER_LOSSES or config.prompts or config.loss.matryoshka_dims:
+            raise EmbedlabError(
+                f"a cross_encoder trains with loss {' or '.join(CROSS_ENCODER_LOSSES)}, no prompts and no matryoshka_dims"
+            )
+    elif name == "bce":
+        raise EmbedlabError("loss bce is for architecture: cross_encoder")
+    elif (config.prompts or config.architecture == "two_tower") and name not in QUERY_DOCUMENT_LOSSES:
+        raise EmbedlabError(f"prompts and two_tower need a query/document loss ({', '.join(QUERY_DOCUMENT_LOSSES)}), not {name}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -131,7 +131,8 @@ class Trainer:
     def _resume(self) -> None:
         directory = self.output / CHECKPOINT_DIR
         state = load_trainer_state(directory)
-        self.model.load_state_dict(Encoder.load(directory / "model", device="cpu").state_dict())
+        # The checkpoint holds the same kind of model as the one training (Encoder, two towers, cross-encoder).
+        self.model.load_state_dict(type(self.model).load(directory / "model", device="cpu").state_dict())
         self.optimizer.load_state_dict(state.optimizer)
         self.scheduler.load_state_dict(state.scheduler)
         self.batches.load_state_dict(state.sampler)
