@@ -40,9 +40,12 @@ DOC_ID = "doc_id"  # the metadata field every stored chunk gets, so filters can 
 
 
 class Reranker(Protocol):
-    """Anything that scores (query, passage) pairs, higher meaning more relevant: a cross-encoder."""
+    """Anything that scores (query, passage) pairs, higher meaning more relevant: a cross-encoder.
 
-    def predict(self, pairs: Sequence[tuple[str, str]]) -> Any: ...
+    Asked for raw scores (activation=False): a sigmoid saturates at 1.0 in float32 and would tie the best.
+    """
+
+    def predict(self, pairs: Sequence[tuple[str, str]], activation: bool = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ class Index:
     def _rerank(self, query: str, candidates: list[tuple[str, float]], reranker: Reranker) -> list[tuple[str, float]]:
         if not candidates:
             return []
-        scores = np.asarray(reranker.predict([(query, self.chunks[i].encoded_text()) for i, _ in candidates]), float)
+        pairs = [(query, self.chunks[i].encoded_text()) for i, _ in candidates]
+        scores = np.asarray(reranker.predict(pairs, activation=False), dtype=float)
         order = np.argsort(-scores, kind="stable")
         return [(candidates[i][0], float(scores[i])) for i in order]
 
@@ -216,7 +220,8 @@ class Index:
             "format": FORMAT,
             "model": model_record(self.encoder, self.model_name, self.fingerprint),
             "store": self.store.kind,
-            "store_options": {k: v for k, v in self.config.store_options.items() if k != "token"},
+            # A token is a secret and a workdir belongs to this process: neither is saved.
+            "store_options": {k: v for k, v in self.config.store_options.items() if k not in ("token", "workdir")},
             "chunks": asdict(self.config.chunks),
             "batch_size": self.config.batch_size,
             "rrf_k": self.config.rrf_k,
