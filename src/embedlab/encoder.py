@@ -29,6 +29,7 @@ from embedlab.inputs import as_text_list
 from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
 from embedlab.pooling import Pooling
 from embedlab.progress import progress_bar
+from embedlab.static import StaticEncoder, check_static_backend, is_static_dir
 from embedlab.st_format import (
     SentenceTransformerLayout,
     is_sentence_transformers_dir,
@@ -81,16 +82,20 @@ class Encoder(nn.Module):
         revision: str | None = None,
         backend: str = "torch",
         threads: int | None = None,
-    ) -> Encoder:
+    ) -> Encoder | StaticEncoder:
         """Load a sentence-transformers directory, a plain Hugging Face encoder directory or a hub id.
 
         A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
         backend is torch, torch-bf16, onnx, onnx-int8 or auto (see docs/inference.md); threads sets its threads.
+        A static model directory (from `embedlab distill` or model2vec) loads as a StaticEncoder.
         """
         from transformers import AutoModel, AutoTokenizer
 
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
+        if is_static_dir(directory):
+            check_static_backend(backend)
+            return StaticEncoder.load_dir(directory)
         if is_sentence_transformers_dir(directory):
             layout = read_layout(directory)
         else:

@@ -11,17 +11,19 @@ from pathlib import Path
 from embedlab.data import dataset_path
 from embedlab.encoder import Encoder
 from embedlab.errors import ModelLoadError
-from embedlab.static import StaticEncoder
+from embedlab.static import StaticEncoder, check_static_backend
 
 WORD_VECTOR_SUFFIXES = (".txt", ".txt.gz", ".vec", ".vec.gz")
 GLOVE_ALIAS = "glove"
 GLOVE_FILE = ("glove", "glove.6B.50d.top100k.txt.gz")
 
 
-def check_static_backend(backend: str) -> None:
-    """Static models are table look-ups with one implementation; asking for another backend is a mistake."""
-    if backend not in ("torch", "auto"):
-        raise ModelLoadError(f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)")
+def glove_path() -> Path:
+    """The GloVe file under the data root (what `glove` names); a one-line error when the data root lacks it."""
+    path = dataset_path(*GLOVE_FILE)
+    if path is None:
+        raise ModelLoadError("the 'glove' alias needs the data root's glove/ folder (set EMBEDLAB_DATA)")
+    return path
 
 
 def is_word_vector_file(name: str) -> bool:
@@ -40,10 +42,7 @@ def load_model(
     """Load a transformer Encoder, or a StaticEncoder for `glove` / a word-vector text file."""
     text = None if name is None else str(name)
     if text == GLOVE_ALIAS:
-        path = dataset_path(*GLOVE_FILE)
-        if path is None:
-            raise ModelLoadError("the 'glove' alias needs the data root's glove/ folder (set EMBEDLAB_DATA)")
-        text = str(path)
+        text = str(glove_path())
     if text is not None and is_word_vector_file(text):
         if pooling not in (None, "mean"):
             raise ModelLoadError("word-vector models only average their words; drop --pooling")

@@ -1,11 +1,13 @@
-"""StaticEncoder: sentence vectors as (optionally SIF-weighted) means of GloVe word vectors.
+"""StaticEncoder: sentence vectors as (optionally SIF-weighted) means of word or sub-word vectors.
 
-A fast, dependency-light baseline that shares the transformer Encoder's `encode` signature.
+GloVe files split text into words; distilled models (model2vec's format) use a transformer's tokenizer.
+A fast, dependency-light encoder that shares the transformer Encoder's `encode` signature.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterable
 from itertools import islice
@@ -13,15 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from embedlab.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.inputs import as_text_list
 from embedlab.progress import progress_bar
 
+CHUNK = 1024
+
 # Words, numbers and clitics like "don't"; punctuation is dropped even though GloVe has
 # vectors for it, because "," and "." would pull every sentence mean towards the same point.
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# The directory format of model2vec, so distilled models move between the two libraries.
+STATIC_MODEL_TYPE = "model2vec"
+VECTORS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def tokenize(text: str) -> list[str]:
@@ -49,7 +58,12 @@ class StaticEncoder:
     """
 
     def __init__(
-        self, words: list[str], vectors: np.ndarray, weights: np.ndarray | None = None, name: str = "static"
+        self,
+        words: list[str],
+        vectors: np.ndarray,
+        weights: np.ndarray | None = None,
+        name: str = "static",
+        tokenizer: Any = None,
     ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] == 0:
@@ -61,6 +75,9 @@ class StaticEncoder:
         self._vectors = vectors
         self._weights = weights
         self._name = name
+        # A `tokenizers.Tokenizer` whose ids are the rows (sub-word models); None means GloVe-style words.
+        self._tokenizer = tokenizer
+        self._unknown_id = _unknown_token_id(tokenizer) if tokenizer is not None else None
         self._index: dict[str, int] = {}
         for i, word in enumerate(words):
             self._index.setdefault(word, i)  # on duplicates keep the earlier, more frequent row
@@ -87,6 +104,51 @@ class StaticEncoder:
         weights = zipf_sif_weights(len(words), sif_a) if sif else None
         return cls(words, vectors, weights, name=path.name.removesuffix(".gz").removesuffix(".txt"))
 
+    @classmethod
+    def load_dir(cls, path: str | Path) -> StaticEncoder:
+        """Read a static model directory (model2vec's format: config.json, model.safetensors, tokenizer.json)."""
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if not is_static_dir(path):
+            raise ModelLoadError(f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})")
+        try:
+            tensors = load_file(str(path / VECTORS_FILE))
+            tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        except Exception as err:  # safetensors and tokenizers raise their own types for unreadable files
+            raise ModelLoadError(f"cannot read the static model in {path}: {str(err).splitlines()[0]}") from None
+        if "embeddings" not in tensors or set(tensors) - {"embeddings", "weights"}:
+            raise ModelLoadError(f"{path / VECTORS_FILE} must hold 'embeddings' (and optionally 'weights') only")
+        vectors = tensors["embeddings"].astype(np.float32)
+        words = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+        if len(words) != len(vectors):
+            raise ModelLoadError(f"{path}: {len(words)} tokens in the tokenizer but {len(vectors)} vectors")
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        return cls(words, vectors, tensors.get("weights"), name=path.name, tokenizer=tokenizer)
+
+    def save(self, path: str | Path, config: dict[str, Any] | None = None) -> Path:
+        """Write a sub-word static model as a directory that load_dir and model2vec both read.
+
+        config adds provenance (teacher, settings) to config.json; GloVe-style models have no tokenizer to save.
+        """
+        from safetensors.numpy import save_file
+
+        from embedlab.atomic import atomic_path, write_json, write_text
+
+        if self._tokenizer is None:
+            raise EmbedlabError("only sub-word static models (made by distill) can be saved; GloVe is a text file")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {"embeddings": self._vectors} | ({"weights": self._weights} if self._sif else {})
+        with atomic_path(path / VECTORS_FILE) as partial:
+            save_file(tensors, str(partial))
+        write_text(self._tokenizer.to_str(), path / TOKENIZER_FILE)
+        settings = {"model_type": STATIC_MODEL_TYPE, "architectures": ["StaticModel"], "hidden_dim": self.dim}
+        write_json({**settings, "normalize": True, "pooling": "mean", **(config or {})}, path / "config.json")
+        return path
+
     @property
     def dim(self) -> int:
         """Length of every vector this encoder returns when `dim` is not given."""
@@ -104,7 +166,7 @@ class StaticEncoder:
 
     def info(self) -> dict[str, Any]:
         """Describe the encoder in the same shape as the transformer Encoder's info()."""
-        return {
+        details = {
             "name": self._name,
             "kind": "static",
             "dim": self.dim,
@@ -112,6 +174,7 @@ class StaticEncoder:
             "sif": self._sif,
             "pooling": "mean",
         }
+        return details | ({"tokens": "sub-word (distilled)"} if self._tokenizer is not None else {})
 
     def encode(
         self,
@@ -123,25 +186,27 @@ class StaticEncoder:
         dim: int | None = None,
         show_progress: bool | None = None,
         convert_to: str = "numpy",
+        max_tokens: int | None = None,
     ) -> Any:
         """Return float32 vectors of shape (n, d), or (d,) for one bare string.
 
         Each vector is (1/k) * sum of weight * vector over the text's k known tokens; all-OOV gives zeros.
+        max_tokens is accepted for the Encoder's signature; averaging pads nothing, so it changes nothing.
         """
         items, single = as_text_list(texts)
         if prompt_name is not None:
             raise EmbedlabError(f"prompt_name={prompt_name!r}: a static model has no configured prompts")
-        check_encode_options(batch_size, dim, self.dim, convert_to)
+        check_encode_options(batch_size, dim, self.dim, convert_to, max_tokens)
         prefix = prompt or ""
         out = np.zeros((len(items), self.dim), dtype=np.float32)
+        # Batches of at least CHUNK texts: one sparse product per batch, so Python overhead stays small.
+        step = max(batch_size, CHUNK)
         # show_progress=None means off: averaging is cheap enough that a bar is rarely worth drawing.
         with progress_bar(len(items), f"encoding with {self._name}", bool(show_progress)) as advance:
-            for start in range(0, len(items), batch_size):
-                for row, text in enumerate(items[start : start + batch_size], start):
-                    ids = self._token_ids(prefix + text)
-                    if ids:
-                        out[row] = self._weights[ids] @ self._vectors[ids] / len(ids)
-                advance(min(batch_size, len(items) - start))
+            for start in range(0, len(items), step):
+                chunk = [prefix + text for text in items[start : start + step]]
+                out[start : start + len(chunk)] = self._mean_vectors(self._ids_per_text(chunk))
+                advance(len(chunk))
         out = out[:, :dim] if dim is not None else out
         if normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -161,6 +226,22 @@ class StaticEncoder:
         """The same as encode (see encode_queries)."""
         return self.encode(documents, **kwargs)
 
+    def _ids_per_text(self, texts: list[str]) -> list[list[int]]:
+        """Vocabulary rows of each text: the tokenizer's ids (unknown dropped) or GloVe-style words."""
+        if self._tokenizer is None:
+            return [self._token_ids(text) for text in texts]
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [[i for i in e.ids if i != self._unknown_id] for e in encodings]
+
+    def _mean_vectors(self, ids_per_text: list[list[int]]) -> np.ndarray:
+        """Weighted means as one sparse (texts x vocabulary) product; rows without tokens stay zero."""
+        counts = np.fromiter((len(ids) for ids in ids_per_text), dtype=np.int64, count=len(ids_per_text))
+        columns = np.fromiter((i for ids in ids_per_text for i in ids), dtype=np.int64, count=int(counts.sum()))
+        rows = np.repeat(np.arange(len(ids_per_text)), counts)
+        values = self._weights[columns] / counts[rows]
+        shape = (len(ids_per_text), len(self._vectors))
+        return np.asarray(sparse.csr_matrix((values, (rows, columns)), shape=shape) @ self._vectors, dtype=np.float32)
+
     def _token_ids(self, text: str) -> list[int]:
         """Map a text to vocabulary rows, splitting clitics the way GloVe's own tokenizer did.
 
@@ -177,6 +258,29 @@ class StaticEncoder:
                 parts = [stem, "'" + suffix]
             ids.extend(self._index[part] for part in parts if part in self._index)
         return ids
+
+
+def is_static_dir(path: Path) -> bool:
+    """Whether a directory holds a static model (model2vec's config.json), which loads as a StaticEncoder."""
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == STATIC_MODEL_TYPE
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def check_static_backend(backend: str) -> None:
+    """Static models are table look-ups with one implementation; asking for another backend is a mistake."""
+    if backend not in ("torch", "auto"):
+        raise ModelLoadError(f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)")
+
+
+def _unknown_token_id(tokenizer: Any) -> int | None:
+    """The id of the tokenizer's unknown token, which carries no meaning and is left out of means."""
+    unknown = json.loads(tokenizer.to_str()).get("model", {}).get("unk_token")
+    return tokenizer.token_to_id(unknown) if unknown else None
 
 
 def _parse_glove(lines: Iterable[str], path: Path) -> tuple[list[str], np.ndarray]:

@@ -18,7 +18,7 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
-from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, export, show_backends
+from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, distill, export, show_backends
 from embedlab.cli.index import index_app
 from embedlab.cli.mine import mine
 from embedlab.cli.pretrain import pretrain
@@ -138,6 +138,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(index_app, name="index")
 app.command()(diagnose)
 app.command()(export)
+app.command()(distill)
 app.command()(dedup)
 app.command()(cluster)
 app.command()(rag)

@@ -6,6 +6,7 @@ Both write a model directory that `Encoder.load` / `load_model` read back; see d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -29,6 +30,28 @@ def export(
         table.add_row(r.backend, str(r.path), f"{r.max_abs_diff:.2e}", f"{r.mean_cosine:.5f}", f"{r.worst_cosine:.5f}", f"{r.seconds:.1f}")
     console.print(table)
     console.print(f"load it with Encoder.load({str(out)!r}, backend={reports[-1].backend!r}) or --backend {reports[-1].backend}")
+
+
+def distill(
+    model: str = typer.Argument("minilm", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for the static model (safetensors + tokenizer.json)."),
+    dim: int = typer.Option(256, "--dim", help="Dimensions kept by the PCA."),
+    word_frequencies: Optional[str] = typer.Option(
+        None, "--word-frequencies", help="Words in frequency order for the SIF weights: 'glove' (data root) or a file."
+    ),
+    sif: Optional[float] = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
+    backend: str = typer.Option("torch", "--backend", "-b", help="Backend that runs the teacher over the vocabulary."),
+) -> None:
+    """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
+    from embedlab.distill import DistillConfig, distill_model
+    from embedlab.errors import EmbedlabError
+    from embedlab.loading import glove_path
+
+    frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
+    if frequencies is not None and not frequencies.is_file():
+        raise EmbedlabError(f"word-frequency list not found: {frequencies}")
+    path = distill_model(model, out, DistillConfig(dim=dim, sif_coefficient=sif, word_frequencies=frequencies), backend)
+    console.print(f"wrote a {dim}-dimensional static model to {path}; load it like any model (-m {path})")
 
 
 BackendOption = typer.Option(

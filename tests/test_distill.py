@@ -1,0 +1,116 @@
+"""Static distillation: table shape and weights, saving in model2vec's format, loading, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import BertConfig, BertModel
+from typer.testing import CliRunner
+
+from embedlab import Encoder
+from embedlab.cli.app import app
+from embedlab.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities
+from embedlab.errors import EmbedlabError
+from embedlab.loading import load_model
+from embedlab.static import StaticEncoder
+
+TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(minilm) -> Encoder:
+    """A one-layer, 32-wide BERT with MiniLM's tokenizer: the whole vocabulary runs through it in seconds."""
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=minilm.tokenizer.backend_tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    return Encoder.from_transformer(BertModel(config).eval(), minilm.tokenizer, name="tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_static(tiny_teacher) -> StaticEncoder:
+    return distill(tiny_teacher, DistillConfig(dim=8))
+
+
+def test_table_has_a_row_per_token_and_zero_rows_for_placeholders(tiny_static, tiny_teacher) -> None:
+    table = tiny_static._vectors
+    words = [w for w, _ in sorted(tiny_teacher.tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    assert table.shape == (len(words), 8)
+    unused = [i for i, w in enumerate(words) if UNUSED_TOKEN.fullmatch(w)]
+    special = list(tiny_teacher.tokenizer.all_special_ids)
+    assert unused and not table[unused + special].any()
+    assert np.linalg.norm(table, axis=1)[[words.index("guitar"), words.index("market")]].min() > 0
+
+
+def test_encode_is_the_mean_of_token_rows(tiny_static, tiny_teacher) -> None:
+    ids = tiny_teacher.tokenizer("A man is playing a guitar.", add_special_tokens=False)["input_ids"]
+    expected = tiny_static._vectors[ids].mean(axis=0)
+    np.testing.assert_allclose(tiny_static.encode(TEXTS[0], normalize=False), expected, rtol=1e-5, atol=1e-6)
+    vectors = tiny_static.encode(TEXTS)
+    assert vectors.shape == (4, 8) and not vectors[2].any()  # the empty text is the zero vector
+
+
+def test_saved_model_loads_everywhere_with_the_same_vectors(tiny_static, tmp_path) -> None:
+    path = tiny_static.save(tmp_path / "static", config={"embedlab": {"teacher": "tiny"}})
+    for loaded in (Encoder.load(path), load_model(str(path)), StaticEncoder.load_dir(path)):
+        assert isinstance(loaded, StaticEncoder)
+        np.testing.assert_allclose(loaded.encode(TEXTS), tiny_static.encode(TEXTS), atol=1e-6)
+    with pytest.raises(EmbedlabError, match="no backends"):
+        Encoder.load(path, backend="onnx")
+
+
+def test_model2vec_reads_what_distill_writes(tiny_static, tmp_path) -> None:
+    model2vec = pytest.importorskip("model2vec")
+    path = tiny_static.save(tmp_path / "static")
+    theirs = model2vec.StaticModel.from_pretrained(str(path)).encode(TEXTS[:2])
+    theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
+    np.testing.assert_allclose(theirs, tiny_static.encode(TEXTS[:2]), atol=1e-5)
+
+
+def test_word_frequencies_give_frequent_pieces_more_mass(tiny_teacher) -> None:
+    tokenizer = tiny_teacher._fast_tokenizer
+    vocab = tokenizer.get_vocab_size()
+    p = token_probabilities(tokenizer, ["the", "guitar", "guitars"], vocab)
+    the, guitar = tokenizer.token_to_id("the"), tokenizer.token_to_id("guitar")
+    assert p.sum() == pytest.approx(1.0)
+    assert p[the] > p[guitar] > 0  # 1/1 for "the"; "guitar" gets 1/2 and whatever "guitars" shares with it
+    assert p[tokenizer.token_to_id("market")] == 0
+
+
+def test_bad_settings_are_one_line_errors(tiny_teacher, tmp_path) -> None:
+    with pytest.raises(EmbedlabError, match="dim must be between"):
+        distill(tiny_teacher, DistillConfig(dim=33))
+    with pytest.raises(EmbedlabError, match="sif_coefficient"):
+        distill(tiny_teacher, DistillConfig(dim=4, sif_coefficient=2.0))
+    with pytest.raises(EmbedlabError, match="word-frequency list"):
+        distill(tiny_teacher, DistillConfig(dim=4, word_frequencies=tmp_path / "missing.txt"))
+
+
+def test_distill_cli_writes_a_loadable_model(tiny_teacher, tmp_path) -> None:
+    teacher = tiny_teacher.save(tmp_path / "teacher")
+    words = tmp_path / "words.txt"
+    words.write_text("the 10\nguitar 3\nmarket 2\n")
+    out = tmp_path / "static"
+    result = CliRunner().invoke(app, ["distill", str(teacher), "--dim", "6", "--out", str(out), "--word-frequencies", str(words)])
+    assert result.exit_code == 0, result.output
+    assert load_model(str(out)).encode(TEXTS).shape == (4, 6)
+    bad = CliRunner().invoke(app, ["distill", str(teacher), "--out", str(tmp_path / "x"), "--word-frequencies", "nope.txt"])
+    assert bad.exit_code != 0 and "not found" in str(bad.exception)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="abc guitar,.!", max_size=30), max_size=8), st.integers(1, 5))
+def test_sub_word_encode_matches_a_plain_loop(tiny_static, texts, batch_size) -> None:
+    got = tiny_static.encode(texts, batch_size=batch_size, normalize=False)
+    for text, row in zip(texts, got):
+        ids = [i for i in tiny_static._tokenizer.encode(text, add_special_tokens=False).ids if i != tiny_static._unknown_id]
+        expected = tiny_static._vectors[ids].mean(axis=0) if ids else np.zeros(tiny_static.dim)
+        np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
