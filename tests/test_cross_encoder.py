@@ -14,7 +14,7 @@ from embedlab.cli.app import app
 from embedlab.cross_encoder import CrossEncoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import TrainingSet
-from embedlab.evaluation.second_stage import reciprocal_rank_fusion, rerank_run
+from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
 from embedlab.training.build import build_trainer
 from embedlab.training.checkpoint import save_checkpoint
@@ -150,7 +150,7 @@ def load_beir_like():
 def test_reciprocal_rank_fusion_by_hand():
     first = {"q": {"a": 3.0, "b": 2.0, "c": 1.0}}
     second = {"q": {"c": 9.0, "a": 8.0}}
-    fused = reciprocal_rank_fusion([first, second], depth=2, k=0)
+    fused = fuse_runs([first, second], depth=2, k=0)
     # a: 1/1 + 1/2, c: 1/3 + 1/1, b: 1/2
     assert fused == {"q": {"a": pytest.approx(1.5), "c": pytest.approx(4 / 3)}}
 

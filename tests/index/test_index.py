@@ -16,7 +16,7 @@ import pytest
 
 from embedlab.data.corpus import ChunkConfig, Document
 from embedlab.errors import EmbedlabError
-from embedlab.index.index import MANIFEST, Index, IndexConfig, read_manifest, reciprocal_rank_fusion
+from embedlab.index.index import MANIFEST, Index, IndexConfig, read_manifest
 from tests.fakes import HashingEncoder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,14 +67,6 @@ def test_bm25_ranks_by_shared_terms_and_hybrid_fuses_both():
     index = build()
     assert index.search("strangers walks", k=1, mode="bm25")[0].doc_id == "dogs"
     assert index.search("chuté lundi", k=1, mode="hybrid")[0].doc_id == "bourse"
-
-
-def test_reciprocal_rank_fusion_by_hand():
-    fused = reciprocal_rank_fusion([[("a", 9.0), ("b", 8.0), ("c", 7.0)], [("c", 3.0), ("a", 2.0)]], k=60)
-    assert [item for item, _ in fused] == ["a", "c", "b"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[1][1] == pytest.approx(1 / 63 + 1 / 61)
-    assert fused[2][1] == pytest.approx(1 / 62)
 
 
 class ByLength:

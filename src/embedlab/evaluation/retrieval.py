@@ -18,7 +18,8 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
 from embedlab.evaluation.result import EvalResult
-from embedlab.evaluation.second_stage import RRF_K, reciprocal_rank_fusion, rerank_run
+from embedlab.evaluation.second_stage import fuse_runs, rerank_run
+from embedlab.fusion import RRF_K
 from embedlab.similarity import Hit, semantic_search
 
 
@@ -67,7 +68,7 @@ def evaluate_retrieval(
     if config.hybrid:
         if model == "bm25":
             raise EmbedlabError("hybrid fuses a dense model with BM25; give a model, not bm25")
-        run = reciprocal_rank_fusion([run, retrieval_run("bm25", dataset, config)], depth=config.top_k)
+        run = fuse_runs([run, retrieval_run("bm25", dataset, config)], depth=config.top_k)
         extra["hybrid"] = f"reciprocal rank fusion with BM25 (k={RRF_K})"
     if reranker is not None:
         extra["first_stage_ndcg@10"] = ranking_metrics(dataset.qrels, run).mean["ndcg@10"]

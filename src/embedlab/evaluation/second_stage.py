@@ -11,23 +11,16 @@ from typing import Any
 from embedlab.data.beir import BeirDataset
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.ranking_metrics import Run, trec_order
+from embedlab.fusion import RRF_K, reciprocal_rank_fusion
 
-RRF_K = 60  # Cormack et al. 2009: damps the weight of the very top ranks so no single run dominates
 
-
-def reciprocal_rank_fusion(runs: Sequence[Run], depth: int, k: int = RRF_K) -> Run:
-    """Each document scores sum over runs of 1 / (k + its rank there); the best `depth` per query are kept.
-
-    Rank-based, so BM25 scores and cosines need no common scale.
-    """
+def fuse_runs(runs: Sequence[Run], depth: int, k: int = RRF_K) -> Run:
+    """Reciprocal rank fusion of runs, query by query (each run in trec order); the best `depth` per query kept."""
     if not runs or k < 0 or depth < 1:
         raise EmbedlabError(f"fusion needs at least one run, k >= 0 and depth >= 1 (got {len(runs)} runs, k={k}, depth={depth})")
     fused: Run = {}
     for query_id in dict.fromkeys(q for run in runs for q in run):
-        scores: dict[str, float] = {}
-        for run in runs:
-            for rank, doc_id in enumerate(trec_order(run.get(query_id, {})), start=1):
-                scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+        scores = dict(reciprocal_rank_fusion([trec_order(run.get(query_id, {})) for run in runs], k))
         fused[query_id] = {doc: scores[doc] for doc in trec_order(scores)[:depth]}
     return fused
 

@@ -26,6 +26,7 @@ from embedlab.bm25 import BM25Index
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
 from embedlab.fingerprint import model_fingerprint
+from embedlab.fusion import RRF_K, reciprocal_rank_fusion
 from embedlab.index.backends import create_store, load_store
 from embedlab.index.store import Where, matches
 from embedlab.inputs import as_text_list
@@ -57,7 +58,7 @@ class IndexConfig:
     store_options: Mapping[str, Any] = field(default_factory=dict)
     chunks: ChunkConfig = field(default_factory=ChunkConfig)
     batch_size: int = 64
-    rrf_k: int = 60
+    rrf_k: int = RRF_K
     fusion_depth: int = 100
 
     def __post_init__(self) -> None:
@@ -175,7 +176,10 @@ class Index:
         else:
             wide = max(depth, self.config.fusion_depth)
             fused = zip(self._dense(texts, wide, where), self._lexical(texts, wide, where))
-            ranked = [reciprocal_rank_fusion([dense, lexical], self.config.rrf_k)[:depth] for dense, lexical in fused]
+            ranked = [
+                reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], self.config.rrf_k)[:depth]
+                for dense, lexical in fused
+            ]
         if reranker is not None:
             ranked = [self._rerank(text, candidates, reranker) for text, candidates in zip(texts, ranked)]
         hits = [[self._hit(chunk_id, score) for chunk_id, score in per_query[:k]] for per_query in ranked]
@@ -304,15 +308,6 @@ class Index:
         if len(index.store) != len(chunks):
             raise EmbedlabError(f"{directory}: the store holds {len(index.store)} vectors for {len(chunks)} chunks")
         return index
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[tuple[str, float]]], k: int = 60) -> list[tuple[str, float]]:
-    """Fuse ranked lists by sum of 1 / (k + rank), rank from 1; ties keep the order of first appearance."""
-    fused: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda pair: -pair[1])
 
 
 def model_record(encoder: Any, name: str, fingerprint: str | None) -> dict:
