@@ -1,0 +1,152 @@
+"""Request and answer bodies of the server's endpoints, as pydantic models (they also make the /docs page).
+
+/v1/embeddings follows OpenAI's schema field for field; the others follow the common rerank/search APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+Scalar = Union[bool, int, float, str]
+JSON_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+
+
+def _json_type(value: Any) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def check_input(value: Any) -> Union[str, list[str]]:
+    """OpenAI's `input`: one non-empty string or a non-empty list of them; token arrays are refused by name."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("an empty string; give some text")
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"must be a string or a list of strings, not {_json_type(value)}")
+    if not value:
+        raise ValueError("an empty list; give at least one text")
+    for i, item in enumerate(value):
+        if isinstance(item, (int, list)) and not isinstance(item, bool):
+            # OpenAI also takes tiktoken ids; they mean nothing to this model's tokenizer.
+            raise ValueError("token arrays are not supported; send the texts as strings")
+        if not isinstance(item, str):
+            raise ValueError(f"item {i} is {_json_type(item)}, not a string")
+        if not item:
+            raise ValueError(f"item {i} is an empty string")
+    return value
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request; `prompt_name` (an embedlab extension) picks one of the model's prompts."""
+
+    input: Union[str, list[str]] = Field(description="A text or a list of texts.")
+    model: Optional[str] = Field(None, description="The served model's name (default: it).")
+    encoding_format: Literal["float", "base64"] = Field("float", description="base64: little-endian float32.")
+    dimensions: Optional[int] = Field(None, ge=1, description="Keep the first N dimensions (Matryoshka), re-normalised.")
+    user: Optional[str] = Field(None, description="Accepted for compatibility; unused.")
+    prompt_name: Optional[str] = Field(None, description="A prompt of the model (see /info), e.g. 'query'.")
+
+    _input = field_validator("input", mode="before")(check_input)
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Union[list[float], str]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+class SimilarityRequest(BaseModel):
+    """Pairs of texts to score by the cosine of their embeddings."""
+
+    pairs: list[tuple[Text, Text]] = Field(min_length=1, description="[[text, text], ...]")
+    model: Optional[str] = None
+
+
+class Similarity(BaseModel):
+    object: Literal["similarity"] = "similarity"
+    index: int
+    score: float = Field(description="Cosine of the two texts' embeddings, in [-1, 1].")
+
+
+class SimilarityResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Similarity]
+    model: str
+    usage: Usage
+
+
+class RerankRequest(BaseModel):
+    """A query and documents for the cross-encoder to order, best first."""
+
+    query: Text
+    documents: list[Text] = Field(min_length=1)
+    top_n: Optional[int] = Field(None, ge=1, description="Keep the best N (default: all).")
+    model: Optional[str] = Field(None, description="The loaded reranker's name (default: it).")
+    return_documents: bool = False
+
+
+class RerankDocument(BaseModel):
+    text: str
+
+
+class RerankResult(BaseModel):
+    index: int = Field(description="Position of the document in the request.")
+    relevance_score: float = Field(description="The cross-encoder's probability of relevance, 0-1.")
+    document: Optional[RerankDocument] = None
+
+
+class RerankUsage(BaseModel):
+    total_tokens: int
+
+
+class RerankResponse(BaseModel):
+    model: str
+    results: list[RerankResult]
+    usage: RerankUsage
+
+
+class SearchRequest(BaseModel):
+    """A query over the loaded index: dense, BM25 or hybrid, optionally filtered and re-ranked."""
+
+    query: Text
+    k: int = Field(10, ge=1)
+    mode: Literal["dense", "bm25", "hybrid"] = "dense"
+    filter: Optional[dict[str, Union[Scalar, list[Scalar]]]] = Field(
+        None, description="Metadata field -> value (equal) or list of values (any of); doc_id works too."
+    )
+    rerank: bool = Field(False, description="Re-score the candidates with the loaded cross-encoder.")
+    rerank_top: int = Field(100, ge=1, description="Candidates the cross-encoder re-scores.")
+
+
+class SearchHit(BaseModel):
+    doc_id: str
+    chunk_id: int
+    score: float
+    text: str
+    title: str
+    start: int
+    end: int
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SearchHit]
+    model: str
+    mode: str
+    reranked: bool

@@ -1,0 +1,122 @@
+"""Service: the loaded models and the one path from a request to them, through the inference worker.
+
+Every endpoint embeds or calls the model through here, so queue limits, timeouts, token counts and metrics
+apply to all of them the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from embedlab.server.batching import InferenceWorker, QueueFull, WorkerStopped
+from embedlab.server.config import ServerConfig
+from embedlab.server.errors import APIError
+from embedlab.server.metrics import Metrics
+from embedlab.server.tokens import TokenCounter
+
+
+class Service:
+    """The encoder (plus optional index and reranker), its worker, token counter and metrics."""
+
+    def __init__(self, config: ServerConfig, encoder: Any, index: Any = None, reranker: Any = None) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.index = index
+        self.reranker = reranker
+        self.counter = TokenCounter(encoder)
+        self.metrics = Metrics()
+        self.metrics.gauge("embedlab_queue_depth", "Requests waiting for the model.", lambda: self.depth)
+        self.worker: InferenceWorker | None = None
+        self.started = time.time()
+
+    # ---- lifetime ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """A fresh worker thread (the app's startup)."""
+        self.worker = InferenceWorker(
+            self._encode, self.config.max_queue, self.config.max_batch_tokens, self.config.batch_wait_ms / 1000,
+            on_batch=self._record_batch,
+        )
+        self.worker.start()
+
+    def stop(self) -> None:
+        """Finish queued work and end the worker (the app's shutdown, after in-flight requests are answered)."""
+        if self.worker is not None:
+            self.worker.stop(timeout=self.config.timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.worker is not None and self.worker.alive
+
+    @property
+    def depth(self) -> int:
+        return self.worker.depth if self.worker is not None else 0
+
+    # ---- names ---------------------------------------------------------------------------------
+
+    @property
+    def model_names(self) -> list[str]:
+        return [self.config.model_name, str(getattr(self.encoder, "name", "") or "")]
+
+    @property
+    def reranker_names(self) -> list[str]:
+        own = str(getattr(self.reranker, "name", "") or "")
+        return [self.config.reranker_name or own, own]
+
+    # ---- the way to the model ------------------------------------------------------------------
+
+    async def embed(self, texts: Sequence[str], prompt_name: str | None = None) -> tuple[np.ndarray, list[int]]:
+        """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted."""
+        counts = await run_in_threadpool(self.counter, texts)
+        self.counter.check(counts, self.config.truncate)
+        kept = self.counter.kept(counts)
+        vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, prompt_name))
+        self.metrics.tokens.inc(amount=sum(kept))
+        self.metrics.truncated.inc(amount=sum(n > k for n, k in zip(counts, kept)))
+        return vectors, kept
+
+    async def call(self, call: Callable[[], Any]) -> Any:
+        """Run a model call that cannot be merged (search, rerank) on the worker thread, under the same limits."""
+        return await self._wait(lambda: self._worker.submit_call(call))
+
+    @property
+    def _worker(self) -> InferenceWorker:
+        if self.worker is None:
+            raise WorkerStopped("the server has not started")
+        return self.worker
+
+    async def _wait(self, submit: Callable[[], Future]) -> Any:
+        try:
+            future = submit()
+        except QueueFull as err:
+            raise APIError(429, f"the server is busy ({err}); retry after {self.config.retry_after}s",
+                           code="queue_full", headers={"Retry-After": str(self.config.retry_after)}) from None
+        except WorkerStopped as err:
+            raise APIError(503, str(err), code="unavailable") from None
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.config.timeout)
+        except asyncio.TimeoutError:
+            # wait_for has cancelled the Future: if it was still queued, the worker drops it unrun.
+            raise APIError(504, f"the request did not finish within {self.config.timeout:g}s (waiting included); "
+                           "send fewer or shorter texts, or retry when the server is less busy", code="timeout") from None
+
+    def _encode(self, texts: list[str], prompt_name: Hashable) -> np.ndarray:
+        options = {"prompt_name": prompt_name} if prompt_name else {}
+        with warnings.catch_warnings():
+            # Truncation is the server's documented default and is counted in the metrics instead.
+            warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
+            vectors = self.encoder.encode(texts, batch_size=self.config.encode_batch_size, **options)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _record_batch(self, requests: int, texts: int, tokens: int) -> None:
+        self.metrics.batch_requests.observe(requests)
+        self.metrics.batch_texts.observe(texts)
+        self.metrics.batch_tokens.observe(tokens)
