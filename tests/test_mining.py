@@ -215,3 +215,27 @@ def test_cli_bad_input_is_one_line(tiny_beir, tmp_path, args, message):
 def test_cli_missing_data_is_one_line(tmp_path):
     done = run_cli("mine", "-d", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.jsonl"))
     assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-99, 99), min_size=2, max_size=25, unique=True), st.data())
+def test_every_kept_negative_passes_every_filter(hundredths, data):
+    cosines = [h / 100 for h in hundredths]  # distinct by 0.01, so float rounding cannot reorder them
+    n = len(cosines)
+    positive = data.draw(st.integers(0, n - 1))
+    known = frozenset(data.draw(st.sets(st.integers(0, n - 1), max_size=3)) | {positive})
+    first = data.draw(st.integers(1, n))
+    config = dense(window=(first, data.draw(st.integers(first, n))), count=data.draw(st.integers(1, 3)),
+                   margin=data.draw(st.sampled_from([None, 0.5, 0.95])), skip_above_positive=data.draw(st.booleans()))
+    pool = [f"doc {i}" for i in range(n)]
+    task = MiningTask("random", ["q"], [positive], pool, [known])
+    result = mine(task, config, AngleModel(dict(zip(pool, cosines))))
+    scores = np.asarray(cosines, dtype=np.float32)
+    for row in result.rows:
+        assert len(row["negatives"]) == config.count == len(set(row["negatives"]))
+        for text in row["negatives"]:
+            r = pool.index(text)
+            assert r not in known and config.window[0] <= rank_of(scores, r) <= config.window[1]
+            assert not config.skip_above_positive or rank_of(scores, r) > rank_of(scores, positive)
+            assert config.margin is None or scores[r] <= config.margin * scores[positive] + 1e-6
+    assert result.report.written + result.report.dropped == 1

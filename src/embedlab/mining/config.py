@@ -27,7 +27,8 @@ class MiningConfig:
     margin: drop candidates scoring above margin x the positive's score (None: no such filter).
     judge_threshold: with a judge (a cross-encoder), drop candidates it scores at or above this.
     sampling: keep the best-ranked survivors (top) or a seeded random sample of them (random).
-    passage_words / passage_overlap: the same-document splitter's window and overlap, in words.
+    passage_words / passage_overlap: the same-document splitter's window and overlap, in words. That source
+        ranks only the few passages of one document, so it ignores window and skip_above_positive.
     """
 
     source: str = "bm25"
