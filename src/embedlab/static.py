@@ -10,7 +10,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterable
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ class StaticEncoder:
         with progress_bar(len(items), f"encoding with {self._name}", bool(show_progress)) as advance:
             for start in range(0, len(items), step):
                 chunk = [prefix + text for text in items[start : start + step]]
-                out[start : start + len(chunk)] = self._mean_vectors(self._ids_per_text(chunk))
+                out[start : start + len(chunk)] = self._mean_vectors(*self._token_rows(chunk), len(chunk))
                 advance(len(chunk))
         out = out[:, :dim] if dim is not None else out
         if normalize:
@@ -226,21 +226,30 @@ class StaticEncoder:
         """The same as encode (see encode_queries)."""
         return self.encode(documents, **kwargs)
 
-    def _ids_per_text(self, texts: list[str]) -> list[list[int]]:
-        """Vocabulary rows of each text: the tokenizer's ids (unknown dropped) or GloVe-style words."""
-        if self._tokenizer is None:
-            return [self._token_ids(text) for text in texts]
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
-        return [[i for i in e.ids if i != self._unknown_id] for e in encodings]
+    def _token_rows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every token's vocabulary row and the index of its text, flat: the tokenizer's ids or GloVe words.
 
-    def _mean_vectors(self, ids_per_text: list[list[int]]) -> np.ndarray:
+        Sub-word ids come from the Rust tokenizer in one call (its fast path, without offsets, where available).
+        """
+        if self._tokenizer is None:
+            ids = [self._token_ids(text) for text in texts]
+        else:
+            encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
+            ids = [e.ids for e in encode(texts, add_special_tokens=False)]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        columns = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(ids)), lengths)
+        if self._unknown_id is not None:
+            known = columns != self._unknown_id
+            columns, rows = columns[known], rows[known]
+        return columns, rows
+
+    def _mean_vectors(self, columns: np.ndarray, rows: np.ndarray, n_texts: int) -> np.ndarray:
         """Weighted means as one sparse (texts x vocabulary) product; rows without tokens stay zero."""
-        counts = np.fromiter((len(ids) for ids in ids_per_text), dtype=np.int64, count=len(ids_per_text))
-        columns = np.fromiter((i for ids in ids_per_text for i in ids), dtype=np.int64, count=int(counts.sum()))
-        rows = np.repeat(np.arange(len(ids_per_text)), counts)
+        counts = np.bincount(rows, minlength=n_texts)
         values = self._weights[columns] / counts[rows]
-        shape = (len(ids_per_text), len(self._vectors))
-        return np.asarray(sparse.csr_matrix((values, (rows, columns)), shape=shape) @ self._vectors, dtype=np.float32)
+        matrix = sparse.csr_matrix((values, (rows, columns)), shape=(n_texts, len(self._vectors)))
+        return np.asarray(matrix @ self._vectors, dtype=np.float32)
 
     def _token_ids(self, text: str) -> list[int]:
         """Map a text to vocabulary rows, splitting clitics the way GloVe's own tokenizer did.
