@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedlab.server.api import router, service
 from embedlab.server.config import ServerConfig
-from embedlab.server.errors import APIError, install_error_handlers
+from embedlab.server.errors import APIError, CatchAll, install_error_handlers
 from embedlab.server.limits import BodyLimit, check_api_key
 from embedlab.server.metrics import Metrics
 from embedlab.server.service import Service
@@ -52,7 +52,8 @@ def create_app(config: ServerConfig, encoder: Any, index: Any = None, reranker: 
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(_operations_router())
-    # Added last = outermost: the metrics see every answer, the body limit's 413s included.
+    # Added last = outermost: the metrics see every answer, the body limit's 413s and the 500s included.
+    app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=svc.metrics)
     return app

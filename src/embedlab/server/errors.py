@@ -6,6 +6,7 @@ FastAPI's default `{"detail": ...}`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,9 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedlab.errors import EmbedlabError
 
+log = logging.getLogger("embedlab.server")
 # OpenAI's error types by status; anything else in 4xx is a bad request, in 5xx the server's fault.
 TYPES = {401: "authentication_error", 429: "rate_limit_error", 501: "invalid_request_error", 504: "timeout_error"}
 
@@ -83,12 +86,35 @@ def install_error_handlers(app: FastAPI) -> None:
         # The library's own one-line messages for bad input (a filter on a missing field, a bad prompt name).
         return error_response(APIError(400, str(exc), code="invalid_request"))
 
-    async def bug(_: Request, exc: Exception) -> JSONResponse:
-        # Starlette re-raises after answering, so the server's log still gets the traceback.
-        return error_response(APIError(500, "internal server error (logged on the server)", code="internal_error"))
-
     app.add_exception_handler(APIError, api_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(EmbedlabError, user_error)
-    app.add_exception_handler(Exception, bug)
+
+
+class CatchAll:
+    """ASGI middleware answering a bug (an exception no handler took) with a 500 in OpenAI's shape.
+
+    Starlette's own last resort answers, then re-raises, and uvicorn drops the connection: a client's next
+    request on it would fail. Here the traceback goes to the log and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if scope["type"] != "http" or started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            error = APIError(500, "internal server error (logged on the server)", code="internal_error")
+            await error_response(error)(scope, receive, send)
