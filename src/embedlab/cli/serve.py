@@ -1,0 +1,62 @@
+"""`embedlab serve`: the embedding server (docs/serving.md) for a model, with an optional index and reranker.
+
+Loads the models, builds the app with `embedlab.server.create_app` and runs it under uvicorn on loopback by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from embedlab.cli.common import ModelOption, console, errors
+from embedlab.cli.index import load_reranker
+from embedlab.cli.inference import BackendOption, ThreadsOption
+from embedlab.server.config import ServerConfig
+
+DEFAULTS = ServerConfig()
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(
+    model: str = ModelOption,
+    index: Optional[Path] = typer.Option(None, "--index", help="An index directory (`embedlab index build`) for /v1/search."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="A cross-encoder directory for /v1/rerank and search reranking."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback exposes the server."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="EMBEDLAB_API_KEY", show_default=False,
+        help="Require 'Authorization: Bearer KEY' on every endpoint but /health and /docs.",
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="The model name clients send and answers carry (default: --model)."),
+    no_truncate: bool = typer.Option(False, "--no-truncate", help="Refuse texts over the model's max tokens instead of cutting them."),
+    max_batch_tokens: int = typer.Option(DEFAULTS.max_batch_tokens, help="Tokens merged into one encode call."),
+    max_queue: int = typer.Option(DEFAULTS.max_queue, help="Requests waiting for the model before new ones get 429."),
+    timeout: float = typer.Option(DEFAULTS.timeout, help="Seconds a request may wait and run before it gets 504."),
+    max_inputs: int = typer.Option(DEFAULTS.max_inputs, help="Texts per request."),
+    max_body_mb: float = typer.Option(DEFAULTS.max_body_bytes / 2**20, help="Largest request body, in MiB."),
+    backend: str = BackendOption,
+    threads: Optional[int] = ThreadsOption,
+    log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
+) -> None:
+    """Serve MODEL over HTTP: OpenAI-compatible /v1/embeddings, /v1/similarity, /v1/rerank, /v1/search, /metrics."""
+    import uvicorn
+
+    from embedlab.index.index import Index
+    from embedlab.loading import load_model
+    from embedlab.server import create_app
+
+    config = ServerConfig(
+        model_name=name or model, api_key=api_key, truncate=not no_truncate, max_body_bytes=int(max_body_mb * 2**20),
+        max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, max_queue=max_queue, timeout=timeout,
+    )
+    encoder = load_model(model, backend=backend, threads=threads)
+    # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.
+    loaded_index = Index.load(index, encoder=encoder) if index is not None else None
+    app = create_app(config, encoder, index=loaded_index, reranker=load_reranker(reranker))
+    if host not in LOOPBACK and api_key is None:
+        errors.print(f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who reaches it can use it")
+    console.print(f"serving {config.model_name} ({encoder.dim}-d) at http://{host}:{port}  (API docs at /docs)")
+    # On SIGTERM uvicorn stops accepting and lets requests in flight finish, for at most one request timeout.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(timeout) + 1)

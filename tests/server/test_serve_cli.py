@@ -1,0 +1,66 @@
+"""`embedlab serve` as a user runs it: a real process on loopback, its key from the environment, SIGTERM to stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import numpy as np
+
+from tests.server.conftest import WAIT_S, wait_until
+
+STARTUP_S = 120  # loading torch and the model in a fresh process on a busy machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def embedlab(*args: str, env: dict | None = None, **options) -> subprocess.Popen:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "embedlab", *args], env=environment, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+
+
+def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
+    port = free_port()
+    process = embedlab("serve", "--port", str(port), "--log-level", "warning", env={"EMBEDLAB_API_KEY": "k3y"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert process.poll() is None, process.communicate()
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, "embedlab serve to answer /health", timeout=STARTUP_S)
+        refused = httpx.post(f"{url}/v1/embeddings", json={"input": "hi"}, timeout=WAIT_S)
+        answered = httpx.post(f"{url}/v1/embeddings", json={"input": "hi", "model": "minilm"}, timeout=WAIT_S,
+                              headers={"Authorization": "Bearer k3y"})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=WAIT_S * 2)
+    assert refused.status_code == 401
+    np.testing.assert_allclose(answered.json()["data"][0]["embedding"], minilm.encode("hi"), atol=1e-5)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully, so the process ends as killed by it.
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert f"serving minilm (384-d) at http://127.0.0.1:{port}" in out
+    assert "Traceback" not in err
+
+
+def test_bad_settings_are_one_line_errors(tmp_path):
+    for args, words in [
+        (["--max-queue", "0"], "server limits must be positive: max_queue=0"),
+        (["--index", str(tmp_path / "missing")], "is not an index"),
+    ]:
+        process = embedlab("serve", "--port", str(free_port()), *args)
+        out, err = process.communicate(timeout=STARTUP_S)
+        assert process.returncode == 1, (out, err)
+        assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
