@@ -69,14 +69,25 @@ def encode(
     backend: str = BackendOption,
     threads: Optional[int] = ThreadsOption,
     max_tokens: Optional[int] = MaxTokensOption,
+    workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
+    chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file when --workers is above 1."),
 ) -> None:
-    """Embed every text of a file and save the matrix as .npy."""
+    """Embed every text of a file and save the matrix as .npy (with --workers, resumably in chunks)."""
     from embedlab.data import read_texts
     from embedlab.loading import load_model
 
     if output.suffix != ".npy":
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
+    if workers > 1:
+        from embedlab.bulk import BulkConfig, encode_to_file
+
+        options = dict(prompt=prompt, dim=dim, normalize=normalize, max_tokens=max_tokens, batch_size=batch_size)
+        config = BulkConfig(model=model, pooling=pooling, backend=backend, workers=workers,
+                            threads_per_worker=threads or 1, chunk_size=chunk_size, **options)
+        shape = encode_to_file(texts, output, config, show_progress=len(texts) > 256).shape
+        console.print(f"wrote {shape[0]} x {shape[1]} embeddings to {output} ({workers} workers)")
+        return
     encoder = load_model(model, pooling=pooling, backend=backend, threads=threads)
     budget = {"max_tokens": max_tokens} if max_tokens is not None else {}  # only transformers pad batches
     embeddings = encoder.encode(
