@@ -139,3 +139,9 @@ def test_batches_cover_every_index_once_within_budget(lengths, batch_size, max_t
         assert 1 <= len(batch) <= batch_size
         if max_tokens is not None and len(batch) > 1:
             assert len(batch) * max(lengths[i] for i in batch) <= max_tokens
+
+
+def test_auto_falls_back_when_the_model_cannot_be_exported(monkeypatch) -> None:
+    mock_cpu(monkeypatch, CPU_A)
+    encoder = Encoder.load("minilm", pooling="cls_attention", backend="auto")
+    assert encoder.backend.name == "torch" and "cls_attention" in encoder.backend.reason

@@ -58,16 +58,22 @@ def load_backend(encoder: Encoder, name: str, threads: int | None = None) -> Bac
 
 
 def _load_auto(encoder: Encoder, threads: int | None) -> Backend:
-    """The backend auto chooses; when the int8 graph misses its quality bound, the fp32 graph instead."""
+    """The backend auto chooses; when that one cannot serve this model, the next safer one, saying why."""
     choice = choose_backend(cpu_info(), onnx_available=_onnxruntime_installed(), device=encoder.device.type)
-    try:
-        backend = load_backend(encoder, choice.name, threads)
-    except EmbedlabError as err:
-        if choice.name != "onnx-int8":
-            raise
-        choice = BackendChoice("onnx", f"{choice.reason}; but {err}, so the fp32 graph")
-        backend = load_backend(encoder, "onnx", threads)
-    backend.reason = choice.reason
+    reason = choice.reason
+    # int8 may miss its quality bound for a model, and some poolings cannot be exported at all.
+    fallbacks = {"onnx-int8": "onnx", "onnx": "torch"}
+    name = choice.name
+    while True:
+        try:
+            backend = load_backend(encoder, name, threads)
+            break
+        except EmbedlabError as err:
+            if name not in fallbacks:
+                raise
+            name = fallbacks[name]
+            reason = f"{reason}; but {err}, so {name}"
+    backend.reason = reason
     return backend
 
 
