@@ -32,6 +32,7 @@ def serve(
     name: Optional[str] = typer.Option(None, "--name", help="The model name clients send and answers carry (default: --model)."),
     no_truncate: bool = typer.Option(False, "--no-truncate", help="Refuse texts over the model's max tokens instead of cutting them."),
     max_batch_tokens: int = typer.Option(DEFAULTS.max_batch_tokens, help="Tokens merged into one encode call."),
+    forward_tokens: int = typer.Option(DEFAULTS.forward_tokens, help="Padded tokens per forward pass within a batch."),
     max_queue: int = typer.Option(DEFAULTS.max_queue, help="Requests waiting for the model before new ones get 429."),
     timeout: float = typer.Option(DEFAULTS.timeout, help="Seconds a request may wait and run before it gets 504."),
     max_inputs: int = typer.Option(DEFAULTS.max_inputs, help="Texts per request."),
@@ -49,7 +50,8 @@ def serve(
 
     config = ServerConfig(
         model_name=name or model, api_key=api_key, truncate=not no_truncate, max_body_bytes=int(max_body_mb * 2**20),
-        max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, max_queue=max_queue, timeout=timeout,
+        max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, forward_tokens=forward_tokens, max_queue=max_queue,
+        timeout=timeout,
     )
     encoder = load_model(model, backend=backend, threads=threads)
     # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from embedlab.errors import EmbedlabError
 
 POSITIVE = (
-    "max_body_bytes", "max_inputs", "max_batch_tokens", "encode_batch_size", "max_queue", "timeout",
+    "max_body_bytes", "max_inputs", "max_batch_tokens", "encode_batch_size", "forward_tokens", "max_queue", "timeout",
     "retry_after", "max_search_k", "max_rerank_documents",
 )
 
@@ -31,6 +31,7 @@ class ServerConfig:
     max_batch_tokens: int = 8192  # tokens the worker merges into one encode call
     batch_wait_ms: float = 2.0  # how long the worker waits for more requests to join a batch
     encode_batch_size: int = 32  # texts per forward pass inside one encode call
+    forward_tokens: int = 512  # padded tokens (texts x longest) per forward pass: long texts never pad short ones
     max_queue: int = 256  # requests waiting for the model; more are answered 429
     timeout: float = 30.0  # seconds a request may wait and run before it is answered 504
     retry_after: int = 1  # seconds a 429 asks the client to wait

@@ -113,7 +113,9 @@ class Service:
         with warnings.catch_warnings():
             # Truncation is the server's documented default and is counted in the metrics instead.
             warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
-            vectors = self.encoder.encode(texts, batch_size=self.config.encode_batch_size, **options)
+            vectors = self.encoder.encode(
+                texts, batch_size=self.config.encode_batch_size, max_tokens=self.config.forward_tokens, **options
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def _record_batch(self, requests: int, texts: int, tokens: int) -> None:
