@@ -75,11 +75,11 @@ def test_metrics_are_prometheus_text(full):
     response = full.get("/metrics")
     text = response.text
     assert response.headers["content-type"].startswith("text/plain")
-    assert re.search(r'^embedlab_requests_total\{endpoint="/v1/embeddings",status="200"\} [1-9]', text, re.M)
-    assert re.search(r'^embedlab_errors_total\{status="400",code="invalid_request"\} [1-9]', text, re.M)
-    assert re.search(r'^embedlab_request_duration_seconds_bucket\{endpoint="/v1/embeddings",le="\+Inf"\} \d', text, re.M)
-    assert re.search(r"^embedlab_batch_texts_count [1-9]", text, re.M)
-    assert re.search(r"^embedlab_queue_depth 0$", text, re.M)
+    assert re.search(r'^embedlab_requests_total\{endpoint="/v1/embeddings",status="200"\} [1-9]', text, re.MULTILINE)
+    assert re.search(r'^embedlab_errors_total\{status="400",code="invalid_request"\} [1-9]', text, re.MULTILINE)
+    assert re.search(r'^embedlab_request_duration_seconds_bucket\{endpoint="/v1/embeddings",le="\+Inf"\} \d', text, re.MULTILINE)
+    assert re.search(r"^embedlab_batch_texts_count [1-9]", text, re.MULTILINE)
+    assert re.search(r"^embedlab_queue_depth 0$", text, re.MULTILINE)
     for family in ("requests_total", "errors_total", "request_duration_seconds", "batch_requests", "queue_depth"):
         assert f"# TYPE embedlab_{family} " in text
 

@@ -14,6 +14,7 @@ import pytest
 from embedlab.server import ServerConfig, create_app
 from tests.server.conftest import WAIT_S, GatedEncoder, error_of, running, wait_until
 
+
 def vectors(response) -> np.ndarray:
     """The response's vectors; the client leaves base64 undecoded when the caller asked for it by name."""
     rows = [item.embedding for item in response.data]
@@ -84,7 +85,7 @@ def test_long_texts_are_truncated_by_default_and_counted(live, minilm):
     np.testing.assert_allclose(body["data"][0]["embedding"], expected, atol=1e-5)
     assert body["usage"]["prompt_tokens"] == minilm.max_seq_length + len(minilm.tokenizer("short")["input_ids"])
     metrics = httpx.get(f"{live}/metrics").text
-    assert re.search(r"^embedlab_truncated_texts_total [1-9]", metrics, re.M)
+    assert re.search(r"^embedlab_truncated_texts_total [1-9]", metrics, re.MULTILINE)
 
 
 def test_no_truncate_refuses_long_texts(minilm):
@@ -122,8 +123,8 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_vectors(minilm):
     for i, texts in enumerate(requests):
         np.testing.assert_allclose(answers[i], minilm.encode(texts), atol=1e-5)
     assert len(gated.calls) < len(requests)  # fewer encode calls than requests
-    batches = int(re.search(r"^embedlab_batch_requests_count (\d+)", metrics, re.M).group(1))
-    single = int(re.search(r'^embedlab_batch_requests_bucket\{le="1"\} (\d+)', metrics, re.M).group(1))
+    batches = int(re.search(r"^embedlab_batch_requests_count (\d+)", metrics, re.MULTILINE).group(1))
+    single = int(re.search(r'^embedlab_batch_requests_bucket\{le="1"\} (\d+)', metrics, re.MULTILINE).group(1))
     assert batches == len(gated.calls) and single < batches  # some batch merged more than one request
 
 

@@ -17,8 +17,21 @@ from embedlab.encoder import finish_embeddings
 from embedlab.server.errors import APIError
 from embedlab.server.limits import check_api_key, check_count, check_model
 from embedlab.server.schemas import (
-    Embedding, EmbeddingRequest, EmbeddingResponse, RerankDocument, RerankRequest, RerankResponse, RerankResult,
-    RerankUsage, SearchHit, SearchRequest, SearchResponse, Similarity, SimilarityRequest, SimilarityResponse, Usage,
+    Embedding,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    RerankDocument,
+    RerankRequest,
+    RerankResponse,
+    RerankResult,
+    RerankUsage,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    Similarity,
+    SimilarityRequest,
+    SimilarityResponse,
+    Usage,
 )
 from embedlab.server.service import Service
 from embedlab.similarity import pairwise_cosine

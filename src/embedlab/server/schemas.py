@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 Text = Annotated[str, StringConstraints(min_length=1)]
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 JSON_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
 
 
@@ -18,7 +18,7 @@ def _json_type(value: Any) -> str:
     return JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def check_input(value: Any) -> Union[str, list[str]]:
+def check_input(value: Any) -> str | list[str]:
     """OpenAI's `input`: one non-empty string or a non-empty list of them; token arrays are refused by name."""
     if isinstance(value, str):
         if not value:
@@ -42,12 +42,12 @@ def check_input(value: Any) -> Union[str, list[str]]:
 class EmbeddingRequest(BaseModel):
     """OpenAI's embeddings request; `prompt_name` (an embedlab extension) picks one of the model's prompts."""
 
-    input: Union[str, list[str]] = Field(description="A text or a list of texts.")
-    model: Optional[str] = Field(None, description="The served model's name (default: it).")
+    input: str | list[str] = Field(description="A text or a list of texts.")
+    model: str | None = Field(None, description="The served model's name (default: it).")
     encoding_format: Literal["float", "base64"] = Field("float", description="base64: little-endian float32.")
-    dimensions: Optional[int] = Field(None, ge=1, description="Keep the first N dimensions (Matryoshka), re-normalised.")
-    user: Optional[str] = Field(None, description="Accepted for compatibility; unused.")
-    prompt_name: Optional[str] = Field(None, description="A prompt of the model (see /info), e.g. 'query'.")
+    dimensions: int | None = Field(None, ge=1, description="Keep the first N dimensions (Matryoshka), re-normalised.")
+    user: str | None = Field(None, description="Accepted for compatibility; unused.")
+    prompt_name: str | None = Field(None, description="A prompt of the model (see /info), e.g. 'query'.")
 
     _input = field_validator("input", mode="before")(check_input)
 
@@ -55,7 +55,7 @@ class EmbeddingRequest(BaseModel):
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: Union[list[float], str]
+    embedding: list[float] | str
 
 
 class Usage(BaseModel):
@@ -74,7 +74,7 @@ class SimilarityRequest(BaseModel):
     """Pairs of texts to score by the cosine of their embeddings."""
 
     pairs: list[tuple[Text, Text]] = Field(min_length=1, description="[[text, text], ...]")
-    model: Optional[str] = None
+    model: str | None = None
 
 
 class Similarity(BaseModel):
@@ -95,8 +95,8 @@ class RerankRequest(BaseModel):
 
     query: Text
     documents: list[Text] = Field(min_length=1)
-    top_n: Optional[int] = Field(None, ge=1, description="Keep the best N (default: all).")
-    model: Optional[str] = Field(None, description="The loaded reranker's name (default: it).")
+    top_n: int | None = Field(None, ge=1, description="Keep the best N (default: all).")
+    model: str | None = Field(None, description="The loaded reranker's name (default: it).")
     return_documents: bool = False
 
 
@@ -107,7 +107,7 @@ class RerankDocument(BaseModel):
 class RerankResult(BaseModel):
     index: int = Field(description="Position of the document in the request.")
     relevance_score: float = Field(description="The cross-encoder's probability of relevance, 0-1.")
-    document: Optional[RerankDocument] = None
+    document: RerankDocument | None = None
 
 
 class RerankUsage(BaseModel):
@@ -126,7 +126,7 @@ class SearchRequest(BaseModel):
     query: Text
     k: int = Field(10, ge=1)
     mode: Literal["dense", "bm25", "hybrid"] = "dense"
-    filter: Optional[dict[str, Union[Scalar, list[Scalar]]]] = Field(
+    filter: dict[str, Scalar | list[Scalar]] | None = Field(
         None, description="Metadata field -> value (equal) or list of values (any of); doc_id works too."
     )
     rerank: bool = Field(False, description="Re-score the candidates with the loaded cross-encoder.")
