@@ -111,17 +111,17 @@ def test_a_full_queue_is_429_with_retry_after(hashing_server):
 
 def test_a_request_past_its_timeout_is_504_and_is_not_run(hashing_server):
     gated = GatedEncoder(HashingEncoder())
-    with hashing_server(gated, timeout=0.2) as (client, _):
-        blocker = threading.Thread(target=lambda: client.post("/v1/embeddings", json={"input": "blocking"}))
-        blocker.start()
-        wait_until(gated.entered.is_set, "the first request to reach the model")
+    with hashing_server(gated, timeout=0.2) as (client, app):
+        # Occupy the model directly, not over HTTP, so that nothing but the request under test can time out.
+        blocker = app.state.service.worker.submit_texts(["blocking"], [1])
+        wait_until(gated.entered.is_set, "the blocking job to reach the model")
         late = client.post("/v1/embeddings", json={"input": "waits in the queue"})
         gated.gate.set()
-        blocker.join(WAIT_S)
-        after = client.post("/v1/embeddings", json={"input": "after"})
+        blocker.result(WAIT_S)
+        after = app.state.service.worker.submit_texts(["after"], [1]).result(WAIT_S)
     assert late.status_code == 504 and error_of(late)["code"] == "timeout"
     assert ["waits in the queue"] not in gated.calls  # dropped unrun once its caller had gone
-    assert after.status_code == 200
+    assert after.shape == (1, 16) and gated.calls[-1] == ["after"]
 
 
 def test_unknown_routes_and_methods_answer_in_openai_shape(hashing_server):
