@@ -22,7 +22,7 @@ from embedlab.data.labeled import read_scored_pairs
 from embedlab.data.training_sets import load_training_set
 from embedlab.diagnostics import anisotropy
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import cpu_info, report_header
+from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
 from embedlab.losses.cached_infonce import CachedInfoNCELoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.training.build import train
@@ -142,8 +142,8 @@ def temperature_and_batch(pretrained: str) -> dict:
     Each finished run is kept (runs/ablation-*/) and the partial result written after it, so a stopped
     experiment resumes where it was.
     """
-    result: dict = {"pretrained": pretrained, "pretraining": pretraining_summary(pretrained), "temperature": [],
-                    "batch_size": []}
+    result: dict = {"pretrained": pretrained, "pretraining": pretraining_summary(pretrained),
+                    "cpu": as_dict(cpu_info()), "temperature": [], "batch_size": []}
     for t in (0.01, 0.05, 0.1, 1.0):
         summary = run_summary("mlm_contrastive", edit=lambda c, t=t: (nli_only(c), setattr(c.loss, "temperature", t)),
                               reuse=True, model=pretrained, epochs=1, output_dir=f"runs/ablation-temperature-{t}")
@@ -228,6 +228,11 @@ EXPERIMENTS = {
 NEEDS_PRETRAINED = ("raw_vs_trained", "pooling_ablation", "temperature_and_batch")
 
 
+def ran_on(result: dict) -> list[str]:
+    """The header lines naming the CPU an experiment ran on, then a blank line."""
+    return [report_header(CpuInfo(**{k: v for k, v in result["cpu"].items() if k != "features"})), ""] if "cpu" in result else []
+
+
 def report() -> str:
     """The training section of docs/results.md, from whichever experiment JSON files exist."""
     found = {name: json.loads((RESULTS / f"training_{name}.json").read_text())
@@ -235,12 +240,13 @@ def report() -> str:
     partial = RESULTS / "training_temperature_and_batch.partial.json"
     if "temperature_and_batch" not in found and partial.exists():
         found["temperature_and_batch"] = json.loads(partial.read_text())
-    lines = ["## Training experiments", "", report_header(cpu_info()), "",
-             "Every number below was measured on this CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
-             "STS-B figures are Spearman x100 on the test split unless marked dev.", ""]
+    lines = ["## Training experiments", "",
+             "Every number below was measured on a CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
+             "each experiment names the CPU it ran on. STS-B figures are Spearman x100 on the test split unless marked dev.",
+             ""]
     if "raw_vs_trained" in found:
         r = found["raw_vs_trained"]
-        lines += ["### 1. Raw MLM BERT vs contrastively trained", "",
+        lines += ["### 1. Raw MLM BERT vs contrastively trained", "", *ran_on(r),
                   f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining.md).",
                   "", "| model | pooling | STS-B test | anisotropy |", "|---|---|---:|---:|"]
         lines += [f"| raw MLM | {p} | {100 * v['spearman']:.2f} | {v['anisotropy']:.3f} |" for p, v in r["raw"].items()]
@@ -250,13 +256,13 @@ def report() -> str:
                   f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
     if "pooling_ablation" in found:
         r = found["pooling_ablation"]
-        lines += ["### 2. Pooling ablation (same pretrained start, 1 epoch of NLI triplets, STS-B dev)", "",
+        lines += ["### 2. Pooling ablation (same pretrained start, 1 epoch of NLI triplets, STS-B dev)", "", *ran_on(r),
                   "| pooling | STS-B dev | minutes |", "|---|---:|---:|"]
         lines += [f"| {row['pooling']} | {100 * row['dev_spearman']:.2f} | {row['seconds'] / 60:.1f} |" for row in r["rows"]]
         lines.append("")
     if "temperature_and_batch" in found:
         r = found["temperature_and_batch"]
-        lines += ["### 3. Temperature and batch size (1 epoch of NLI triplets, STS-B dev)", ""]
+        lines += ["### 3. Temperature and batch size (1 epoch of NLI triplets, STS-B dev)", "", *ran_on(r)]
         p = r.get("pretraining")
         if p:
             lines += [f"Start: `{r['pretrained']}` from a separate `embedlab pretrain` run ({p['steps']} steps, "
@@ -281,7 +287,7 @@ def report() -> str:
                       f"**{c['ratio']:.2f}x** (sentence-transformers reports 2-2.4x for its cached loss).", ""]
     if "cosent" in found:
         r = found["cosent"]
-        lines += ["### 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "",
+        lines += ["### 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "", *ran_on(r),
                   "| model | STS-B test | anisotropy |", "|---|---:|---:|",
                   f"| all-MiniLM-L6-v2 | {100 * r['before']['spearman']:.2f} | {r['before']['anisotropy']:.3f} |",
                   f"| + CoSENT, STS-B train (best of STS-B dev) | {100 * r['after']['spearman']:.2f} | {r['after']['anisotropy']:.3f} |",
@@ -290,7 +296,7 @@ def report() -> str:
     if "matryoshka" in found:
         r = found["matryoshka"]
         control = found.get("cosent_truncated", {}).get("by_dim")
-        lines += ["### 5. Matryoshka: quality kept when truncating", "",
+        lines += ["### 5. Matryoshka: quality kept when truncating", "", *ran_on(r),
                   "| dims | all-MiniLM-L6-v2 truncated | + CoSENT (exp. 4), truncated | + Matryoshka CoSENT, truncated |",
                   "|---:|---:|---:|---:|"]
         for row in r["rows"]:
@@ -309,6 +315,7 @@ def main() -> None:
         job = EXPERIMENTS[args.experiment]
         result = job(args.pretrained) if args.experiment in NEEDS_PRETRAINED else job()
         result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        result["cpu"] = as_dict(cpu_info())
         write_json(result, RESULTS / f"training_{args.experiment}.json")
         if args.experiment == "temperature_and_batch":
             plot_temperature_and_batch(result, PLOT)
