@@ -97,7 +97,7 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--sample", type=int, default=2000, help="cross-encoder pairs timed")
     parser.add_argument("--output-dir", default="runs/cross-encoder-stsb")
     parser.add_argument("--sentences", type=int, default=SENTENCES, help="fewer only for a quick check of the script")
