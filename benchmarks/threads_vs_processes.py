@@ -15,12 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from encode_throughput import DEFAULT_OUT, cpu_class, load_store, load_texts
 
 from embedlab import Encoder
 from embedlab.bulk import BulkConfig, encode_corpus
 from embedlab.hardware import as_dict, cpu_info, report_header
-
-from encode_throughput import DEFAULT_OUT, cpu_class, load_store, load_texts
 
 
 def parse_args() -> argparse.Namespace:

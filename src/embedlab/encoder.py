@@ -29,13 +29,13 @@ from embedlab.inputs import as_text_list
 from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
 from embedlab.pooling import Pooling
 from embedlab.progress import progress_bar
-from embedlab.static import StaticEncoder, check_static_backend, is_static_dir
 from embedlab.st_format import (
     SentenceTransformerLayout,
     is_sentence_transformers_dir,
     read_layout,
     write_layout,
 )
+from embedlab.static import StaticEncoder, check_static_backend, is_static_dir
 
 QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import embedlab.backends as backends
-from embedlab import Encoder
+from embedlab import Encoder, backends
 from embedlab.backends import BACKENDS, choose_backend, load_backend
 from embedlab.backends.torch_backend import TorchBf16Backend
 from embedlab.batching import length_sorted_batches

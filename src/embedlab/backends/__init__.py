@@ -42,8 +42,8 @@ def load_backend(encoder: Encoder, name: str, threads: int | None = None) -> Bac
     if name == AUTO:
         return _load_auto(encoder, threads)
     if name in ONNX_BACKENDS:
-        from embedlab.backends.onnx_backend import OnnxBackend
         from embedlab.backends.graphs import graph_for
+        from embedlab.backends.onnx_backend import OnnxBackend
 
         if encoder.device.type != "cpu":
             raise EmbedlabError(f"backend {name} runs on the CPU; load the model with device='cpu'")

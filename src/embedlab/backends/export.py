@@ -52,9 +52,11 @@ VALIDATION_TEXTS = (
     "",
     "ok",
     "Le chat est sur la table.",
-    "Vaccination reduced measles incidence by more than 90 percent in the cohort studied, "
-    "although coverage varied widely between regions and age groups, and outbreaks persisted "
-    "where fewer than four in five children had received both doses before school entry.",
+    (
+        "Vaccination reduced measles incidence by more than 90 percent in the cohort studied, "
+        "although coverage varied widely between regions and age groups, and outbreaks persisted "
+        "where fewer than four in five children had received both doses before school entry."
+    ),
     " ".join(["Long documents are truncated at the model's maximum sequence length."] * 40),
 )
 
