@@ -34,8 +34,9 @@ INT8_FILE = "model_qint8.onnx"
 OPSET = 17
 FP32_MAX_DIFF = 1e-4
 # Agreement with fp32 that int8 must reach on the validation texts (cosine of each text's two embeddings).
-INT8_MIN_MEAN_COSINE = 0.99
-INT8_MIN_WORST_COSINE = 0.97
+# Per-channel int8 reaches 0.991 / 0.972 here; per-tensor int8, which loses a point of STS-B, 0.954 / 0.815.
+INT8_MIN_MEAN_COSINE = 0.98
+INT8_MIN_WORST_COSINE = 0.95
 VALIDATION_TEXTS = (
     "A man is playing a guitar.",
     "Someone strums an acoustic guitar on stage.",
