@@ -216,6 +216,17 @@ class Encoder(nn.Module):
             mask[:, :prompt_length] = 0
         return self.pooling(output.last_hidden_state, mask, cls_attention)
 
+    def embed_queries(self, texts: Sequence[str]) -> Tensor:
+        """Differentiable embeddings of queries with the query prompt, as encode_queries sees them (for training)."""
+        return self._embed(texts, self.query_prompt)
+
+    def embed_documents(self, texts: Sequence[str]) -> Tensor:
+        """Differentiable embeddings of documents with the document prompt, as encode_documents sees them."""
+        return self._embed(texts, self.document_prompt)
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> Tensor:
+        return self.forward(self.tokenize([prefix + t for t in texts]), self._prompt_length(prefix))
+
     # ---- encoding ------------------------------------------------------------------------------
 
     def encode(

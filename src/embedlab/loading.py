@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from embedlab.cross_encoder import is_cross_encoder_dir
 from embedlab.data import dataset_path
 from embedlab.encoder import Encoder
 from embedlab.errors import ModelLoadError
 from embedlab.static import StaticEncoder, check_static_backend
+from embedlab.two_tower import TwoTowerEncoder, is_two_tower_dir
 
 WORD_VECTOR_SUFFIXES = (".txt", ".txt.gz", ".vec", ".vec.gz")
 GLOVE_ALIAS = "glove"
@@ -38,8 +40,8 @@ def load_model(
     allow_pickle: bool = False,
     backend: str = "torch",
     threads: int | None = None,
-) -> Encoder | StaticEncoder:
-    """Load a transformer Encoder, or a StaticEncoder for `glove` / a word-vector text file."""
+) -> Encoder | StaticEncoder | TwoTowerEncoder:
+    """Load a transformer Encoder, a two-tower model's directory, or a StaticEncoder for `glove` / a word-vector file."""
     text = None if name is None else str(name)
     if text == GLOVE_ALIAS:
         text = str(glove_path())
@@ -48,5 +50,9 @@ def load_model(
             raise ModelLoadError("word-vector models only average their words; drop --pooling")
         check_static_backend(backend)
         return StaticEncoder.load(Path(text))
+    if text is not None and is_two_tower_dir(text):
+        return TwoTowerEncoder.load(text, device=device)
+    if text is not None and is_cross_encoder_dir(text):
+        raise ModelLoadError(f"{text} is a cross-encoder: it scores pairs, it does not embed (use it with --rerank)")
     # backend and threads choose how a transformer runs (docs/inference.md); other models have one way only.
     return Encoder.load(text, pooling=pooling, device=device, allow_pickle=allow_pickle, backend=backend, threads=threads)
