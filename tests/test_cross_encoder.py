@@ -20,7 +20,7 @@ from embedlab.training.build import build_trainer
 from embedlab.training.checkpoint import save_checkpoint
 from embedlab.training.config import TrainConfig
 from embedlab.training.trainer import Trainer
-from tests.files import write_jsonl
+from tests.files import write_jsonl, write_tiny_beir
 from tests.test_cli import run_cli
 from tests.test_trainer import WORDS, tiny_encoder
 
@@ -158,14 +158,7 @@ def test_reciprocal_rank_fusion_by_hand():
 @pytest.fixture
 def tiny_beir(tmp_path):
     beir = tmp_path / "beir"
-    write_jsonl(beir / "corpus.jsonl", [
-        {"_id": "d1", "title": "Guitars", "text": "How to play the guitar for beginners."},
-        {"_id": "d2", "title": "Markets", "text": "Stock markets fell sharply on Monday."},
-        {"_id": "d3", "title": "Cooking", "text": "A simple recipe for onion soup."},
-    ])
-    write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "learning guitar"}, {"_id": "q2", "text": "onion soup recipe"}])
-    (beir / "qrels").mkdir()
-    (beir / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    write_tiny_beir(beir)
     return beir
 
 

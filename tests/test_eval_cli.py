@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from embedlab.cli.app import app
 from embedlab.evaluation.suite import discover_tasks, run_suite, suite_markdown
-from tests.files import write_jsonl
+from tests.files import write_jsonl, write_tiny_beir
 
 runner = CliRunner()
 
@@ -42,14 +42,7 @@ def tiny_root(tmp_path_factory) -> Path:
         [{"text": t, "label": label} for label, texts in TOPICS.items() for t in texts for _ in range(2)],
     )
     beir = root / "beir/tiny"
-    write_jsonl(beir / "corpus.jsonl", [
-        {"_id": "d1", "title": "Guitars", "text": "How to play the guitar for beginners."},
-        {"_id": "d2", "title": "Markets", "text": "Stock markets fell sharply on Monday."},
-        {"_id": "d3", "title": "Cooking", "text": "A simple recipe for onion soup."},
-    ])
-    write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "learning guitar"}, {"_id": "q2", "text": "onion soup recipe"}])
-    (beir / "qrels").mkdir()
-    (beir / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    write_tiny_beir(beir)
     return root
 
 

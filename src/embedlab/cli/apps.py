@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from embedlab.cli.common import BatchOption, ModelOption, console
+from embedlab.cli.common import BatchOption, ModelOption, console, shorten
 
 InputArgument = typer.Argument(..., help="Texts: .txt (one per line) or .jsonl (one object per line).")
 FieldOption = typer.Option("text", help="The jsonl field holding the text.")
@@ -57,7 +57,7 @@ def dedup(
         for group in largest:
             lowest = min(d["score"] for d in group["duplicates"])
             groups.add_row(str(group["kept"]["row"]), str(1 + len(group["duplicates"])), f"{lowest:.3f}",
-                           _short(group["kept"]["text"]))
+                           shorten(group["kept"]["text"], SHOWN_CHARS))
         console.print(groups)
     console.print(f"wrote {len(result.kept):,} rows to {out}")
     if report is not None:
@@ -110,13 +110,9 @@ def cluster(
     table.add_column("most central text")
     for summary in result.clusters:
         keywords = ", ".join(summary.keywords)
-        table.add_row(str(summary.cluster), f"{summary.size:,}", keywords, _short(summary.central[0]))
+        table.add_row(str(summary.cluster), f"{summary.size:,}", keywords, shorten(summary.central[0], SHOWN_CHARS))
     console.print(table)
     console.print(f"wrote {out}")
     if plot is not None:
         plot_clusters(plot, result.embeddings, result.labels, projection)
         console.print(f"wrote {plot}")
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

@@ -23,6 +23,11 @@ JsonOption = typer.Option(None, "--json", help="Also write the metrics (fraction
 BatchOption = typer.Option(32, "--batch-size", help="Texts per forward pass.")
 
 
+def shorten(text: str, chars: int) -> str:
+    """The text as it fits a table cell of `chars` characters: cut with an ellipsis when longer."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
 def show_result(result: EvalResult, json_path: Optional[Path] = None) -> None:
     """Print a result's metrics as a table (scores x100, thresholds as they are) and optionally save JSON."""
     table = Table(title=f"{result.task}: {result.model} on {result.dataset}")

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from embedlab.cli.common import BatchOption, ModelOption, console
+from embedlab.cli.common import BatchOption, ModelOption, console, shorten
 from embedlab.errors import EmbedlabError
 
 index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
@@ -94,8 +94,7 @@ def search(
         table.add_column(column, justify="right" if column in ("rank", "score", "chunk") else "left")
     for rank, hit in enumerate(hits, start=1):
         text = " ".join(f"{hit.title} {hit.text}".split())
-        shown = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
-        table.add_row(str(rank), f"{hit.score:.4f}", hit.doc_id, str(hit.chunk_id), shown)
+        table.add_row(str(rank), f"{hit.score:.4f}", hit.doc_id, str(hit.chunk_id), shorten(text, SHOWN_CHARS))
     console.print(table)
 
 
