@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
-from embedlab.mining import MiningConfig, MiningTask, load_mining_task, mine, split_passages, write_triplets
+from embedlab.mining import MiningConfig, MiningTask, load_mining_task, mine, write_triplets
 from embedlab.mining.scoring import rank_of, ranked_rows
 from tests.files import write_jsonl
 from tests.test_cli import run_cli
@@ -124,28 +125,16 @@ def test_ranking_order_and_rank_agree_with_ties(raw, last):
     assert [rank_of(scores, r) for r in expected] == list(range(1, len(scores) + 1))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 300), st.integers(2, 40), st.data())
-def test_passages_cover_the_text_with_the_overlap(n_words, words, data):
-    overlap = data.draw(st.integers(0, words - 1))
-    text = " ".join(f"w{i}" for i in range(n_words))
-    parts = split_passages(text, words, overlap)
-    assert parts[0].start == 0 and parts[-1].end == n_words
-    assert all(p.end - p.start == min(words, n_words) for p in parts)
-    assert all(b.start - a.start <= words - overlap and a.overlaps(b) or overlap == 0 for a, b in zip(parts, parts[1:]))
-    assert all(p.text == " ".join(text.split()[p.start : p.end]) for p in parts)
-
-
 def test_same_document_negatives_are_non_overlapping_passages_of_the_positive():
     words = [f"w{i}" for i in range(40)]
     document = " ".join(words)
-    # The passage starting at word 16 is the one the model likes best; the query is nearest to it.
-    passages = split_passages(document, 8, 2)
-    liked = {p.text: 0.9 if p.start == 18 else 0.3 for p in passages}
+    # Passages are the index's word chunks; the one starting at word 18 is the one the model likes best.
+    passages = chunk_document(Document("doc", document), token_spans(None), ChunkConfig(8, 2))
+    liked = {p.text: 0.9 if p.text.startswith("w18 ") else 0.3 for p in passages}
     task = MiningTask("doc", ["q"], [0], [document, "other"], [frozenset({0})])
     result = mine(task, MiningConfig(source="same_document", count=2, passage_words=8, passage_overlap=2), AngleModel(liked))
     row = result.rows[0]
-    best = next(p for p in passages if p.start == 18)
+    best = next(p for p in passages if p.text.startswith("w18 "))
     assert row["positive"] == best.text
     chosen = [p for p in passages if p.text in row["negatives"]]
     assert len(chosen) == 2 and not any(p.overlaps(best) for p in chosen)

@@ -48,6 +48,10 @@ class Chunk:
     def id(self) -> str:
         return f"{self.doc_id}#{self.number}"
 
+    def overlaps(self, other: Chunk) -> bool:
+        """Whether the two windows share characters (neighbouring chunks do, by their overlap)."""
+        return self.start < other.end and other.start < self.end
+
     def encoded_text(self) -> str:
         """What the encoder reads: the title and chunk joined as BEIR joins title and text."""
         return doc_text(self.title, self.text)

@@ -5,7 +5,6 @@
 
 from embedlab.mining.config import SAMPLINGS, SOURCES, MiningConfig
 from embedlab.mining.miner import MiningReport, MiningResult, mine, write_triplets
-from embedlab.mining.passages import Passage, split_passages
 from embedlab.mining.task import MiningTask, load_mining_task
 
 __all__ = [
@@ -15,9 +14,7 @@ __all__ = [
     "MiningReport",
     "MiningResult",
     "MiningTask",
-    "Passage",
     "load_mining_task",
     "mine",
-    "split_passages",
     "write_triplets",
 ]

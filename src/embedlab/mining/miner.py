@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from embedlab.atomic import write_json, write_text
+from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
-from embedlab.mining.passages import split_passages
 from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
 from embedlab.mining.task import MiningTask
 
@@ -156,7 +156,9 @@ def _same_document_candidates(
     overlap the positive passage share its words and are skipped.
     """
     documents = sorted(set(task.positives))
-    passages = {doc: split_passages(task.pool[doc], config.passage_words, config.passage_overlap) for doc in documents}
+    # The index's chunker, counting words: the same windows a search over chunks would hit.
+    words, windows = token_spans(None), ChunkConfig(config.passage_words, config.passage_overlap)
+    passages = {doc: chunk_document(Document(str(doc), task.pool[doc]), words, windows) for doc in documents}
     flat = [(doc, j) for doc in documents for j in range(len(passages[doc]))]
     vectors = unit_rows(model.encode_documents([passages[d][j].text for d, j in flat], batch_size=config.batch_size))
     where = {key: n for n, key in enumerate(flat)}
