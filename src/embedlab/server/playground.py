@@ -49,7 +49,7 @@ from embedlab.server.service import Service
 from embedlab.similarity import SimilarityBands, pairwise_cosine
 
 STATIC = files("embedlab.server") / "static"
-HISTOGRAM_BINS = 20
+HISTOGRAM_BINS = 40
 QUALITY = DiagnoseConfig(n_random_pairs=2000)  # a few hundred texts at most: 2,000 random pairs is plenty
 HEAD_VALUES = 8
 

@@ -40,6 +40,7 @@ async function show() {
 }
 
 const keyInput = document.getElementById("api-key");
+document.getElementById("key-form").addEventListener("submit", (event) => { event.preventDefault(); keyInput.blur(); });
 keyInput.value = getKey();
 keyInput.addEventListener("change", async () => {
   setKey(keyInput.value.trim());

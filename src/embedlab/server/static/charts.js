@@ -3,12 +3,12 @@
 const NS = "http://www.w3.org/2000/svg";
 export const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 
-function svg(width, height, label) {
+function svg(width, height, label, wide = false) {
   const node = document.createElementNS(NS, "svg");
   node.setAttribute("viewBox", `0 0 ${width} ${height}`);
   node.setAttribute("role", "img");
   node.setAttribute("aria-label", label);
-  node.classList.add("chart");
+  node.classList.add("chart", wide ? "wide" : "small");
   return node;
 }
 
@@ -32,7 +32,7 @@ export function heatmap(matrix, rowLabels, label) {
   const cell = 2;
   const rowHeight = 14;
   const left = 90;
-  const node = svg(left + cols * cell, matrix.length * rowHeight + 16, label);
+  const node = svg(left + cols * cell, matrix.length * rowHeight + 16, label, true);
   const scale = Math.max(...matrix.flat().map(Math.abs));
   matrix.forEach((row, r) => {
     add(node, "text", { x: left - 6, y: r * rowHeight + 11, "text-anchor": "end", class: "tick" }, rowLabels[r]);
@@ -127,9 +127,9 @@ export function histogram(edges, series, label) {
 
 // Horizontal bars on a fixed [-1, 1] axis, so models with crowded and spread cosines compare at a glance.
 export function cosineBars(labels, values, highlighted, label) {
-  const width = 360;
+  const width = 480;
   const rowHeight = 22;
-  const left = 150;
+  const left = 190;
   const node = svg(width, labels.length * rowHeight + 20, label);
   const span = width - left - 40;
   const x = (v) => left + ((v + 1) / 2) * span;

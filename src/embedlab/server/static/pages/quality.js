@@ -25,7 +25,7 @@ const PAIRS = [
 const METRICS = [
   ["anisotropy", "Anisotropy (mean cosine of all pairs)", "lower: texts spread out; near 1 = one cone"],
   ["anisotropy_centered", "Anisotropy after centring", "what is left once the mean direction is removed"],
-  ["alignment", "Alignment (positives' distance²)", "lower: paraphrases sit together"],
+  ["alignment", "Alignment (positives' distance²)", "lower: paraphrases sit together (read with uniformity: a collapsed space aligns trivially)"],
   ["uniformity", "Uniformity (log E e^(−2d²))", "lower: the space is used evenly"],
   ["effective_rank", "Effective rank", "higher: more directions in use"],
   ["auc", "Separation AUC (positive vs random)", "1: every positive above every random pair"],
