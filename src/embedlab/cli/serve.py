@@ -11,7 +11,6 @@ from typing import Optional
 import typer
 
 from embedlab.cli.common import ModelOption, console, errors
-from embedlab.cli.index import load_reranker
 from embedlab.cli.inference import BackendOption, ThreadsOption
 from embedlab.server.config import ServerConfig
 
@@ -40,25 +39,41 @@ def serve(
     backend: str = BackendOption,
     threads: Optional[int] = ThreadsOption,
     log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
+    ray_replicas: Optional[int] = typer.Option(
+        None, "--ray-replicas", help="Run N replicas as a Ray Serve deployment instead (needs embedlab[ray]); "
+        "each reserves --threads CPUs (default 1).",
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="With --ray-replicas: a running cluster's HOST:PORT, ray://HOST:PORT or auto "
+        "(default: start a local Ray).",
+    ),
 ) -> None:
     """Serve MODEL over HTTP: OpenAI-compatible /v1/embeddings, /v1/similarity, /v1/rerank, /v1/search, /metrics."""
-    import uvicorn
-
-    from embedlab.index.index import Index
-    from embedlab.loading import load_model
-    from embedlab.server import create_app
+    from embedlab.errors import EmbedlabError
+    from embedlab.server.launch import ServedModels, build_app
 
     config = ServerConfig(
         model_name=name or model, api_key=api_key, truncate=not no_truncate, max_body_bytes=int(max_body_mb * 2**20),
         max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, forward_tokens=forward_tokens, max_queue=max_queue,
         timeout=timeout,
     )
-    encoder = load_model(model, backend=backend, threads=threads)
-    # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.
-    loaded_index = Index.load(index, encoder=encoder) if index is not None else None
-    app = create_app(config, encoder, index=loaded_index, reranker=load_reranker(reranker))
+    models = ServedModels(model=model, backend=backend, threads=threads, index=index, reranker=reranker)
     if host not in LOOPBACK and api_key is None:
         errors.print(f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who reaches it can use it")
-    console.print(f"serving {config.model_name} ({encoder.dim}-d) at http://{host}:{port}  (API docs at /docs)")
+    if ray_replicas is not None:
+        from embedlab.server.ray_serve import RayServeConfig, serve_on_ray
+
+        ray_config = RayServeConfig(replicas=ray_replicas, cpus_per_replica=threads or 1, host=host, port=port,
+                                    address=ray_address)
+        serve_on_ray(models, config, ray_config, on_ready=lambda url: console.print(
+            f"serving {config.model_name} on Ray Serve, {ray_replicas} replicas, at {url}  (API docs at /docs)"))
+        return
+    if ray_address is not None:
+        raise EmbedlabError("--ray-address needs --ray-replicas N")
+    import uvicorn
+
+    app = build_app(models, config)
+    dim = app.state.service.encoder.dim
+    console.print(f"serving {config.model_name} ({dim}-d) at http://{host}:{port}  (API docs at /docs)")
     # On SIGTERM uvicorn stops accepting and lets requests in flight finish, for at most one request timeout.
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(timeout) + 1)

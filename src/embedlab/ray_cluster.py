@@ -1,0 +1,63 @@
+"""ray_session: Ray for the optional Ray routes (Serve replicas, Ray Data encoding), local or a cluster's.
+
+Ray is an optional extra and a cluster may be down: either is one sentence to the user, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+from embedlab.errors import EmbedlabError
+
+INSTALL_HINT = "this needs Ray, an optional extra: pip install 'embedlab[ray]'"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def import_ray(module: str = "ray") -> ModuleType:
+    """ray or one of its libraries ("ray.serve"), or a one-line EmbedlabError saying which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EmbedlabError(INSTALL_HINT) from None
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[ModuleType]:
+    """Ray connected to `address` ("HOST:PORT", "ray://HOST:PORT" or "auto"), or a local instance when None/"local".
+
+    A Ray this process already runs (a notebook's, a test's) is used as it is and left running; one started or
+    joined here is disconnected on the way out. num_cpus caps a local instance and is ignored for a cluster.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    address = None if address == "local" else address
+    if address is not None:
+        _check_reachable(address)
+    try:
+        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise EmbedlabError(f"could not start or reach {where}: {str(error).splitlines()[0]}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a host:port nobody answers on; ray.init itself retries for minutes first."""
+    if address == "auto":  # Ray finds the cluster itself (RAY_ADDRESS or this node's) and fails fast without one
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise EmbedlabError(f"a Ray address is HOST:PORT, ray://HOST:PORT or auto, not {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise EmbedlabError(f"no Ray cluster answers at {address}: {error.strerror or error}") from None

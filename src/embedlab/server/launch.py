@@ -1,0 +1,38 @@
+"""ServedModels and build_app: what a server process loads, and the app built around it.
+
+`embedlab serve` calls build_app once; on Ray Serve each replica calls it in its own process, so both load alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from embedlab.server.app import create_app
+from embedlab.server.config import ServerConfig
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    """The model and its backend, optionally an index (`embedlab index build`) and a cross-encoder directory."""
+
+    model: str = "minilm"
+    backend: str = "torch"
+    threads: int | None = None  # the backend's threads (None: torch's default, usually every core)
+    index: Path | None = None
+    reranker: Path | None = None
+
+
+def build_app(models: ServedModels, config: ServerConfig) -> FastAPI:
+    """Load `models` and return the server app for them; the served encoder is at `app.state.service.encoder`."""
+    from embedlab.cross_encoder import CrossEncoder
+    from embedlab.index.index import Index
+    from embedlab.loading import load_model
+
+    encoder = load_model(models.model, backend=models.backend, threads=models.threads)
+    # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.
+    index = Index.load(models.index, encoder=encoder) if models.index is not None else None
+    reranker = CrossEncoder.load(models.reranker) if models.reranker is not None else None
+    return create_app(config, encoder, index=index, reranker=reranker)
