@@ -70,23 +70,30 @@ def encode(
     threads: Optional[int] = ThreadsOption,
     max_tokens: Optional[int] = MaxTokensOption,
     workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
-    chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file when --workers is above 1."),
+    chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file with --workers above 1 or --ray."),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", help="Encode the chunks on Ray (needs embedlab[ray]), --workers actors: 'local' to start "
+        "Ray here, or a cluster's HOST:PORT, ray://HOST:PORT or auto.",
+    ),
 ) -> None:
-    """Embed every text of a file and save the matrix as .npy (with --workers, resumably in chunks)."""
+    """Embed every text of a file and save the matrix as .npy (with --workers or --ray, resumably in chunks)."""
     from embedlab.data import read_texts
     from embedlab.loading import load_model
 
     if output.suffix != ".npy":
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
-    if workers > 1:
+    if workers > 1 or ray is not None:
         from embedlab.bulk import BulkConfig, encode_to_file
+        from embedlab.ray_encode import RayRunner
 
         options = dict(prompt=prompt, dim=dim, normalize=normalize, max_tokens=max_tokens, batch_size=batch_size)
         config = BulkConfig(model=model, pooling=pooling, backend=backend, workers=workers,
                             threads_per_worker=threads or 1, chunk_size=chunk_size, **options)
-        shape = encode_to_file(texts, output, config, show_progress=len(texts) > 256).shape
-        console.print(f"wrote {shape[0]} x {shape[1]} embeddings to {output} ({workers} workers)")
+        runner = RayRunner(ray) if ray is not None else None
+        shape = encode_to_file(texts, output, config, show_progress=len(texts) > 256, runner=runner).shape
+        where = " on Ray" if runner is not None else ""
+        console.print(f"wrote {shape[0]} x {shape[1]} embeddings to {output} ({workers} workers{where})")
         return
     encoder = load_model(model, pooling=pooling, backend=backend, threads=threads)
     budget = {"max_tokens": max_tokens} if max_tokens is not None else {}  # only transformers pad batches
