@@ -33,14 +33,16 @@ export function heatmap(matrix, rowLabels, label) {
   const rowHeight = 14;
   const left = 90;
   const node = svg(left + cols * cell, matrix.length * rowHeight + 16, label, true);
-  const scale = Math.max(...matrix.flat().map(Math.abs));
+  // The 99th percentile of |value|: a few outlier dimensions (BERT has them) would otherwise wash out the rest.
+  const magnitudes = matrix.flat().map(Math.abs).sort((a, b) => a - b);
+  const scale = magnitudes[Math.floor(0.99 * (magnitudes.length - 1))] || 1;
   matrix.forEach((row, r) => {
     add(node, "text", { x: left - 6, y: r * rowHeight + 11, "text-anchor": "end", class: "tick" }, rowLabels[r]);
     row.forEach((value, c) => {
       add(node, "rect", { x: left + c * cell, y: r * rowHeight, width: cell, height: rowHeight - 1, fill: diverging(value, scale) });
     });
   });
-  add(node, "text", { x: left, y: matrix.length * rowHeight + 13, class: "tick" }, `dimension 0 … ${cols - 1}  (colour: value / ${scale.toFixed(2)})`);
+  add(node, "text", { x: left, y: matrix.length * rowHeight + 13, class: "tick" }, `dimension 0 … ${cols - 1}  (red +, blue −; full colour at |value| ≥ ${scale.toFixed(2)})`);
   return node;
 }
 

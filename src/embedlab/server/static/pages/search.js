@@ -35,6 +35,7 @@ export async function render(root, info) {
   const ragButton = el("button", { type: "button", id: "rag-run", class: "secondary", text: "Answer with RAG" });
   const error = errorBox();
   const hits = el("ol", { class: "ranked", id: "search-hits", "aria-live": "polite" });
+  const searched = el("p", { class: "note", id: "search-done" });
   const steps = el("div", { id: "rag-steps", "aria-live": "polite" });
   const settings = () => ({ mode: radios.find((r) => r.checked).value, k: Number(k.value), rerank: rerank.checked });
 
@@ -42,6 +43,8 @@ export async function render(root, info) {
     const { mode, k: count, rerank: reranked } = settings();
     const result = await post("/v1/search", { query: query.value.trim(), k: count, mode, rerank: reranked });
     hits.replaceChildren(...result.data.map(hitItem));
+    searched.textContent = `${mode === "bm25" ? "BM25" : mode}${result.reranked ? " + rerank" : ""}, k=${count}: ` +
+      `${result.data.length} hits (scores: ${mode === "dense" ? "cosine" : mode === "bm25" ? "BM25" : "fused reciprocal rank"})`;
     if (!result.data.length) hits.replaceChildren(el("li", { text: "no match" }));
   });
   const rag = () => busy(ragButton, error, async () => {
@@ -73,5 +76,5 @@ export async function render(root, info) {
     el("p", { class: "lead", text: "Dense search compares embeddings, BM25 counts shared words, hybrid fuses both ranks; a " +
       "cross-encoder can re-score the top. RAG feeds the best chunks to an answer as numbered sources." }),
     section("Query the index", form),
-    el("div", { class: "grid" }, section("Results", hits), el("div", {}, steps)));
+    el("div", { class: "grid" }, section("Results", searched, hits), el("div", {}, steps)));
 }
