@@ -144,9 +144,9 @@ async def contrastive(body: ContrastiveRequest, request: Request) -> Contrastive
     svc = service(request)
     config = ProjectionConfig(temperature=body.temperature, batch_size=body.batch_size, steps=body.steps,
                               lr=body.lr, seed=body.seed)
-    anchors, _ = await svc.embed([a for a, _ in body.pairs])
-    positives, _ = await svc.embed([b for _, b in body.pairs])
-    result = await svc.call(lambda: train_projection(anchors, positives, config))
+    check_count(2 * len(body.pairs), svc.config.max_inputs, "pairs")
+    vectors, _ = await svc.embed([text for pair in body.pairs for text in pair])
+    result = await svc.call(lambda: train_projection(vectors[0::2], vectors[1::2], config))
     return ContrastiveResponse(frames=[_rounded(frame) for frame in result.frames], losses=result.losses)
 
 
