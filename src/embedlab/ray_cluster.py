@@ -27,7 +27,7 @@ def import_ray(module: str = "ray") -> ModuleType:
 
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[ModuleType]:
-    """Ray connected to `address` ("HOST:PORT", "ray://HOST:PORT" or "auto"), or a local instance when None/"local".
+    """Ray connected to `address` ("HOST:PORT", "ray://HOST:PORT" or "auto"), or a new local instance (None, "local").
 
     A Ray this process already runs (a notebook's, a test's) is used as it is and left running; one started or
     joined here is disconnected on the way out. num_cpus caps a local instance and is ignored for a cluster.
@@ -36,13 +36,20 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     if ray.is_initialized():
         yield ray
         return
-    address = None if address == "local" else address
-    if address is not None:
+    local = address in (None, "local")
+    if not local:
         _check_reachable(address)
     try:
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False)
+        # "local", never None: None would join whatever RAY_ADDRESS names; that is what "auto" is for.
+        # Workers' logs stay in Ray's session folder (/tmp/ray/session_latest/logs): errors reach the user as one line.
+        ray.init(
+            address="local" if local else address,
+            num_cpus=num_cpus if local else None,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     except (ConnectionError, RuntimeError, ValueError) as error:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        where = "a local Ray instance" if local else f"the Ray cluster at {address}"
         raise EmbedlabError(f"could not start or reach {where}: {str(error).splitlines()[0]}") from None
     try:
         yield ray

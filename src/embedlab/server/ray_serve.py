@@ -85,8 +85,18 @@ def deploy(models: ServedModels, config: ServerConfig, ray_config: RayServeConfi
     )
     # Threads = reserved CPUs: torch's default of every core would have the replicas of one node fight over them.
     models = replace(models, threads=ray_config.cpus_per_replica)
-    serve.run(replica.bind(models, config), name=APP_NAME, route_prefix="/")
+    try:
+        serve.run(replica.bind(models, config), name=APP_NAME, route_prefix="/")
+    except RuntimeError as error:
+        raise EmbedlabError(f"the Ray Serve replicas did not start: {_failure(error)}") from None
     return f"http://{ray_config.host}:{ray_config.port}"
+
+
+def _failure(error: RuntimeError) -> str:
+    """Why the deployment failed: the replica's own exception, the last line of its deployment's status message."""
+    app = serve.status().applications.get(APP_NAME)
+    messages = [d.message for d in app.deployments.values() if d.message.strip()] if app is not None else []
+    return (messages[0] if messages else str(error)).strip().splitlines()[-1]
 
 
 def serve_on_ray(
@@ -104,7 +114,9 @@ def serve_on_ray(
         try:
             if on_ready:
                 on_ready(url)
-            while True:  # Ray turns SIGTERM into SystemExit, which ends this loop like Ctrl-C does
+            while True:
                 time.sleep(3600)
+        except (KeyboardInterrupt, SystemExit):
+            pass  # Ctrl-C, or SIGTERM (which Ray turns into SystemExit): both mean stop serving, not a failure
         finally:
             serve.delete(APP_NAME)
