@@ -118,14 +118,11 @@ async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
 async def search(body: SearchRequest, request: Request) -> SearchResponse:
     """The k best chunks of the index served with --index: dense, BM25 or hybrid, filtered, optionally re-ranked."""
     svc = service(request)
-    if svc.index is None:
-        raise APIError(501, "no index is loaded: start the server with --index DIR (built by `embedlab index build`)",
-                       code="index_not_loaded")
+    index = require_index(svc)
     reranker = require_reranker(svc) if body.rerank else None
     if body.k > svc.config.max_search_k:
         raise APIError(400, f"k={body.k}; this server returns at most {svc.config.max_search_k}", code="invalid_value",
                        param="k")
-    index = svc.index
     hits = await svc.call(
         lambda: index.search(body.query, k=body.k, mode=body.mode, where=body.filter, reranker=reranker,
                              rerank_top=body.rerank_top)
@@ -142,6 +139,13 @@ async def models(request: Request) -> dict:
     if svc.reranker is not None:
         entries.append({"id": svc.reranker_names[0], "object": "model", "created": created, "owned_by": "embedlab"})
     return {"object": "list", "data": entries}
+
+
+def require_index(svc: Service):
+    if svc.index is None:
+        raise APIError(501, "no index is loaded: start the server with --index DIR (built by `embedlab index build`)",
+                       code="index_not_loaded")
+    return svc.index
 
 
 def require_reranker(svc: Service):

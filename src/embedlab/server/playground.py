@@ -20,8 +20,7 @@ from embedlab.encoder import Encoder
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
 from embedlab.lab.rankings import matryoshka_dimensions, matryoshka_rankings, ranking
 from embedlab.lab.tokens import SHOWN_STRATEGIES, pooling_rankings, raw_twin, require_transformer
-from embedlab.server.api import require_reranker, service
-from embedlab.server.errors import APIError
+from embedlab.server.api import require_index, require_reranker, service
 from embedlab.server.limits import check_api_key, check_count
 from embedlab.server.playground_schemas import (
     AsymmetricRequest,
@@ -45,7 +44,6 @@ from embedlab.server.playground_schemas import (
     RagResponse,
     Ranked,
 )
-from embedlab.server.service import Service
 from embedlab.similarity import SimilarityBands, pairwise_cosine
 
 STATIC = files("embedlab.server") / "static"
@@ -83,13 +81,6 @@ def _model(request: Request, which: str) -> Encoder:
     if getattr(state, "raw_encoder", None) is None:
         state.raw_encoder = raw_twin(encoder)
     return state.raw_encoder
-
-
-def _index(svc: Service) -> Any:
-    if svc.index is None:
-        raise APIError(501, "no index is loaded: start the server with --index DIR (built by `embedlab index build`)",
-                       code="index_not_loaded")
-    return svc.index
 
 
 @router.get("/info", response_model=PlaygroundInfo, summary="What the playground pages start from")
@@ -204,7 +195,7 @@ async def matryoshka(body: MatryoshkaRequest, request: Request) -> MatryoshkaRes
 async def rag(body: RagRequest, request: Request) -> RagResponse:
     """Encode the question, retrieve from the index, number the sources in a prompt and answer from them."""
     svc = service(request)
-    index = _index(svc)
+    index = require_index(svc)
     reranker = require_reranker(svc) if body.rerank else None
     config = RagConfig(k=body.k, mode=body.mode)
 
