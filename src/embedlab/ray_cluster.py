@@ -6,7 +6,9 @@ Ray is an optional extra and a cluster may be down: either is one sentence to th
 from __future__ import annotations
 
 import importlib
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -31,6 +33,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 
     A Ray this process already runs (a notebook's, a test's) is used as it is and left running; one started or
     joined here is disconnected on the way out. num_cpus caps a local instance and is ignored for a cluster.
+    Meanwhile SIGTERM raises KeyboardInterrupt, so a stopped job cleans up as on Ctrl-C.
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -52,9 +55,30 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         where = "a local Ray instance" if local else f"the Ray cluster at {address}"
         raise EmbedlabError(f"could not start or reach {where}: {str(error).splitlines()[0]}") from None
     try:
-        yield ray
+        with _sigterm_as_interrupt():
+            yield ray
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside, so a stopped job cleans up (ray.shutdown) as on Ctrl-C.
+
+    Set after ray.init on purpose: the handler Ray's core worker installs aborts the process, leaving agents behind.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_reachable(address: str) -> None:

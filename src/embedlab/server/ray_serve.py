@@ -6,10 +6,8 @@ batching worker; Serve's HTTP proxy spreads requests over the replicas. Needs th
 
 from __future__ import annotations
 
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fastapi import FastAPI
@@ -114,30 +112,11 @@ def serve_on_ray(
     with ray_session(ray_config.address, num_cpus=ray_config.replicas * ray_config.cpus_per_replica):
         url = deploy(models, config, ray_config)
         try:
-            with _sigterm_as_interrupt():
-                if on_ready:
-                    on_ready(url)
-                while True:
-                    time.sleep(3600)
+            if on_ready:
+                on_ready(url)
+            while True:
+                time.sleep(3600)
         except KeyboardInterrupt:
-            pass  # Ctrl-C or SIGTERM: stop serving, which is no failure
+            pass  # Ctrl-C, or SIGTERM (ray_session makes it one): stop serving, which is no failure
         finally:
             serve.delete(APP_NAME)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so the deployment is deleted and Ray shut down as on Ctrl-C.
-
-    Set after ray.init on purpose: Ray's core worker installs a SIGTERM handler that aborts the process, leaving
-    the local instance's agents behind.
-    """
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
