@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from embedlab.errors import EmbedlabError
 
@@ -121,11 +122,12 @@ def semantic_search(
         chunk_scores = queries @ (_unit_rows(chunk) if score == "cosine" else chunk).T
         if not np.isfinite(chunk_scores).all():
             raise EmbedlabError(f"non-finite scores in corpus rows {start}..{start + len(chunk) - 1}: NaN or inf input")
-        chunk_ids = np.broadcast_to(np.arange(start, start + chunk_scores.shape[1]), chunk_scores.shape)
-        # The running best is kept sorted by (score desc, id asc) and holds only ids below this chunk,
-        # so within equal scores the column order below is id order, which _top_k relies on.
+        # The chunk's own k best first, so the merge with the running best (all ids below this chunk, kept
+        # sorted by (score desc, id asc)) touches 2k columns rather than copying the whole chunk.
+        chunk_ids, chunk_best = _top_k(np.broadcast_to(np.arange(start, start + len(chunk)), chunk_scores.shape),
+                                       chunk_scores, top_k)
         best_ids, best_scores = _top_k(
-            np.concatenate([best_ids, chunk_ids], axis=1), np.concatenate([best_scores, chunk_scores], axis=1), top_k
+            np.concatenate([best_ids, chunk_ids], axis=1), np.concatenate([best_scores, chunk_best], axis=1), top_k
         )
     return [[Hit(int(i), float(s)) for i, s in zip(ids, scores)] for ids, scores in zip(best_ids, best_scores)]
 
@@ -137,10 +139,15 @@ def _top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.
     """
     k = min(k, scores.shape[1])
     if k < scores.shape[1]:
-        kth = np.take_along_axis(scores, np.argpartition(-scores, k - 1, axis=1)[:, k - 1 : k], axis=1)
-        above = scores > kth
-        tied = scores == kth
-        keep = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        # torch's topk is threaded and needs no negated copy; only the k-th value is taken from it, ties sorted below.
+        kth = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, sorted=True).values[:, -1:].numpy()
+        above, tied = scores > kth, scores == kth
+        keep = above | tied
+        needed = k - above.sum(axis=1, keepdims=True)
+        # Only rows with more tied columns than places left need the (full-width) count; they are rare.
+        crowded = np.nonzero(tied.sum(axis=1, keepdims=True)[:, 0] > needed[:, 0])[0]
+        if len(crowded):
+            keep[crowded] = above[crowded] | (tied[crowded] & (np.cumsum(tied[crowded], axis=1) <= needed[crowded]))
         cols = np.nonzero(keep)[1].reshape(len(scores), k)
         ids, scores = np.take_along_axis(ids, cols, axis=1), np.take_along_axis(scores, cols, axis=1)
     order = np.lexsort((ids, -scores), axis=1)
