@@ -63,6 +63,12 @@ def test_cli_encode_on_ray_writes_bulks_output(local_ray, minilm, tmp_path) -> N
     assert not (tmp_path / "vectors.npy.parts").exists()  # chunks go once the .npy is written, as with --workers
 
 
+def test_an_actor_that_cannot_load_the_model_is_a_one_line_error(local_ray, tmp_path) -> None:
+    config = BulkConfig(model=str(tmp_path / "no-such-model"), workers=1)
+    with pytest.raises(EmbedlabError, match=r"^the Ray job failed: \S*ModelLoadError: no model directory at"):
+        encode_corpus(corpus(3), tmp_path / "parts", config, runner=RayRunner())
+
+
 def test_chunks_are_put_together_from_split_out_of_order_batches() -> None:
     """Ray may split a chunk's rows over batches and return chunks in any order; each row lands in its place."""
     vectors = {0: np.arange(12, dtype=np.float32).reshape(4, 3), 1: -np.arange(6, dtype=np.float32).reshape(2, 3)}

@@ -81,6 +81,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def worker_error(message: str) -> str:
+    """The worker's own exception in a Ray failure message: its last line, after Ray's and the worker's tracebacks."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds on a host:port nobody answers on; ray.init itself retries for minutes first."""
     if address == "auto":  # Ray finds the cluster itself (RAY_ADDRESS or this node's) and fails fast without one

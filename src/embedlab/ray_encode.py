@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from embedlab.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
-from embedlab.ray_cluster import ray_session
+from embedlab.errors import EmbedlabError
+from embedlab.ray_cluster import ray_session, worker_error
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,12 @@ class RayRunner:
                 num_cpus=config.threads_per_worker,
             )
             batches = embedded.iter_batches(batch_size=None, batch_format="numpy")
-            for index, vectors in _whole_chunks(batches, {i: len(texts) for i, texts in todo}):
-                write_chunk(parts_dir, index, vectors)
-                yield len(vectors)
+            try:
+                for index, vectors in _whole_chunks(batches, {i: len(texts) for i, texts in todo}):
+                    write_chunk(parts_dir, index, vectors)
+                    yield len(vectors)
+            except ray.exceptions.RayError as error:  # an actor could not load the model, say; finished chunks stay
+                raise EmbedlabError(f"the Ray job failed: {worker_error(str(error))}") from None
 
 
 def _whole_chunks(batches: Iterable[dict[str, np.ndarray]], sizes: dict[int, int]) -> Iterator[tuple[int, np.ndarray]]:

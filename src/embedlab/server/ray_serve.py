@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedlab.errors import EmbedlabError
-from embedlab.ray_cluster import import_ray, ray_session
+from embedlab.ray_cluster import import_ray, ray_session, worker_error
 from embedlab.server.config import ServerConfig
 from embedlab.server.launch import ServedModels, build_app
 
@@ -93,10 +93,10 @@ def deploy(models: ServedModels, config: ServerConfig, ray_config: RayServeConfi
 
 
 def _failure(error: RuntimeError) -> str:
-    """Why the deployment failed: the replica's own exception, the last line of its deployment's status message."""
+    """Why the deployment failed: the replica's own exception, at the end of its deployment's status message."""
     app = serve.status().applications.get(APP_NAME)
     messages = [d.message for d in app.deployments.values() if d.message.strip()] if app is not None else []
-    return (messages[0] if messages else str(error)).strip().splitlines()[-1]
+    return worker_error(messages[0] if messages else str(error))
 
 
 def serve_on_ray(
