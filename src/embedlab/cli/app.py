@@ -72,7 +72,7 @@ def encode(
     workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file with --workers above 1 or --ray."),
     ray: Optional[str] = typer.Option(
-        None, "--ray", help="Encode the chunks on Ray (needs embedlab[ray]), --workers actors: 'local' to start "
+        None, "--ray", help="Encode the chunks on Ray (needs the ray extra), --workers actors: 'local' to start "
         "Ray here, or a cluster's HOST:PORT, ray://HOST:PORT or auto.",
     ),
 ) -> None:

@@ -40,7 +40,7 @@ def serve(
     threads: Optional[int] = ThreadsOption,
     log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
     ray_replicas: Optional[int] = typer.Option(
-        None, "--ray-replicas", help="Run N replicas as a Ray Serve deployment instead (needs embedlab[ray]); "
+        None, "--ray-replicas", help="Run N replicas as a Ray Serve deployment instead (needs the ray extra); "
         "each reserves --threads CPUs (default 1).",
     ),
     ray_address: Optional[str] = typer.Option(
