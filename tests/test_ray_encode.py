@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from embedlab.bulk import BulkConfig, encode_corpus
-from embedlab.cli.app import app
+from embedlab.cli.app import app, main
 from embedlab.errors import EmbedlabError
 from embedlab.ray_cluster import import_ray
 from embedlab.ray_encode import RayRunner, _whole_chunks
@@ -84,10 +85,19 @@ def test_chunks_are_put_together_from_split_out_of_order_batches() -> None:
         np.testing.assert_array_equal(got, vectors[index])
 
 
-def test_missing_ray_is_a_one_line_install_hint(monkeypatch) -> None:
+def test_missing_ray_is_a_one_line_install_hint(monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is not installed
     with pytest.raises(EmbedlabError, match=r"pip install 'embedlab\[ray\]'"):
         import_ray()
+    source = tmp_path / "texts.txt"
+    source.write_text("one\n", encoding="utf-8")
+    argv = ["embedlab", "encode", "-i", str(source), "-o", str(tmp_path / "v.npy"), "--ray", "local"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own; put it back after
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.strip() == "error: this needs Ray, an optional extra: pip install 'embedlab[ray]'"
 
 
 def test_unreachable_cluster_is_a_one_line_error(tmp_path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from embedlab.atomic import save_array
@@ -179,5 +180,5 @@ def main() -> None:
     try:
         app()
     except EmbedlabError as err:
-        errors.print(f"[red]error:[/red] {err}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)  # messages may hold [brackets]
         sys.exit(1)
