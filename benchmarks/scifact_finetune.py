@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -218,7 +219,9 @@ def report(seeds: int) -> str:
             lines.append(f"| {row.label} | {100 * ndcg[0]:.2f} (deterministic) | {100 * recall[0]:.2f} | {published} |")
             continue
         missing = "" if len(runs) >= seeds else f"; {seeds - len(runs)} more seed(s) not run yet"
-        note = f" [dense side: {runs[0]['dense_row']}]" if "dense_row" in runs[0] else ""
+        # The dense side is the best trained row when a seed ran, so seeds may differ in it.
+        sides = Counter(r["dense_row"] for r in runs if "dense_row" in r)
+        note = f" [dense side: {', '.join(f'{n} x{c}' for n, c in sides.most_common())}]" if sides else ""
         if "mining" in runs[0]:
             mined = runs[0]["mining"]
             note += f" [{mined['written']} of {mined['anchors']} pairs kept negatives]"
