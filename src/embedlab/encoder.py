@@ -204,17 +204,23 @@ class Encoder(nn.Module):
         features = pad_encodings(self._encodings(texts), self._pad_id, self._with_token_types)
         return {k: v.to(self.device) for k, v in features.items()}
 
+    def token_states(self, features: dict[str, Tensor], attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Last-layer token vectors (B, T, H) and, with `attentions`, the [CLS] token's last-layer attention over
+        the tokens averaged over heads (B, T), which needs eager attention; what every pooling reads."""
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        output = self.transformer(**inputs, output_attentions=attentions, return_dict=True)
+        cls_attention = output.attentions[-1][:, :, 0, :].mean(dim=1) if attentions else None
+        return output.last_hidden_state, cls_attention
+
     def forward(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
         """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode."""
-        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = self.transformer(**inputs, output_attentions=self.pooling.needs_attentions, return_dict=True)
-        cls_attention = output.attentions[-1][:, :, 0, :].mean(dim=1) if self.pooling.needs_attentions else None
+        hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions)
         mask = features["attention_mask"]
         if prompt_length and not self.pooling.include_prompt:
             # Instruction-tuned models are trained to pool over the text alone, not its prompt.
             mask = mask.clone()
             mask[:, :prompt_length] = 0
-        return self.pooling(output.last_hidden_state, mask, cls_attention)
+        return self.pooling(hidden, mask, cls_attention)
 
     def embed_queries(self, texts: Sequence[str]) -> Tensor:
         """Differentiable embeddings of queries with the query prompt, as encode_queries sees them (for training)."""

@@ -53,12 +53,9 @@ def eager_attention(transformer: nn.Module) -> Iterator[None]:
 def token_views(encoder: Encoder, texts: Sequence[str]) -> list[TokenView]:
     """Each text's tokens, token vectors and pooled vectors under SHOWN_STRATEGIES (un-normalised)."""
     features = encoder.tokenize(texts)
-    inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
     with eager_attention(encoder.transformer), torch.inference_mode():
-        output = encoder.transformer(**inputs, output_attentions=True, return_dict=True)
-    hidden = output.last_hidden_state.float()
-    mask = features["attention_mask"]
-    cls_attention = output.attentions[-1][:, :, 0, :].mean(dim=1).float()
+        hidden, cls_attention = encoder.token_states(features, attentions=True)
+    hidden, cls_attention, mask = hidden.float(), cls_attention.float(), features["attention_mask"]
     pooled = {s: Pooling(s, encoder.dim)(hidden, mask, cls_attention).cpu().numpy() for s in SHOWN_STRATEGIES}
     views = []
     for row, ids in enumerate(features["input_ids"]):
