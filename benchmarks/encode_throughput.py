@@ -11,11 +11,13 @@ import gc
 import json
 import random
 import statistics
+import subprocess
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
 from sentence_transformers import SentenceTransformer
+from timing import timed
 
 from embedlab import Encoder
 from embedlab.backends import choose_backend
@@ -43,14 +46,14 @@ from embedlab.similarity import pairwise_cosine
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here (git ignores runs/)
+DEFAULT_PEER_PYTHON = ROOT / "runs" / "st-onnx-venv" / "bin" / "python"  # made by `make peer-venv`
 ST_NAME = "sentence-transformers fp32"
+ST_BF16 = "sentence-transformers bf16 weights"
+PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers onnx-int8": "onnx-int8"}
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
-WORDS = (
-    "the model encodes short and long sentences into vectors so that similar meanings land close together "
-    "while unrelated texts stay apart across retrieval clustering and semantic similarity benchmarks"
-).split()
+WORDS = ["the", "model", "encodes", "short", "and", "long", "sentences", "into", "vectors", "so", "that", "similar", "meanings", "land", "close", "together", "while", "unrelated", "texts", "stay", "apart", "across", "retrieval", "clustering", "and", "semantic", "similarity", "benchmarks"]
 
 
 @dataclass
@@ -79,6 +82,77 @@ class Side:
         self.tokens_per_s = n_tokens / self.median_s
 
 
+class PeerProcess:
+    """The worker in the second venv (st_peer_worker.py): sentence-transformers' ONNX backends, timed on request."""
+
+    def __init__(self, python: Path, work: Path) -> None:
+        self.output = work / "peer-output.npy"
+        work.mkdir(parents=True, exist_ok=True)
+        worker = ROOT / "benchmarks" / "st_peer_worker.py"
+        self.process = subprocess.Popen(
+            [str(python), str(worker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=worker.parent
+        )
+
+    def ask(self, request: dict) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the peer worker exited (its error is above)")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    def encode(self, name: str, texts: list[str], batch_size: int, op: str = "encode") -> tuple[float, float, np.ndarray]:
+        reply = self.ask({"op": op, "name": name, "texts": texts, "batch_size": batch_size, "out": str(self.output)})
+        return reply["seconds"], reply["cpu_seconds"], np.load(self.output)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@dataclass
+class EncodeFunction:
+    """A contender that is not an embedlab model, seen as the evaluation code sees one (no prompts)."""
+
+    encode_batch: Callable[[list[str], int], np.ndarray]
+    name: str
+
+    def info(self) -> dict:
+        return {"name": self.name}
+
+    def encode(self, texts, batch_size: int = 32, **_) -> np.ndarray:
+        return np.asarray(self.encode_batch(list(texts), batch_size), dtype=np.float32)
+
+    encode_queries = encode_documents = encode
+
+
+Measure = Callable[[list[str]], tuple[float, float, np.ndarray]]
+
+
+def start_peers(args: argparse.Namespace, model_path: str, threads: int, notes: dict[str, str],
+                measures: dict[str, Measure], encoders: dict[str, object]) -> PeerProcess | None:
+    """sentence-transformers' ONNX backends from the second venv, or a note saying why they are missing."""
+    if not args.peer_python.is_file():
+        for name in PEER_BACKENDS:
+            notes[name] = f"skipped: no second venv at {args.peer_python} (make peer-venv)"
+        return None
+    peer = PeerProcess(args.peer_python, args.work / "peer")
+    for name, backend in PEER_BACKENDS.items():
+        try:
+            reply = peer.ask({"op": "load", "name": name, "backend": backend, "source": model_path,
+                              "work": str(args.work / "peer" / "model"), "threads": threads})
+        except RuntimeError as err:
+            notes[name] = f"skipped: {err}"
+            continue
+        notes[name] = "; ".join(filter(None, ["second venv (optimum-onnx, transformers < 4.58)", reply["note"]]))
+        measures[name] = lambda texts, name=name: peer.encode(name, texts, args.batch_size, op="time")
+        encoders[name] = EncodeFunction(lambda texts, size, name=name: peer.encode(name, texts, size)[2], name)
+    return peer
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender, after one warm-up")
@@ -91,6 +165,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B / SciFact (speed only)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
+    parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
+                        help="python of the second venv with sentence-transformers[onnx] (skipped if missing)")
     return parser.parse_args()
 
 
@@ -123,18 +199,6 @@ def synthetic_texts(n: int) -> list[str]:
     # Fixed seed and a long tail of lengths, so the fallback still mixes short and truncated texts.
     rng = random.Random(0)
     return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]
-
-
-def timed(encode: Callable[[list[str]], np.ndarray], texts: list[str], min_seconds: float = 0.5):
-    """Wall and process CPU seconds of one encode call (averaged over calls for fast ones), and its output."""
-    gc.collect()
-    calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
-    while True:
-        output = encode(texts)
-        calls += 1
-        if time.perf_counter() - start >= min_seconds:
-            break
-    return (time.perf_counter() - start) / calls, (time.process_time() - cpu_start) / calls, output
 
 
 def cpu_class(cpu: CpuInfo) -> str:
@@ -217,21 +281,26 @@ def main() -> None:
     # Untruncated lengths, so the texts that get cut can be counted; the tokens are those kept.
     lengths = [len(ids) for ids in reference.tokenizer(texts)["input_ids"]]
     n_tokens = sum(min(n, reference.max_seq_length) for n in lengths)
-    runners: dict[str, Callable[[list[str]], np.ndarray]] = {
-        ST_NAME: lambda batch: st_model.encode(batch, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
-    }
+    measures: dict[str, Measure] = {ST_NAME: partial(timed, st_encode(st_model, args.batch_size))}
+    if has_native_bf16(info):
+        # The peer's own fastest torch setting on such a CPU: the whole model in bf16.
+        st_bf16 = SentenceTransformer(model_path, device="cpu", model_kwargs={"dtype": torch.bfloat16})
+        measures[ST_BF16] = partial(timed, st_encode(st_bf16, args.batch_size))
+        encoders[ST_BF16] = EncodeFunction(lambda batch, size: st_encode(st_bf16, size)(batch), ST_BF16)
+    peer = start_peers(args, model_path, threads, notes, measures, encoders)
     for name, encoder in encoders.items():
-        runners[name] = make_runner(encoder, args.batch_size)
-    sides = {name: Side(name, notes.get(name, "")) for name in runners}
+        if name not in measures:
+            measures[name] = partial(timed, make_runner(encoder, args.batch_size))
+    sides = {name: Side(name, notes.get(name, "")) for name in measures}
     outputs: dict[str, np.ndarray] = {}
     # Abstracts past max_seq_length are cut on purpose; every transformer contender truncates the same way.
     warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
     warm_up = texts[: args.batch_size] + texts[-args.batch_size :]
-    for run in runners.values():
-        run(warm_up)
+    for measure in measures.values():
+        measure(warm_up)
     for _ in range(args.repeats):
-        for name, run in runners.items():
-            seconds, cpu_seconds, outputs[name] = timed(run, texts)
+        for name, measure in measures.items():
+            seconds, cpu_seconds, outputs[name] = measure(texts)
             sides[name].seconds.append(seconds)
             sides[name].cpu_seconds.append(cpu_seconds)
     st = sides[ST_NAME]
@@ -245,6 +314,8 @@ def main() -> None:
     max_diff = float(np.abs(outputs[REFERENCE] - outputs[ST_NAME]).max())
     if not args.no_quality:
         measure_quality(sides, encoders, statics)
+    if peer is not None:
+        peer.close()
     memory = memory_check(encoders.get("embedlab onnx-int8", reference), texts, args.memory_rounds, args.batch_size)
     cpu_share = sum(sum(s.cpu_seconds) for s in sides.values()) / sum(sum(s.seconds) for s in sides.values())
     settings = {
@@ -276,6 +347,14 @@ def main() -> None:
     (args.out / "encode.json").write_text(json.dumps(store, indent=2) + "\n")
     (args.out / "encode.md").write_text(markdown(store))
     show(sides.values(), settings)
+
+
+def st_encode(model: SentenceTransformer, batch_size: int) -> Callable[[list[str]], np.ndarray]:
+    def encode(batch: list[str]) -> np.ndarray:
+        output = model.encode(batch, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
+        return output.float().numpy()
+
+    return encode
 
 
 def make_runner(encoder, batch_size: int) -> Callable[[list[str]], np.ndarray]:

@@ -16,7 +16,7 @@ from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import TrainingSet
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
-from embedlab.training.build import build_trainer
+from embedlab.training.build import build_model, build_trainer
 from embedlab.training.checkpoint import save_checkpoint
 from embedlab.training.config import TrainConfig
 from embedlab.training.trainer import Trainer
@@ -119,6 +119,19 @@ def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_
     assert isinstance(trainer.model, CrossEncoder) and isinstance(trainer.loss, CrossEncoderBCELoss)
     report = trainer.train()
     assert report.evaluations and "spearman" in report.evaluations[0]
+
+
+def test_build_trainer_continues_a_trained_cross_encoder_with_its_head(tokenizer, tmp_path):
+    trained = tiny_cross_encoder(tokenizer, seed=3)
+    with torch.no_grad():
+        trained.head.weight.fill_(0.25)
+    trained.save(tmp_path / "ce")
+    config = TrainConfig(data=[], model=str(tmp_path / "ce"), output_dir=str(tmp_path / "run"), max_seq_length=24,
+                         architecture="cross_encoder", loss={"name": "bce"}, eval_data=None)
+    model = build_model(config)
+    assert isinstance(model, CrossEncoder) and model.training
+    assert torch.equal(model.head.weight, torch.full_like(model.head.weight, 0.25))
+    assert model.max_seq_length == 24
 
 
 def test_rerank_run_reorders_only_the_top_n():

@@ -204,17 +204,21 @@ class Encoder(nn.Module):
         features = pad_encodings(self._encodings(texts), self._pad_id, self._with_token_types)
         return {k: v.to(self.device) for k, v in features.items()}
 
-    def token_states(self, features: dict[str, Tensor], attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+    def token_states(
+        self, features: dict[str, Tensor], attentions: bool = False, transformer: nn.Module | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """Last-layer token vectors (B, T, H) and, with `attentions`, the [CLS] token's last-layer attention over
-        the tokens averaged over heads (B, T), which needs eager attention; what every pooling reads."""
-        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = self.transformer(**inputs, output_attentions=attentions, return_dict=True)
-        cls_attention = output.attentions[-1][:, :, 0, :].mean(dim=1) if attentions else None
-        return output.last_hidden_state, cls_attention
+        the tokens averaged over heads (B, T), which needs eager attention; what every pooling reads.
 
-    def forward(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
+        transformer replaces the encoder's own for this call (a backend's reduced-precision copy); fp32 out."""
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        output = (transformer or self.transformer)(**inputs, output_attentions=attentions, return_dict=True)
+        cls_attention = output.attentions[-1][:, :, 0, :].float().mean(dim=1) if attentions else None
+        return output.last_hidden_state.float(), cls_attention
+
+    def forward(self, features: dict[str, Tensor], prompt_length: int = 0, transformer: nn.Module | None = None) -> Tensor:
         """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode."""
-        hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions)
+        hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions, transformer)
         mask = features["attention_mask"]
         if prompt_length and not self.pooling.include_prompt:
             # Instruction-tuned models are trained to pool over the text alone, not its prompt.

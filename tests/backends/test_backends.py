@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -19,6 +20,7 @@ from embedlab.hardware import FEATURES, cpu_info
 TEXTS = ["short", "a somewhat longer sentence about music and guitars", "", "x " * 30, "Two dogs run in snow."]
 AVX2_ONLY = frozenset({"avx2", "fma"})
 CPU_A = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
+VNNI_ONLY = frozenset({"avx2", "fma", "avx512f", "avx512_vnni"})
 
 
 def mock_cpu(monkeypatch, flags: frozenset[str]) -> None:
@@ -84,15 +86,31 @@ def test_bf16_with_native_bf16_stays_close_to_fp32(monkeypatch, minilm) -> None:
     assert np.sum(bf16 * minilm.encode(TEXTS[:2]), axis=1).min() > 0.99
 
 
+def test_bf16_copy_follows_the_weights_and_leaves_the_model_fp32(monkeypatch, tmp_path) -> None:
+    mock_cpu(monkeypatch, CPU_A)
+    encoder = Encoder.load("minilm", backend="torch-bf16")
+    before = encoder.encode(TEXTS[:2])
+    with torch.no_grad():
+        encoder.transformer.embeddings.word_embeddings.weight.mul_(-1.0)  # as an optimizer step would, in place
+    after = encoder.encode(TEXTS[:2])
+    assert np.sum(before * after, axis=1).max() < 0.99  # a stale bf16 copy would give `before` again
+    fp32 = Encoder.load(encoder.save(tmp_path / "m"))  # saved from the fp32 weights, pooler included
+    assert next(fp32.transformer.parameters()).dtype == torch.float32
+    assert getattr(encoder.transformer, "pooler", None) is not None
+    assert np.sum(fp32.encode(TEXTS[:2]) * after, axis=1).min() > 0.99
+
+
 # ---- auto -----------------------------------------------------------------------------------------
 
 
-def test_auto_picks_int8_with_vnni_and_fp32_onnx_on_avx2() -> None:
-    assert choose_backend(cpu_info(flags=CPU_A)).name == "onnx-int8"
-    assert choose_backend(cpu_info(flags=frozenset({"avx2", "fma", "avx512f", "avx512_vnni"}))).name == "onnx-int8"
+def test_auto_picks_bf16_on_amx_int8_with_vnni_and_fp32_onnx_on_avx2() -> None:
+    amx = choose_backend(cpu_info(flags=CPU_A))
+    assert amx.name == "torch-bf16" and "amx_bf16" in amx.reason
+    assert choose_backend(cpu_info(flags=CPU_A), onnx_available=False).name == "torch-bf16"
+    assert choose_backend(cpu_info(flags=VNNI_ONLY)).name == "onnx-int8"
     avx2 = choose_backend(cpu_info(flags=AVX2_ONLY))
     assert avx2.name == "onnx" and "VNNI" in avx2.reason
-    assert choose_backend(cpu_info(flags=CPU_A), onnx_available=False).name == "torch"
+    assert choose_backend(cpu_info(flags=VNNI_ONLY), onnx_available=False).name == "torch"
     assert choose_backend(cpu_info(flags=CPU_A), device="cuda").name == "torch"
 
 
@@ -106,7 +124,11 @@ def test_auto_never_picks_a_slow_path(flags) -> None:
     assert choice.name != "onnx-int8" or cpu.avx512_vnni or cpu.amx_int8
 
 
-@pytest.mark.parametrize(("flags", "expected"), [(AVX2_ONLY, "onnx"), (CPU_A, "onnx-int8")], ids=["avx2", "vnni"])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [(AVX2_ONLY, "onnx"), (VNNI_ONLY, "onnx-int8"), (CPU_A, "torch-bf16")],
+    ids=["avx2", "vnni", "amx"],
+)
 def test_auto_loads_what_it_chose(monkeypatch, exported, flags, expected) -> None:
     mock_cpu(monkeypatch, flags)
     encoder = Encoder.load(exported, backend="auto")
@@ -141,6 +163,6 @@ def test_batches_cover_every_index_once_within_budget(lengths, batch_size, max_t
 
 
 def test_auto_falls_back_when_the_model_cannot_be_exported(monkeypatch) -> None:
-    mock_cpu(monkeypatch, CPU_A)
+    mock_cpu(monkeypatch, VNNI_ONLY)
     encoder = Encoder.load("minilm", pooling="cls_attention", backend="auto")
     assert encoder.backend.name == "torch" and "cls_attention" in encoder.backend.reason

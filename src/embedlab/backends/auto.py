@@ -1,6 +1,6 @@
 """`auto`: the fastest backend that stays within the quality bound on the CPU at hand.
 
-The rules follow docs/benchmarks/encode.md: int8 pays off only with VNNI/AMX dot products, else fp32 ONNX.
+The rules follow docs/benchmarks/encode.md: bf16 weights on AMX, int8 with VNNI dot products, else fp32 ONNX.
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ class BackendChoice:
 def choose_backend(cpu: CpuInfo, *, onnx_available: bool = True, device: str = "cpu") -> BackendChoice:
     """Pick a backend from the CPU's features alone (no timing), so the choice is instant and repeatable.
 
-    Dynamic int8 is within the quality bound everywhere but fast only with VNNI/AMX; without them, int8
+    AMX multiplies bf16 tiles so fast that the whole model in bf16 beats int8 ONNX (whose kernels use VNNI,
+    not AMX). Dynamic int8 is within the quality bound everywhere but fast only with VNNI; without it, int8
     kernels widen to 16 bits and lose to fp32, and fp32 ONNX (fused attention) still beats PyTorch.
     """
     if device != "cpu":
         return BackendChoice("torch", f"the model is on {device}; the ONNX backends run on the CPU")
+    if cpu.amx_bf16:
+        return BackendChoice("torch-bf16", "the CPU multiplies bf16 tiles (amx_bf16): the whole model in bf16")
     if not onnx_available:
         return BackendChoice("torch", "onnxruntime is not installed")
     if has_fast_int8(cpu):

@@ -1,15 +1,16 @@
-"""The PyTorch backends: fp32 (exact, the reference) and bf16 autocast (for CPUs with native bf16).
+"""The PyTorch backends: fp32 (exact, the reference) and bf16 weights (for CPUs with native bf16).
 
 bf16 without hardware support is emulated and several times slower than fp32, so it is refused there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import CpuInfo
@@ -46,10 +47,27 @@ class TorchBackend:
 
 @dataclass
 class TorchBf16Backend(TorchBackend):
-    """The fp32 forward pass under bf16 autocast: matrix products in bf16, norms and softmax in fp32."""
+    """A bf16 copy of the transformer: every layer in bf16 on the CPU's bf16 units, pooling in fp32.
+
+    Whole-model bf16 beats autocast here (3x vs 2.2x sentence-transformers fp32 on AMX) because autocast
+    re-casts every weight on every call; the copy is remade whenever the fp32 weights change (training).
+    """
 
     name: str = "torch-bf16"
+    _copy: nn.Module | None = field(default=None, repr=False)
+    _copy_of: tuple[int, ...] = field(default=(), repr=False)
 
     def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
-        with torch.autocast(device_type=encoder.device.type, dtype=torch.bfloat16):
-            return super().embed(encoder, features, prompt_length)
+        features = {k: v.to(encoder.device) for k, v in features.items()}
+        return encoder.forward(features, prompt_length, self._bf16_transformer(encoder)).cpu()
+
+    def _bf16_transformer(self, encoder: Encoder) -> nn.Module:
+        # In-place updates (optimizer steps, load_state_dict) bump a tensor's version counter.
+        weights = (id(encoder.transformer), encoder.device.index or 0,
+                   *(p._version for p in encoder.transformer.parameters()))
+        if self._copy is None or weights != self._copy_of:
+            self._copy = copy.deepcopy(encoder.transformer).to(torch.bfloat16).eval()
+            if getattr(self._copy, "pooler", None) is not None:
+                self._copy.pooler = None  # BERT's [CLS] pooler output is never read: skip its matrix product
+            self._copy_of = weights
+        return self._copy

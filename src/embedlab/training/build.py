@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from embedlab.cross_encoder import CrossEncoder
+from embedlab.cross_encoder import CrossEncoder, is_cross_encoder_dir
 from embedlab.data import dataset_path
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import load_training_set
@@ -43,6 +43,12 @@ Model = Encoder | TwoTowerEncoder | CrossEncoder
 def build_model(config: TrainConfig) -> Model:
     """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
     if config.architecture == "cross_encoder":
+        if is_cross_encoder_dir(config.model):
+            # A trained cross-encoder keeps its head: fine-tuning it on a new task starts from a working scorer.
+            model = CrossEncoder.load(config.model)
+            if config.max_seq_length is not None:
+                model.encoder.max_seq_length = config.max_seq_length
+            return model.train()
         return CrossEncoder.from_encoder(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
     model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
     # Stored in the layout, the prompts are saved with every checkpoint and used by encode_queries / _documents.
