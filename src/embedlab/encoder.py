@@ -212,7 +212,7 @@ class Encoder(nn.Module):
 
         transformer replaces the encoder's own for this call (a backend's reduced-precision copy); fp32 out."""
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = (transformer or self.transformer)(**inputs, output_attentions=attentions, return_dict=True)
+        output = (self.transformer if transformer is None else transformer)(**inputs, output_attentions=attentions, return_dict=True)
         cls_attention = output.attentions[-1][:, :, 0, :].float().mean(dim=1) if attentions else None
         return output.last_hidden_state.float(), cls_attention
 
