@@ -67,6 +67,7 @@ ROWS: dict[str, Row] = {
     "base": Row("all-MiniLM-L6-v2 (no fine-tuning)", seeded=False),
     "bm25": Row("BM25 (ours)", seeded=False),
     "inbatch": Row("+ fine-tune, in-batch negatives only"),
+    "inbatch_lr2e-5": Row("+ fine-tune, in-batch negatives only, learning rate 2e-5", extra={"learning_rate": 2e-5}),
     "bm25_negatives": Row("+ BM25 hard negatives", MiningConfig(source="bm25", count=1, window=(3, 30), margin=0.95, sampling="random")),
     "dense_negatives": Row("+ dense hard negatives, false-negative filter", DENSE),
     "dense_unfiltered": Row("+ dense hard negatives, no filter",
@@ -81,7 +82,7 @@ ROWS: dict[str, Row] = {
     "hybrid": Row("hybrid BM25 + best bi-encoder (reciprocal rank fusion)"),
     "rerank": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}"),
 }
-TRAINED = ("inbatch", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
+TRAINED = ("inbatch", "inbatch_lr2e-5", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
            "dense_3_epochs", "ict_corpus")
 
 
@@ -126,10 +127,10 @@ def fine_tuned(name: str, row: Row, seed: int) -> tuple[object, dict]:
     if row.negatives is not None:
         path, summary["mining"] = mined_triplets(row.negatives, seed)
         data = [{"path": str(path), "kind": "triplets"}]
-    settings = {"data": data, "epochs": 1, **row.extra}  # a row may change the data, epochs, architecture or prompts
-    config = TrainConfig(model="minilm", max_seq_length=TRAIN_LENGTH, batch_size=32, learning_rate=5e-5,
-                         warmup_ratio=0.1, eval_data=None, checkpoint_every=10_000, seed=seed, bf16=True,
-                         output_dir=str(output), **settings)
+    settings = {"data": data, "model": "minilm", "max_seq_length": TRAIN_LENGTH, "batch_size": 32, "epochs": 1,
+                "learning_rate": 5e-5, "warmup_ratio": 0.1, "eval_data": None, "checkpoint_every": 10_000, "seed": seed,
+                "bf16": True, "output_dir": str(output)}
+    config = TrainConfig(**{**settings, **row.extra})  # a row may change any setting: data, epochs, prompts ...
     if not (output / "final").is_dir():
         start = time.perf_counter()
         report = train(config, resume=True)
