@@ -212,11 +212,14 @@ class Encoder(nn.Module):
 
         transformer replaces the encoder's own for this call (a backend's reduced-precision copy); fp32 out."""
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = (self.transformer if transformer is None else transformer)(**inputs, output_attentions=attentions, return_dict=True)
+        model = self.transformer if transformer is None else transformer
+        output = model(**inputs, output_attentions=attentions, return_dict=True)
         cls_attention = output.attentions[-1][:, :, 0, :].float().mean(dim=1) if attentions else None
         return output.last_hidden_state.float(), cls_attention
 
-    def forward(self, features: dict[str, Tensor], prompt_length: int = 0, transformer: nn.Module | None = None) -> Tensor:
+    def forward(
+        self, features: dict[str, Tensor], prompt_length: int = 0, transformer: nn.Module | None = None
+    ) -> Tensor:
         """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode."""
         hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions, transformer)
         mask = features["attention_mask"]
