@@ -161,12 +161,15 @@ def sts_cross_encoder() -> Path:
 
 
 def cross_encoder(seed: int) -> tuple[CrossEncoder, dict]:
-    """The STS-B cross-encoder fine-tuned on SciFact train: each query's positive against 3 BM25 negatives."""
-    output = RUNS / f"cross-encoder-v2-s{seed}"
+    """The STS-B cross-encoder fine-tuned on SciFact train: each query's positive against 3 BM25 negatives.
+
+    4 epochs at 6e-5 (192 steps): 2 epochs at 3e-5 left the ranking loss at 1.2 and reranking at 37.8.
+    """
+    output = RUNS / f"cross-encoder-v3-s{seed}"
     path, mining = mined_triplets(CE_NEGATIVES, seed)
     config = TrainConfig(data=[{"path": str(path), "kind": "triplets"}], architecture="cross_encoder",
-                         model=str(sts_cross_encoder()), max_seq_length=TRAIN_LENGTH, batch_size=16, epochs=2,
-                         learning_rate=3e-5, warmup_ratio=0.1, eval_data=None, checkpoint_every=10_000, seed=seed,
+                         model=str(sts_cross_encoder()), max_seq_length=TRAIN_LENGTH, batch_size=16, epochs=4,
+                         learning_rate=6e-5, warmup_ratio=0.1, eval_data=None, checkpoint_every=10_000, seed=seed,
                          bf16=True, output_dir=str(output))
     summary: dict = {"mining": mining, "config": config.to_dict()}
     if not (output / "final").is_dir():
