@@ -374,7 +374,8 @@ def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics
     """STS-B test Spearman, SciFact nDCG@10 and agreement of pair similarities with fp32, per contender.
 
     model2vec's vectors are scored through embedlab's loader of its directory (same vectors, fp16-rounded);
-    sentence-transformers and auto produce the embeddings of embedlab torch / the backend auto picked.
+    sentence-transformers fp32 and auto produce the embeddings of embedlab torch / the backend auto picked, so
+    they take those scores; its bf16 and ONNX peers are scored on their own embeddings.
     """
     sts_path, scifact = dataset_path("sts", "stsb", "test.jsonl"), dataset_path("beir", "scifact")
     if sts_path is None or scifact is None:
