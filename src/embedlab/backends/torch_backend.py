@@ -42,7 +42,11 @@ class TorchBackend:
 
     def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
         features = {k: v.to(encoder.device) for k, v in features.items()}
-        return encoder.forward(features, prompt_length).float().cpu()
+        return encoder.forward(features, prompt_length, self.transformer(encoder)).float().cpu()
+
+    def transformer(self, encoder: Encoder) -> nn.Module | None:
+        """The transformer to run instead of the encoder's own (None: its own, in fp32)."""
+        return None
 
 
 @dataclass
@@ -57,11 +61,7 @@ class TorchBf16Backend(TorchBackend):
     _copy: nn.Module | None = field(default=None, repr=False)
     _copy_of: tuple = field(default=(), repr=False)
 
-    def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
-        features = {k: v.to(encoder.device) for k, v in features.items()}
-        return encoder.forward(features, prompt_length, self._bf16_transformer(encoder)).cpu()
-
-    def _bf16_transformer(self, encoder: Encoder) -> nn.Module:
+    def transformer(self, encoder: Encoder) -> nn.Module:
         # In-place updates (optimizer steps, load_state_dict) bump a tensor's version counter; moves and
         # reassigned .data change its storage.
         weights = (id(encoder.transformer), *((p.data_ptr(), p._version) for p in encoder.transformer.parameters()))

@@ -55,7 +55,7 @@ def token_views(encoder: Encoder, texts: Sequence[str]) -> list[TokenView]:
     features = encoder.tokenize(texts)
     with eager_attention(encoder.transformer), torch.inference_mode():
         hidden, cls_attention = encoder.token_states(features, attentions=True)
-    hidden, cls_attention, mask = hidden.float(), cls_attention.float(), features["attention_mask"]
+    mask = features["attention_mask"]
     pooled = {s: Pooling(s, encoder.dim)(hidden, mask, cls_attention).cpu().numpy() for s in SHOWN_STRATEGIES}
     views = []
     for row, ids in enumerate(features["input_ids"]):
