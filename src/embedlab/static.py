@@ -21,6 +21,7 @@ from embedlab.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.inputs import as_text_list
 from embedlab.progress import progress_bar
+from embedlab.wordpiece_cache import CachedWordPiece
 
 CHUNK = 1024
 
@@ -78,6 +79,7 @@ class StaticEncoder:
         # A `tokenizers.Tokenizer` whose ids are the rows (sub-word models); None means GloVe-style words.
         self._tokenizer = tokenizer
         self._unknown_id = _unknown_token_id(tokenizer) if tokenizer is not None else None
+        self._wordpiece = CachedWordPiece.for_tokenizer(tokenizer) if tokenizer is not None else None
         self._index: dict[str, int] = {}
         for i, word in enumerate(words):
             self._index.setdefault(word, i)  # on duplicates keep the earlier, more frequent row
@@ -205,7 +207,7 @@ class StaticEncoder:
         with progress_bar(len(items), f"encoding with {self._name}", bool(show_progress)) as advance:
             for start in range(0, len(items), step):
                 chunk = [prefix + text for text in items[start : start + step]]
-                out[start : start + len(chunk)] = self._mean_vectors(*self._token_rows(chunk), len(chunk))
+                out[start : start + len(chunk)] = self._mean_vectors(*self._token_rows(chunk))
                 advance(len(chunk))
         out = out[:, :dim] if dim is not None else out
         if normalize:
@@ -227,28 +229,34 @@ class StaticEncoder:
         return self.encode(documents, **kwargs)
 
     def _token_rows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Every token's vocabulary row and the index of its text, flat: the tokenizer's ids or GloVe words.
+        """Every known token's vocabulary row, flat, and how many each text has: the tokenizer's ids or GloVe words.
 
-        Sub-word ids come from the Rust tokenizer in one call (its fast path, without offsets, where available).
+        Sub-word ids come from the word memo where it mirrors the tokenizer (BERT's), else from the Rust
+        tokenizer in one call (its fast path, without offsets, where available).
         """
         if self._tokenizer is None:
             ids = [self._token_ids(text) for text in texts]
+        elif self._wordpiece is not None:
+            ids = self._wordpiece.ids(texts)
         else:
             encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
             ids = [e.ids for e in encode(texts, add_special_tokens=False)]
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         columns = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-        rows = np.repeat(np.arange(len(ids)), lengths)
         if self._unknown_id is not None:
             known = columns != self._unknown_id
-            columns, rows = columns[known], rows[known]
-        return columns, rows
+            before = np.concatenate([[0], np.cumsum(known)])
+            ends = np.cumsum(lengths)
+            lengths = before[ends] - before[ends - lengths]
+            columns = columns[known]
+        return columns, lengths
 
-    def _mean_vectors(self, columns: np.ndarray, rows: np.ndarray, n_texts: int) -> np.ndarray:
-        """Weighted means as one sparse (texts x vocabulary) product; rows without tokens stay zero."""
-        counts = np.bincount(rows, minlength=n_texts)
-        values = self._weights[columns] / counts[rows]
-        matrix = sparse.csr_matrix((values, (rows, columns)), shape=(n_texts, len(self._vectors)))
+    def _mean_vectors(self, columns: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Weighted means as one sparse (texts x vocabulary) product, built row by row; empty texts stay zero."""
+        # float32 throughout: a float64 matrix would make scipy copy every vector to float64 on each call.
+        values = self._weights[columns] / np.repeat(np.maximum(lengths, 1), lengths).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        matrix = sparse.csr_matrix((values, columns, indptr), shape=(len(lengths), len(self._vectors)))
         return np.asarray(matrix @ self._vectors, dtype=np.float32)
 
     def _token_ids(self, text: str) -> list[int]:
