@@ -110,7 +110,8 @@ def test_dense_needs_a_model():
 
 
 @pytest.mark.parametrize("options", [{"window": (0, 5)}, {"window": (5, 2)}, {"count": 0}, {"margin": -1.0},
-                                     {"source": "nope"}, {"sampling": "best"}, {"passage_overlap": 64}])
+                                     {"source": "nope"}, {"sampling": "best"}, {"passage_overlap": 64},
+                                     {"pool": "corpus"}])
 def test_bad_settings_are_one_line_errors(options):
     with pytest.raises(EmbedlabError):
         MiningConfig(**options)
@@ -173,6 +174,16 @@ def test_bm25_negatives_on_a_beir_directory_train_directly(tiny_beir, tmp_path):
     assert json.loads(report.read_text())["written"] == 2
 
 
+def test_the_positives_pool_offers_only_other_anchors_positives(tiny_beir):
+    task = load_mining_task(tiny_beir, "train")
+    everything = mine(task, MiningConfig(source="bm25", count=1, window=(1, 6), margin=None))
+    among_positives = mine(task, MiningConfig(source="bm25", count=1, window=(1, 6), margin=None, pool="positives"))
+    guitar, onion = task.pool[0], task.pool[2]  # d1 and d3, the only judged documents
+    assert {row["negatives"][0] for row in everything.rows} != {guitar, onion}
+    assert [(row["positive"], row["negatives"]) for row in among_positives.rows] == [(guitar, [onion]), (onion, [guitar])]
+    assert among_positives.report.settings["pool"] == "positives"
+
+
 def test_pair_files_mine_from_their_own_positives(tmp_path):
     rows = [{"anchor": f"question {i}", "positive": f"answer {i}"} for i in range(5)]
     task = load_mining_task(write_jsonl(tmp_path / "pairs.jsonl", rows))
@@ -187,6 +198,11 @@ def test_cli_writes_triplets_and_report(tiny_beir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(out.read_text().splitlines()) == 2 and (tmp_path / "out" / "mined.report.json").is_file()
     assert "written" in done.stdout
+    pooled = run_cli("mine", "-d", str(tiny_beir), "-o", str(out), "--count", "1", "--window", "1", "6", "--no-margin",
+                     "--pool", "positives", "--no-skip-above-positive")
+    assert pooled.returncode == 0, pooled.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["negatives"][0] for row in rows} == {row["positive"] for row in rows}  # each other's positives
 
 
 @pytest.mark.parametrize("args, message", [

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from embedlab.cli.common import MODEL_HELP, BatchOption, console
 from embedlab.errors import EmbedlabError
-from embedlab.mining.config import SAMPLINGS, SOURCES
+from embedlab.mining.config import POOLS, SAMPLINGS, SOURCES
 
 
 def mine(
@@ -27,6 +27,7 @@ def mine(
     judge: Optional[str] = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
     judge_threshold: float = typer.Option(0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."),
     sampling: str = typer.Option("top", help=f"Which survivors to keep: {', '.join(SAMPLINGS)}."),
+    pool: str = typer.Option("all", help=f"Candidates from every text ({POOLS[0]}) or only from texts that are some anchor's positive ({POOLS[1]}): negatives a model cannot reject by recognising never-relevant texts."),
     seed: int = typer.Option(0, help="Seed for the random source and random sampling."),
     passage_words: int = typer.Option(64, help="same_document: words per passage."),
     passage_overlap: int = typer.Option(16, help="same_document: words shared by neighbouring passages."),
@@ -38,7 +39,7 @@ def mine(
 
     config = MiningConfig(
         source=source, count=count, window=window, margin=None if no_margin else margin,
-        skip_above_positive=skip_above_positive, judge_threshold=judge_threshold, sampling=sampling, seed=seed,
+        skip_above_positive=skip_above_positive, judge_threshold=judge_threshold, sampling=sampling, pool=pool, seed=seed,
         passage_words=passage_words, passage_overlap=passage_overlap, batch_size=batch_size,
     )
     if output.suffix != ".jsonl":

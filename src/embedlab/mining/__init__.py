@@ -3,11 +3,12 @@
 `mine(task, config, model)` returns triplets `embedlab train` reads; `embedlab mine` is the command.
 """
 
-from embedlab.mining.config import SAMPLINGS, SOURCES, MiningConfig
+from embedlab.mining.config import POOLS, SAMPLINGS, SOURCES, MiningConfig
 from embedlab.mining.miner import MiningReport, MiningResult, mine, write_triplets
 from embedlab.mining.task import MiningTask, load_mining_task
 
 __all__ = [
+    "POOLS",
     "SAMPLINGS",
     "SOURCES",
     "MiningConfig",

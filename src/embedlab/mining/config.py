@@ -11,6 +11,7 @@ from embedlab.errors import EmbedlabError
 
 SOURCES = ("bm25", "dense", "same_document", "random")
 SAMPLINGS = ("top", "random")
+POOLS = ("all", "positives")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class MiningConfig:
     margin: drop candidates scoring above margin x the positive's score (None: no such filter).
     judge_threshold: with a judge (a cross-encoder), drop candidates it scores at or above this.
     sampling: keep the best-ranked survivors (top) or a seeded random sample of them (random).
+    pool: candidates from every pool text (all) or only from texts that are some anchor's positive (positives).
+        Against the latter a model cannot lower its loss by learning which texts are ever positive while
+        ignoring the anchor: a shortcut a cross-encoder with mean pooling takes.
     passage_words / passage_overlap: the same-document splitter's window and overlap, in words. That source
         ranks only the few passages of one document, so it ignores window and skip_above_positive.
     """
@@ -38,6 +42,7 @@ class MiningConfig:
     margin: float | None = 0.95
     judge_threshold: float = 0.5
     sampling: str = "top"
+    pool: str = "all"
     seed: int = 0
     passage_words: int = 64
     passage_overlap: int = 16
@@ -49,6 +54,8 @@ class MiningConfig:
             raise EmbedlabError(f"mining source must be one of {', '.join(SOURCES)}, not {self.source!r}")
         if self.sampling not in SAMPLINGS:
             raise EmbedlabError(f"sampling must be one of {', '.join(SAMPLINGS)}, not {self.sampling!r}")
+        if self.pool not in POOLS:
+            raise EmbedlabError(f"pool must be one of {', '.join(POOLS)}, not {self.pool!r}")
         first, last = self.window
         if not 1 <= first <= last:
             raise EmbedlabError(f"the rank window needs 1 <= first <= last, got {first}..{last}")

@@ -19,7 +19,7 @@ from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_sp
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
 from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
-from embedlab.mining.task import MiningTask
+from embedlab.mining.task import MiningTask, positives_only
 
 
 class Judge(Protocol):
@@ -67,6 +67,8 @@ def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Any = N
     """
     if config.source in ("dense", "same_document") and model is None:
         raise EmbedlabError(f"the {config.source} source needs a model to score candidates")
+    if config.pool == "positives":
+        task = positives_only(task)
     reasons: Counter[str] = Counter()
     report = MiningReport(source=config.source, anchors=len(task.anchors), settings=asdict(config))
     rows = []

@@ -32,6 +32,19 @@ class MiningTask:
             raise EmbedlabError(f"{self.name}: every positive must be a pool row and among its anchor's known rows")
 
 
+def positives_only(task: MiningTask) -> MiningTask:
+    """The same anchors over a pool of only the texts that are some anchor's positive (rows renumbered)."""
+    rows = sorted(set(task.positives))
+    renumbered = {old: new for new, old in enumerate(rows)}
+    return MiningTask(
+        task.name,
+        task.anchors,
+        [renumbered[p] for p in task.positives],
+        [task.pool[r] for r in rows],
+        [frozenset(renumbered[r] for r in known if r in renumbered) for known in task.known],
+    )
+
+
 def beir_task(directory: str | Path, split: str = "train") -> MiningTask:
     """Every (query, relevant document) pair of a BEIR split; the pool is the whole corpus."""
     dataset = load_beir(directory, split)
