@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 from pathlib import Path
 
@@ -59,6 +61,20 @@ def test_training_lowers_the_loss_and_writes_models(tokenizer, tmp_path):
     assert Encoder.load(tmp_path / "final").dim == 32
     saved = json.loads((tmp_path / "train_report.json").read_text())
     assert saved["steps"] == 25 and not (tmp_path / "checkpoint").exists()
+
+
+def test_training_inside_a_callers_autocast_sees_every_update(tokenizer, tmp_path):
+    # Under an enclosing autocast, cached bf16 casts of the weights would outlive each step: the loss would be
+    # computed at the first step's weights for the whole run.
+    def bf16_losses(run: str, enclosing: bool) -> list[float]:
+        trainer = make_trainer(tokenizer, tmp_path / run, max_steps=8)
+        trainer.config = replace(trainer.config, bf16=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enclosing):
+            return trainer.train().losses
+
+    plain, enclosed = bf16_losses("plain", False), bf16_losses("enclosed", True)
+    assert enclosed == pytest.approx(plain, rel=1e-6)
+    assert plain[-1] < plain[0]
 
 
 def test_interrupted_run_resumes_exactly(tokenizer, tmp_path):

@@ -296,6 +296,7 @@ class _MlmRun:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
+        torch.clear_autocast_cache()  # stale bf16 weight casts under a caller's autocast, as in Trainer
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         tokens = int(attention.sum())

@@ -161,11 +161,15 @@ class Trainer:
                 for _ in range(accumulation):
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
                         loss = self.loss(self.model, distributed.shard(next(stream))) / accumulation
-                    loss.backward()
+                    with torch.autocast("cpu", enabled=False):  # a caller's autocast must not recast the backward
+                        loss.backward()
                     value += float(loss.detach())
                 distributed.average_gradients(self.model, self.loss)
                 torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), self.config.max_grad_norm)
                 self.optimizer.step()
+                # Inside a caller's own autocast block the bf16 casts of the weights stay cached across steps:
+                # every forward would then see the first step's weights while the real ones drift.
+                torch.clear_autocast_cache()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
