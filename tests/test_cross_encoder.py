@@ -188,6 +188,26 @@ def test_eval_retrieval_with_rerank_and_hybrid(tiny_beir, tokenizer, tmp_path):
     assert saved["metrics"]["recall@100"] == pytest.approx(1.0)
 
 
+def test_rerank_fusion_keeps_the_first_stage_in_the_order(tiny_beir, minilm):
+    from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
+
+    class Reversing:
+        """Scores the first-stage order backwards, so fusion must land between the two orders."""
+
+        name = "reversing"
+
+        def predict(self, pairs, batch_size=32, activation=True):
+            return np.arange(len(pairs), dtype=np.float32)
+
+    plain = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False), reranker=Reversing())
+    fused = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False, rerank_fusion=True), reranker=Reversing())
+    first = fused.settings["first_stage_ndcg@10"]
+    assert fused.settings["reranked_ndcg@10"] == pytest.approx(plain.metrics["ndcg@10"])
+    assert plain.metrics["ndcg@10"] < first
+    assert plain.metrics["ndcg@10"] < fused.metrics["ndcg@10"] <= first
+    assert "rerank_fusion" in fused.settings and "rerank_fusion" not in plain.settings
+
+
 def test_mining_with_a_cross_encoder_judge(tiny_beir, tokenizer, tmp_path):
     (tiny_beir / "qrels/train.tsv").write_text((tiny_beir / "qrels/test.tsv").read_text())
     tiny_cross_encoder(tokenizer).save(tmp_path / "ce")

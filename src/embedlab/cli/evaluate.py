@@ -49,6 +49,7 @@ def retrieval(
     hybrid: bool = typer.Option(False, help="Fuse the model's ranking with BM25's (reciprocal rank fusion)."),
     rerank: Optional[Path] = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
     rerank_top: int = typer.Option(100, help="How many first-stage documents per query --rerank re-orders."),
+    rerank_fuse: bool = typer.Option(False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."),
     batch_size: int = BatchOption,
     json: Optional[Path] = JsonOption,
 ) -> None:
@@ -59,7 +60,7 @@ def retrieval(
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
-        hybrid=hybrid, rerank_top=rerank_top,
+        hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse,
     )
     encoder = "bm25" if model == "bm25" else _model(model)
     reranker = CrossEncoder.load(rerank) if rerank is not None else None

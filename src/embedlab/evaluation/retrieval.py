@@ -30,7 +30,9 @@ class RetrievalConfig:
     ignore_identical_ids drops a retrieved doc whose id equals the query id, as BEIR does (for corpora that
     contain the queries, e.g. ArguAna); switch it off where ids merely collide, as in Cranfield.
     hybrid fuses the model's run with BM25's (reciprocal rank fusion); rerank_top is how many of each query's
-    first-stage documents a reranker passed to evaluate_retrieval re-orders.
+    first-stage documents a reranker passed to evaluate_retrieval re-orders; rerank_fusion fuses the reranked
+    order with the first stage's instead of replacing it (a reranker trained on little data then adds its
+    evidence to the first stage's rather than overruling it).
     """
 
     split: str = "test"
@@ -43,6 +45,7 @@ class RetrievalConfig:
     bm25: BM25Config = field(default_factory=BM25Config)
     hybrid: bool = False
     rerank_top: int = 100
+    rerank_fusion: bool = False
 
     def __post_init__(self) -> None:
         # Checked up front: a bad value found after encoding the corpus would waste minutes.
@@ -71,9 +74,14 @@ def evaluate_retrieval(
         run = fuse_runs([run, retrieval_run("bm25", dataset, config)], depth=config.top_k)
         extra["hybrid"] = f"reciprocal rank fusion with BM25 (k={RRF_K})"
     if reranker is not None:
+        first_stage = run
         extra["first_stage_ndcg@10"] = ranking_metrics(dataset.qrels, run).mean["ndcg@10"]
         run = rerank_run(reranker, dataset, run, config.rerank_top, config.batch_size)
         extra.update(reranker=reranker.name, rerank_top=config.rerank_top)
+        if config.rerank_fusion:
+            extra["reranked_ndcg@10"] = ranking_metrics(dataset.qrels, run).mean["ndcg@10"]
+            run = fuse_runs([first_stage, run], depth=config.top_k)
+            extra["rerank_fusion"] = f"reciprocal rank fusion of the first stage and the reranked order (k={RRF_K})"
     settings = {
         "split": config.split,
         "top_k": config.top_k,
