@@ -30,7 +30,7 @@ class MiningConfig:
     sampling: keep the best-ranked survivors (top) or a seeded random sample of them (random).
     pool: candidates from every pool text (all) or only from texts that are some anchor's positive (positives).
         Against the latter a model cannot lower its loss by learning which texts are ever positive while
-        ignoring the anchor: a shortcut a cross-encoder with mean pooling takes.
+        ignoring the anchor, a shortcut open whenever every negative is a text no anchor is answered by.
     passage_words / passage_overlap: the same-document splitter's window and overlap, in words. That source
         ranks only the few passages of one document, so it ignores window and skip_above_positive.
     """
