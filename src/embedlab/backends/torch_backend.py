@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from embedlab.backends.onednn_fusion import fuse_linear_layers, onednn_available
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import CpuInfo
 
@@ -54,7 +55,8 @@ class TorchBf16Backend(TorchBackend):
     """A bf16 copy of the transformer: every layer in bf16 on the CPU's bf16 units, pooling in fp32.
 
     Whole-model bf16 beats autocast (2.6-2.9x vs 2.2x sentence-transformers fp32 on AMX) because autocast
-    re-casts every weight on every call; the copy is remade whenever the fp32 weights change (training).
+    re-casts every weight on every call; on the CPU its linear layers run as oneDNN fused ops (onednn_fusion).
+    The copy is remade whenever the fp32 weights change (training).
     """
 
     name: str = "torch-bf16"
@@ -69,5 +71,7 @@ class TorchBf16Backend(TorchBackend):
             self._copy = copy.deepcopy(encoder.transformer).to(torch.bfloat16).eval()
             if getattr(self._copy, "pooler", None) is not None:
                 self._copy.pooler = None  # BERT's [CLS] pooler output is never read: skip its matrix product
+            if encoder.device.type == "cpu" and onednn_available():
+                fuse_linear_layers(self._copy)
             self._copy_of = weights
         return self._copy

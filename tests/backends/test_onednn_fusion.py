@@ -1,0 +1,96 @@
+"""oneDNN fused linear layers: the same outputs as the unfused bf16 model, for each activation BERT kin use."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import BertConfig, BertModel
+
+from embedlab.backends.onednn_fusion import FusedLinear, FusedResidualOutput, fuse_linear_layers, onednn_available
+from embedlab.backends.torch_backend import TorchBf16Backend
+
+pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN fused linear ops")
+
+
+def tiny_bert(hidden_act: str) -> BertModel:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, hidden_act=hidden_act, max_position_embeddings=64,
+                        initializer_range=0.3)  # large weights, so every sublayer moves the output
+    return BertModel(config, add_pooling_layer=False).to(torch.bfloat16).eval()
+
+
+def fused_copy(model: BertModel) -> tuple[BertModel, int]:
+    fused = copy.deepcopy(model)
+    return fused, fuse_linear_layers(fused)
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu", "silu"])
+def test_fused_layers_compute_what_the_unfused_ones_do(hidden_act) -> None:
+    model = tiny_bert(hidden_act)
+    fused, swapped = fused_copy(model)
+    # Per layer: query, key, value, the two residual blocks, and the feed-forward expansion.
+    assert swapped == 2 * 6
+    layer = fused.encoder.layer[0]
+    assert isinstance(layer.attention.output, FusedResidualOutput) and isinstance(layer.output, FusedResidualOutput)
+    assert isinstance(layer.attention.self.query, FusedLinear)
+    # silu has no oneDNN fusion here: only the bias is fused and the model's own activation still runs.
+    intermediate = layer.intermediate
+    assert isinstance(intermediate, FusedLinear) != (hidden_act == "silu")
+    ids = torch.randint(0, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    with torch.inference_mode():
+        expected = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        got = fused(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+    assert torch.nn.functional.cosine_similarity(got, expected, dim=-1).min() > 0.999
+
+
+def test_a_wrong_activation_would_be_caught() -> None:
+    # The check above can fail: fusing relu where the model computes gelu changes the output.
+    model = tiny_bert("gelu")
+    fused = copy.deepcopy(model)
+    fused.config.hidden_act = "relu"
+    fuse_linear_layers(fused)
+    ids = torch.randint(0, 50, (2, 7))
+    with torch.inference_mode():
+        got, expected = fused(input_ids=ids).last_hidden_state, model(input_ids=ids).last_hidden_state
+    assert torch.nn.functional.cosine_similarity(got.float(), expected.float(), dim=-1).min() < 0.999
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(1, 5), length=st.integers(1, 40))
+def test_fused_minilm_layer_matches_for_any_batch_shape(minilm_bf16_pair, batch, length) -> None:
+    plain, fused = minilm_bf16_pair
+    x = torch.randn(batch, length, 384, generator=torch.Generator().manual_seed(batch * 100 + length)).bfloat16()
+    with torch.inference_mode():
+        expected = plain.encoder.layer[0](x)[0].float()
+        got = fused.encoder.layer[0](x)[0].float()
+    assert torch.nn.functional.cosine_similarity(got, expected, dim=-1).min() > 0.999
+
+
+@pytest.fixture(scope="module")
+def minilm_bf16_pair(minilm) -> tuple[torch.nn.Module, torch.nn.Module]:
+    plain = copy.deepcopy(minilm.transformer).to(torch.bfloat16).eval()
+    fused = copy.deepcopy(plain)
+    assert fuse_linear_layers(fused) > 0
+    return plain, fused
+
+
+def test_bf16_backend_runs_fused_layers_and_stays_close_to_fp32(minilm) -> None:
+    backend = TorchBf16Backend()
+    copy_ = backend.transformer(minilm)
+    assert isinstance(copy_.encoder.layer[0].output, FusedResidualOutput)
+    assert all(not isinstance(m, torch.nn.Linear) for m in copy_.modules())
+    fp32 = minilm.encode(["Two dogs run in snow.", "a long sentence about music " * 5])
+    previous, minilm.backend = minilm.backend, backend
+    try:
+        bf16 = minilm.encode(["Two dogs run in snow.", "a long sentence about music " * 5])
+    finally:
+        minilm.backend = previous
+    assert np.sum(bf16 * fp32, axis=1).min() > 0.999
