@@ -79,6 +79,9 @@ ROWS: dict[str, Row] = {
     "two_tower": Row("+ dense filtered negatives, two-tower", DENSE, {"architecture": "two_tower"}),
     "dense_3_epochs": Row("+ dense filtered negatives, 3 epochs", DENSE, {"epochs": 3}),
     "dense_5_epochs": Row("+ dense filtered negatives, 5 epochs", DENSE, {"epochs": 5}),
+    # Ranks 3-100: a query whose positive ranks below 30 still finds negatives ranked below its positive.
+    "dense_wide_5_epochs": Row("+ dense filtered negatives from ranks 3-100, 5 epochs", replace(DENSE, window=(3, 100)),
+                               {"epochs": 5}),
     # Unlabelled domain adaptation: the corpus's own sentences as queries for the rest of their abstract (ICT).
     "ict_corpus": Row("+ inverse-cloze pairs from the SciFact corpus, in-batch negatives",
                       extra={"data": [{"path": f"beir/{DATASET}", "kind": "beir"}, {"path": f"beir/{DATASET}", "kind": "ict"}]}),
@@ -87,7 +90,7 @@ ROWS: dict[str, Row] = {
     "rerank_fused": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}, fused with the hybrid's order (RRF)"),
 }
 TRAINED = ("inbatch", "inbatch_3_epochs", "inbatch_lr2e-5", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
-           "dense_3_epochs", "dense_5_epochs", "ict_corpus")
+           "dense_3_epochs", "dense_5_epochs", "dense_wide_5_epochs", "ict_corpus")
 
 
 def result_path(row: str, seed: int) -> Path:

@@ -65,14 +65,16 @@ def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
     from embedlab.backends import BACKENDS, choose_backend
     from embedlab.backends.int8 import has_fast_int8
+    from embedlab.backends.onednn_fusion import onednn_available
     from embedlab.backends.torch_backend import has_native_bf16
     from embedlab.hardware import cpu_info, report_header
 
     cpu = cpu_info()
     console.print(report_header(cpu).replace("**", ""), highlight=False)
+    fused = "oneDNN fused linear layers" if onednn_available() else "plain linear layers (no oneDNN fused ops here)"
     notes = {
         "torch": "always (fp32 reference)",
-        "torch-bf16": "native bf16" if has_native_bf16(cpu) else "refused: no native bf16 (emulated is slower than fp32)",
+        "torch-bf16": f"native bf16, {fused}" if has_native_bf16(cpu) else "refused: no native bf16 (emulated is slower than fp32)",
         "onnx": "fp32 ONNX Runtime, fused attention",
         "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
     }
