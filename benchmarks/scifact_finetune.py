@@ -69,7 +69,6 @@ ROWS: dict[str, Row] = {
     "bm25": Row("BM25 (ours)", seeded=False),
     "inbatch": Row("+ fine-tune, in-batch negatives only"),
     "inbatch_3_epochs": Row("+ fine-tune, in-batch negatives only, 3 epochs", extra={"epochs": 3}),
-    "inbatch_lr2e-5": Row("+ fine-tune, in-batch negatives only, learning rate 2e-5", extra={"learning_rate": 2e-5}),
     "bm25_negatives": Row("+ BM25 hard negatives", MiningConfig(source="bm25", count=1, window=(3, 30), margin=0.95, sampling="random")),
     "dense_negatives": Row("+ dense hard negatives, false-negative filter", DENSE),
     "dense_unfiltered": Row("+ dense hard negatives, no filter",
@@ -89,7 +88,7 @@ ROWS: dict[str, Row] = {
     "rerank": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}"),
     "rerank_fused": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}, fused with the hybrid's order (RRF)"),
 }
-TRAINED = ("inbatch", "inbatch_3_epochs", "inbatch_lr2e-5", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
+TRAINED = ("inbatch", "inbatch_3_epochs", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
            "dense_3_epochs", "dense_5_epochs", "dense_wide_5_epochs", "ict_corpus")
 
 
