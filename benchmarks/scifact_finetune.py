@@ -232,7 +232,7 @@ def report(seeds: int) -> str:
              "`docs/benchmarks/scifact/`). Fine-tuning: all-MiniLM-L6-v2 on SciFact train (919 query/document pairs), "
              f"InfoNCE (temperature 0.05), batch 32, 1 epoch (unless the row says otherwise), learning rate 5e-5, texts cut to {TRAIN_LENGTH} tokens "
              f"in training and {EVAL_LENGTH} in evaluation; every forward pass (training, mining, evaluation) in bf16 "
-             "autocast on this CPU's AMX units (the torch-bf16 backend, cosine about 0.9999 to fp32), base model included. Mined negatives: 1 per query from ranks 3-30 of the "
+             "autocast on this CPU's AMX units (the torch-bf16 backend, cosine about 0.9999 to fp32), base model included. Mined negatives: 1 per query from ranks 3-30 (unless the row says otherwise) of the "
              "base model (dense) or BM25, dropping candidates ranked above the positive or scoring above 95% of it; "
              "'no filter' takes ranks 1-30 as they come. A pair whose positive ranks below the window keeps no candidate "
              "and is left out of that row's training. Scores x100 on SciFact test (300 queries, full corpus); "
