@@ -21,8 +21,12 @@ RESIDUAL_SIGNATURE = ["hidden_states", "input_tensor"]  # BERT/RoBERTa's *SelfOu
 
 def onednn_available() -> bool:
     """Whether this torch build carries oneDNN's fused linear kernels (x86 builds do; ARM's ACL does not)."""
-    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-            and not torch.ops.mkldnn._is_mkldnn_acl_supported())
+    ops = torch.ops.mkldnn
+    try:
+        return (torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise")
+                and not ops._is_mkldnn_acl_supported())
+    except (AttributeError, RuntimeError):  # a torch build without these private ops
+        return False
 
 
 class FusedLinear(nn.Module):
