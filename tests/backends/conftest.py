@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,13 @@ def onnx_minilm(exported) -> Encoder:
 @pytest.fixture(scope="session")
 def int8_minilm(exported) -> Encoder:
     return Encoder.load(exported, backend="onnx-int8")
+
+
+@contextmanager
+def running_on(encoder: Encoder, backend) -> Iterator[Encoder]:
+    """The session's shared encoder with another backend for the block, its own restored after."""
+    previous, encoder.backend = encoder.backend, backend
+    try:
+        yield encoder
+    finally:
+        encoder.backend = previous

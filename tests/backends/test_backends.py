@@ -16,6 +16,7 @@ from embedlab.batching import length_sorted_batches
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import FEATURES, cpu_info
+from tests.backends.conftest import running_on
 
 TEXTS = ["short", "a somewhat longer sentence about music and guitars", "", "x " * 30, "Two dogs run in snow."]
 AVX2_ONLY = frozenset({"avx2", "fma"})
@@ -78,11 +79,8 @@ def test_bf16_with_native_bf16_stays_close_to_fp32(monkeypatch, minilm) -> None:
     mock_cpu(monkeypatch, CPU_A)
     backend = load_backend(minilm, "torch-bf16")
     assert isinstance(backend, TorchBf16Backend)
-    previous, minilm.backend = minilm.backend, backend
-    try:
+    with running_on(minilm, backend):
         bf16 = minilm.encode(TEXTS[:2])
-    finally:
-        minilm.backend = previous
     assert np.sum(bf16 * minilm.encode(TEXTS[:2]), axis=1).min() > 0.99
 
 

@@ -13,6 +13,7 @@ from transformers import BertConfig, BertModel
 
 from embedlab.backends.onednn_fusion import FusedLinear, FusedResidualOutput, fuse_linear_layers, onednn_available
 from embedlab.backends.torch_backend import TorchBf16Backend
+from tests.backends.conftest import running_on
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN fused linear ops")
 
@@ -25,15 +26,11 @@ def tiny_bert(hidden_act: str) -> BertModel:
     return BertModel(config, add_pooling_layer=False).to(torch.bfloat16).eval()
 
 
-def fused_copy(model: BertModel) -> tuple[BertModel, int]:
-    fused = copy.deepcopy(model)
-    return fused, fuse_linear_layers(fused)
-
-
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu", "silu"])
 def test_fused_layers_compute_what_the_unfused_ones_do(hidden_act) -> None:
     model = tiny_bert(hidden_act)
-    fused, swapped = fused_copy(model)
+    fused = copy.deepcopy(model)
+    swapped = fuse_linear_layers(fused)
     # Per layer: query, key, value, the two residual blocks, and the feed-forward expansion.
     assert swapped == 2 * 6
     layer = fused.encoder.layer[0]
@@ -88,9 +85,6 @@ def test_bf16_backend_runs_fused_layers_and_stays_close_to_fp32(minilm) -> None:
     assert isinstance(copy_.encoder.layer[0].output, FusedResidualOutput)
     assert all(not isinstance(m, torch.nn.Linear) for m in copy_.modules())
     fp32 = minilm.encode(["Two dogs run in snow.", "a long sentence about music " * 5])
-    previous, minilm.backend = minilm.backend, backend
-    try:
+    with running_on(minilm, backend):
         bf16 = minilm.encode(["Two dogs run in snow.", "a long sentence about music " * 5])
-    finally:
-        minilm.backend = previous
     assert np.sum(bf16 * fp32, axis=1).min() > 0.999
