@@ -7,7 +7,6 @@ kept per CPU class (docs/benchmarks/encode.json): a run on one class of CPU neve
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
 import statistics
@@ -164,7 +163,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scifact", type=int, default=200, help="SciFact abstracts (long texts)")
     parser.add_argument("--long", type=int, default=40, help="long texts (three abstracts joined, truncated)")
     parser.add_argument("--threads", type=int, default=None, help="threads for every contender (default: torch's)")
-    parser.add_argument("--memory-rounds", type=int, default=10, help="rounds of the RSS check (0: skip it)")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B / SciFact (speed only)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
@@ -231,9 +229,9 @@ def distilled_models(work: Path) -> dict[str, tuple[Path, str]]:
     if glove is not None:
         recipes["embedlab static (GloVe word frequencies)"] = DistillConfig(word_frequencies=glove_path())
     for index, (name, config) in enumerate(recipes.items()):
-        path = work / f"static-{index}"
+        path = work / f"static-{config.vectors}-{index}"  # a new recipe never reuses an old one's table
         if not (path / "config.json").is_file():
-            distill_model("minilm", path, config, backend="onnx")
+            distill_model("minilm", path, config, backend="torch")
         settings = json.loads((path / "config.json").read_text())["embedlab"]
         models[name] = (path, f"distilled in {settings['seconds']:.0f} s, {config.dim} dims")
     path = work / "model2vec"
@@ -319,7 +317,6 @@ def main() -> None:
         measure_quality(sides, encoders, statics)
     if peer is not None:
         peer.close()
-    memory = memory_check(encoders.get("embedlab onnx-int8", reference), texts, args.memory_rounds, args.batch_size)
     cpu_share = sum(sum(s.cpu_seconds) for s in sides.values()) / sum(sum(s.seconds) for s in sides.values())
     settings = {
         "texts": len(texts),
@@ -342,7 +339,6 @@ def main() -> None:
         "settings": settings,
         "results": [asdict(side) for side in sides.values()],
         "skipped": {name: note for name, note in notes.items() if note.startswith("skipped")},
-        "memory": memory,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     store = load_store(args.out / "encode.json")
@@ -406,27 +402,6 @@ def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics
             side.pair_spearman = float(spearmanr(similarity, scored[REFERENCE][2])[0])
 
 
-def memory_check(encoder, texts: list[str], rounds: int, batch_size: int) -> dict:
-    """RSS after the first and the last of `rounds` encodes of the same texts: growth means a leak or a cache."""
-    if rounds < 2:
-        return {}
-    rss = []
-    for _ in range(rounds):
-        encoder.encode(texts, batch_size=batch_size, show_progress=False)
-        gc.collect()
-        rss.append(_rss_mib())
-    name = getattr(getattr(encoder, "backend", None), "name", "torch")
-    return {"backend": name, "texts": len(texts), "rounds": rounds, "rss_first_mib": rss[0], "rss_last_mib": rss[-1],
-            "growth": rss[-1] / rss[0] - 1}
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def load_store(path: Path) -> dict:
     """The results of every CPU class measured so far (files from before classes existed start afresh)."""
     if path.is_file():
@@ -445,7 +420,7 @@ def markdown(store: dict) -> str:
         "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
         "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
         "correlation of STS-B pair similarities with fp32's. `within bound` means within "
-        f"{QUALITY_BOUND} points of fp32 on both tasks.",
+        f"{QUALITY_BOUND} points of fp32 on both tasks. Memory over repeated encodes: encode_memory.md.",
         "",
     ]
     for key in sorted(store["classes"]):
@@ -486,14 +461,6 @@ def section(key: str, run: dict) -> list[str]:
         "",
         f"`auto` chose **{s['auto']['name']}**: {s['auto']['reason']}.",
     ]
-    memory = run.get("memory") or {}
-    if memory:
-        lines += [
-            "",
-            f"Memory: {memory['rounds']} encodes of the same {memory['texts']} texts with {memory['backend']}: RSS "
-            f"{memory['rss_first_mib']:.0f} MiB after the first, {memory['rss_last_mib']:.0f} MiB after the last "
-            f"({memory['growth']:+.1%}).",
-        ]
     for name, note in run.get("skipped", {}).items():
         lines += ["", f"{name}: {note}."]
     return lines + [""]

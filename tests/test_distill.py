@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from typer.testing import CliRunner
 
 from embedlab import Encoder
 from embedlab.cli.app import app
-from embedlab.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities
+from embedlab.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
 from embedlab.errors import EmbedlabError
 from embedlab.loading import load_model
 from embedlab.static import StaticEncoder
@@ -85,7 +87,29 @@ def test_word_frequencies_give_frequent_pieces_more_mass(tiny_teacher) -> None:
     assert p[tokenizer.token_to_id("market")] == 0
 
 
+def test_token_vectors_are_the_tokens_own_outputs_and_pooled_the_models_pooling(tiny_teacher) -> None:
+    ids = np.array([tiny_teacher.tokenizer.convert_tokens_to_ids(w) for w in ("guitar", "market", "the")])
+    tokenizer = tiny_teacher.tokenizer
+    sequences = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id] for i in ids])
+    with torch.inference_mode():
+        hidden = tiny_teacher.transformer(input_ids=sequences, attention_mask=torch.ones_like(sequences)).last_hidden_state
+    token = token_vectors(tiny_teacher, ids, batch_size=2, vectors="token")
+    pooled = token_vectors(tiny_teacher, ids, batch_size=2, vectors="pooled")
+    np.testing.assert_allclose(token, hidden[:, 1].numpy(), atol=1e-5)
+    np.testing.assert_allclose(pooled, hidden.mean(dim=1).numpy(), atol=1e-5)  # MiniLM's mean pooling
+    assert not np.allclose(token, pooled, atol=1e-3)
+
+
+def test_token_vectors_need_a_torch_backend(minilm) -> None:
+    onnx_like = SimpleNamespace(name="onnx")  # an ONNX backend exposes no transformer
+    teacher = SimpleNamespace(tokenizer=minilm.tokenizer, backend=onnx_like, _with_token_types=True)
+    with pytest.raises(EmbedlabError, match="use backend torch"):
+        token_vectors(teacher, np.array([1000]), vectors="token")
+
+
 def test_bad_settings_are_one_line_errors(tiny_teacher, tmp_path) -> None:
+    with pytest.raises(EmbedlabError, match="vectors must be one of token, pooled"):
+        distill(tiny_teacher, DistillConfig(dim=4, vectors="cls"))
     with pytest.raises(EmbedlabError, match="dim must be between"):
         distill(tiny_teacher, DistillConfig(dim=33))
     with pytest.raises(EmbedlabError, match="sif_coefficient"):

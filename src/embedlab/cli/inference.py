@@ -40,7 +40,12 @@ def distill(
         None, "--word-frequencies", help="Words in frequency order for the SIF weights: 'glove' (data root) or a file."
     ),
     sif: Optional[float] = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
-    backend: str = typer.Option("torch", "--backend", "-b", help="Backend that runs the teacher over the vocabulary."),
+    vectors: str = typer.Option(
+        "token", "--vectors", help="A token's row: 'token' (its own output vector) or 'pooled' (model2vec's: the pooled [CLS] token [SEP])."
+    ),
+    backend: str = typer.Option(
+        "torch", "--backend", "-b", help="Backend that runs the teacher over the vocabulary (any for --vectors pooled; torch or torch-bf16 for token)."
+    ),
 ) -> None:
     """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
     from embedlab.distill import DistillConfig, distill_model
@@ -50,7 +55,8 @@ def distill(
     frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
     if frequencies is not None and not frequencies.is_file():
         raise EmbedlabError(f"word-frequency list not found: {frequencies}")
-    path = distill_model(model, out, DistillConfig(dim=dim, sif_coefficient=sif, word_frequencies=frequencies), backend)
+    path = distill_model(model, out, DistillConfig(dim=dim, sif_coefficient=sif, word_frequencies=frequencies, vectors=vectors),
+                         backend)
     console.print(f"wrote a {dim}-dimensional static model to {path}; load it like any model (-m {path})")
 
 
