@@ -162,7 +162,7 @@ def plot(classes: dict, path: Path) -> None:
     axis.set_xlabel("round (same texts each time)")
     axis.set_ylabel("RSS after the round (MiB)")
     axis.set_ylim(bottom=0)
-    axis.legend()
+    axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -25,6 +25,7 @@ from embedlab.batching import length_sorted_batches, pad_encodings
 from embedlab.checkpoints import check_weights, local_model_dir
 from embedlab.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.inputs import as_text_list
 from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
 from embedlab.pooling import Pooling
@@ -276,6 +277,8 @@ class Encoder(nn.Module):
                     advance(len(batch))
             if not torch.isfinite(embeddings).all():
                 raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")
+            if len(texts) >= TRIM_MIN_TEXTS:
+                release_free_heap()
         embeddings = finish_embeddings(embeddings, dim, normalize)
         if single:
             embeddings = embeddings[0]
