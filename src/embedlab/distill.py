@@ -66,8 +66,6 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
         raise EmbedlabError(f"dim must be between 1 and {min(encoder.dim, int(kept.sum()))}, not {config.dim}")
     if not 0 < config.sif < 1:
         raise EmbedlabError(f"sif_coefficient must be between 0 and 1, not {config.sif}")
-    if config.vectors not in VECTORS:
-        raise EmbedlabError(f"vectors must be one of {', '.join(VECTORS)}, not {config.vectors!r}")
     if config.word_frequencies is None:
         weights = zipf_sif_weights(int(kept.sum()), config.sif)
     else:
@@ -85,6 +83,8 @@ def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 102
     vectors="token" reads the token's own position through a torch backend's transformer; "pooled" takes the
     model's pooled output through any backend (ONNX included).
     """
+    if vectors not in VECTORS:
+        raise EmbedlabError(f"vectors must be one of {', '.join(VECTORS)}, not {vectors!r}")
     tokenizer = encoder.tokenizer
     first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
     ids = torch.as_tensor(token_ids, dtype=torch.int64)[:, None]
