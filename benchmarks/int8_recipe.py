@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-from encode_throughput import load_texts, read_jsonl
+from encode_throughput import agreement, load_texts, read_jsonl
 from timing import timed
 
 from embedlab import Encoder
 from embedlab.atomic import write_json, write_text
 from embedlab.backends.export import FP32_FILE, INT8_FILE, export_onnx
+from embedlab.backends.int8 import Int8Config, quantize_graph
 from embedlab.backends.onnx_backend import OnnxBackend
 from embedlab.data import dataset_path
 from embedlab.evaluation.sts import evaluate_sts
@@ -64,7 +64,7 @@ def quantize_static_graph(encoder: Encoder, source: Path, target: Path, texts: l
     """
     import onnxruntime as ort
     from onnx import TensorProto
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     # Without shapes on the fused ops' outputs the quantizer cannot tell they are float and leaves every
@@ -82,9 +82,7 @@ def quantize_static_graph(encoder: Encoder, source: Path, target: Path, texts: l
                        "CalibMovingAverage": moving_average},
     )
     if dynamic_attention:
-        quantize_dynamic(str(staged), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["Attention"],
-                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT})
+        quantize_graph(staged, target, Int8Config(op_types=("Attention",)))  # onnx-int8's own dynamic recipe
         staged.unlink()
     shaped.unlink()
 
@@ -127,7 +125,7 @@ def main() -> None:
     sts = dataset_path("sts", "stsb", "test.jsonl")
     for name, backend in backends.items():
         encoder.backend = backend
-        cosines = np.sum(outputs[name] * reference, axis=1)
+        cosines = agreement(outputs[name], reference)
         times = seconds[name][1:]
         rows.append({"name": name, "median_s": statistics.median(times),
                      "spread": (max(times) - min(times)) / statistics.median(times),
