@@ -16,7 +16,7 @@ import torch
 
 from embedlab import Encoder
 from embedlab.atomic import write_json, write_text
-from embedlab.cross_encoder import CrossEncoder
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer

@@ -35,11 +35,11 @@ from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.torch_backend import has_native_bf16
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
-from embedlab.distill import DistillConfig, distill_model
+from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.evaluation.retrieval import evaluate_retrieval
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
-from embedlab.loading import glove_path
+from embedlab.models.loading import glove_path
 from embedlab.similarity import pairwise_cosine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from embedlab.data import dataset_path, load_beir
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Qrels, ranking_metrics
 from embedlab.hardware import as_dict, cpu_info, report_header
-from embedlab.index.backends import create_store
+from embedlab.index.registry import create_store
 from embedlab.index.faiss_store import FaissStore, default_nlist
 from embedlab.index.quantized import memory_per_vector
 from embedlab.index.store import StoreHit

@@ -20,14 +20,14 @@ from embedlab.atomic import write_json
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.demo import random_bert
-from embedlab.diagnostics import anisotropy, uniformity
+from embedlab.evaluation.diagnostics import anisotropy, uniformity
 from embedlab.evaluation.pairs import evaluate_pairs
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import as_dict, cpu_info, report_header
-from embedlab.loading import GLOVE_FILE
-from embedlab.pooling import Pooling
-from embedlab.static import StaticEncoder
+from embedlab.models.loading import GLOVE_FILE
+from embedlab.models.pooling import Pooling
+from embedlab.models.static_encoder import StaticEncoder
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 # Published figures: MTEB leaderboard for all-MiniLM-L6-v2; BEIR paper, bm25s and Anserini for BM25.
@@ -77,7 +77,7 @@ def published_rows(minilm: Encoder) -> list[Row]:
 
 
 def with_pooling(encoder: Encoder, strategy: str) -> Encoder:
-    encoder.pooling = Pooling(strategy, encoder.dim)
+    encoder.model.pooling = Pooling(strategy, encoder.dim)
     return encoder
 
 

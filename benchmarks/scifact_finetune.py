@@ -23,10 +23,10 @@ from results_page import write_section
 
 from embedlab import Encoder
 from embedlab.atomic import write_json, write_text
-from embedlab.cross_encoder import CrossEncoder
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.hardware import cpu_info, report_header
-from embedlab.loading import load_model
+from embedlab.models.loading import load_model
 from embedlab.mining import MiningConfig, load_mining_task, mine, write_triplets
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig

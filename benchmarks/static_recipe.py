@@ -14,11 +14,11 @@ from pathlib import Path
 from embedlab import Encoder
 from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path
-from embedlab.distill import VECTORS, DistillConfig, distill
+from embedlab.models.distill import VECTORS, DistillConfig, distill
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import as_dict, cpu_info, report_header
-from embedlab.loading import glove_path
+from embedlab.models.loading import glove_path
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 COLUMNS = {"stsb_dev": "STS-B dev", "scifact_train": "SciFact train nDCG@10", "stsb_test": "STS-B test",

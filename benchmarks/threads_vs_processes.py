@@ -18,7 +18,7 @@ import torch
 from encode_throughput import DEFAULT_OUT, cpu_class, load_store, load_texts
 
 from embedlab import Encoder
-from embedlab.bulk import BulkConfig, encode_corpus
+from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.hardware import as_dict, cpu_info, report_header
 
 

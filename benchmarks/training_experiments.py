@@ -20,7 +20,7 @@ from embedlab.atomic import atomic_path, write_json
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.data.training_sets import load_training_set
-from embedlab.diagnostics import anisotropy
+from embedlab.evaluation.diagnostics import anisotropy
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
 from embedlab.losses.cached_infonce import CachedInfoNCELoss

@@ -11,13 +11,13 @@ import torch
 from embedlab import EmbedlabError, Encoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
-from embedlab.loading import load_model
+from embedlab.models.loading import load_model
 from embedlab.losses import InfoNCELoss
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.training.build import build_loss, train
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer
-from embedlab.two_tower import TwoTowerEncoder
+from embedlab.models.two_tower import TwoTowerEncoder
 from tests.files import write_jsonl
 from tests.test_trainer import pair_data, tiny_encoder
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.bulk import MANIFEST, BulkConfig, encode_corpus
+from embedlab.scale.bulk import MANIFEST, BulkConfig, encode_corpus
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
-from embedlab.loading import load_model
-from embedlab.static import StaticEncoder
+from embedlab.models.loading import load_model
+from embedlab.models.static_encoder import StaticEncoder
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "mat", "fast", "slow"]
 

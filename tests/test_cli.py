@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from embedlab.cli.app import app
 from embedlab.demo import DEMO_PAIRS, UNRELATED_PAIRS, run_demo
-from embedlab.loading import load_model
-from embedlab.static import StaticEncoder
+from embedlab.models.loading import load_model
+from embedlab.models.static_encoder import StaticEncoder
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from embedlab import EmbedlabError
 from embedlab.cli.app import app
-from embedlab.cross_encoder import CrossEncoder
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import TrainingSet
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run

@@ -14,8 +14,8 @@ from hypothesis.extra.numpy import arrays
 
 from embedlab.atomic import write_json
 from embedlab.demo import DEMO_PAIRS, random_bert
-from embedlab.diagnostic_plots import save_plots
-from embedlab.diagnostics import (
+from embedlab.evaluation.diagnostic_plots import save_plots
+from embedlab.evaluation.diagnostics import (
     DiagnoseConfig,
     DiagnoseInput,
     alignment,

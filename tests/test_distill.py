@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from embedlab import Encoder
 from embedlab.cli.app import app
-from embedlab.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
-from embedlab.errors import EmbedlabError
-from embedlab.loading import load_model
-from embedlab.static import StaticEncoder
+from embedlab.models.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
+from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.loading import load_model
+from embedlab.models.static_encoder import StaticEncoder
 
 TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
 
@@ -62,11 +62,13 @@ def test_encode_is_the_mean_of_token_rows(tiny_static, tiny_teacher) -> None:
 
 def test_saved_model_loads_everywhere_with_the_same_vectors(tiny_static, tmp_path) -> None:
     path = tiny_static.save(tmp_path / "static", config={"embedlab": {"teacher": "tiny"}})
-    for loaded in (Encoder.load(path), load_model(str(path)), StaticEncoder.load_dir(path)):
+    for loaded in (load_model(str(path)), StaticEncoder.load_dir(path)):
         assert isinstance(loaded, StaticEncoder)
         np.testing.assert_allclose(loaded.encode(TEXTS), tiny_static.encode(TEXTS), atol=1e-6)
     with pytest.raises(EmbedlabError, match="no backends"):
-        Encoder.load(path, backend="onnx")
+        load_model(path, backend="onnx")
+    with pytest.raises(ModelLoadError, match="is a static model: load it with embedlab.load_model"):
+        Encoder.load(path)
 
 
 def test_model2vec_reads_what_distill_writes(tiny_static, tmp_path) -> None:
@@ -101,8 +103,10 @@ def test_token_vectors_are_the_tokens_own_outputs_and_pooled_the_models_pooling(
 
 
 def test_token_vectors_need_a_torch_backend(minilm) -> None:
-    onnx_like = SimpleNamespace(name="onnx")  # an ONNX backend exposes no transformer
-    teacher = SimpleNamespace(tokenizer=minilm.tokenizer, backend=onnx_like, _with_token_types=True)
+    onnx_like = SimpleNamespace(name="onnx", torch_model=lambda model: None)  # a graph has no torch model
+    teacher = SimpleNamespace(
+        tokenizer=minilm.tokenizer, backend=onnx_like, model=SimpleNamespace(token_type_ids=True), device="cpu"
+    )
     with pytest.raises(EmbedlabError, match="use backend torch"):
         token_vectors(teacher, np.array([1000]), vectors="token")
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from embedlab.fusion import reciprocal_rank_fusion
+from embedlab.rank_fusion import reciprocal_rank_fusion
 
 
 def test_by_hand():

@@ -6,8 +6,8 @@ import platform
 
 import pytest
 
-import embedlab.encoder as encoder_module
-from embedlab.heap import TRIM_MIN_TEXTS, release_free_heap
+import embedlab.models.encoder as encoder_module
+from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")

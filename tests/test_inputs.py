@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from embedlab.errors import InputTypeError
-from embedlab.inputs import as_text_list
+from embedlab.models.inputs import as_text_list
 
 
 @given(st.lists(st.text()))

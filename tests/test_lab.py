@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
 from embedlab.lab.rankings import matryoshka_dimensions, ranking

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedlab.errors import ModelLoadError
-from embedlab.pooling import STRATEGIES, Pooling
+from embedlab.models.pooling import STRATEGIES, Pooling
 
 # "The quick brown fox": 4 tokens, 4 dims; column means 0.55 / 0.525 / 0.575 / 0.50.
 FOX = torch.tensor(

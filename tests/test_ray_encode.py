@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.bulk import BulkConfig, encode_corpus
+from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.cli.app import app, main
 from embedlab.errors import EmbedlabError
-from embedlab.ray_cluster import import_ray
-from embedlab.ray_encode import RayRunner, _whole_chunks
+from embedlab.scale.ray_cluster import import_ray
+from embedlab.scale.ray_encode import RayRunner, _whole_chunks
 
 ATOL = 1e-5  # chunks are batched differently from one encode call; the vectors agree to float rounding
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.reranking import evaluate_reranking
 from embedlab.evaluation.retrieval import evaluate_retrieval
-from embedlab.static import StaticEncoder
+from embedlab.models.static_encoder import StaticEncoder
 from tests.test_retrieval import write_beir
 
 # BM25's worst order for q1, whose one relevant doc is d1: the cat sentence ranked last.

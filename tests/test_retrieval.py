@@ -23,8 +23,8 @@ from embedlab.evaluation.retrieval import (
     evaluate_retrieval,
     retrieval_run,
 )
-from embedlab.fingerprint import model_fingerprint
-from embedlab.static import StaticEncoder
+from embedlab.models.fingerprint import model_fingerprint
+from embedlab.models.static_encoder import StaticEncoder
 
 DOCS = {
     "d1": ("", "A cat sits on the mat."),

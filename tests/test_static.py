@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
-from embedlab.loading import GLOVE_FILE
+from embedlab.models.loading import GLOVE_FILE
 from embedlab.similarity import cosine_similarity
-from embedlab.static import StaticEncoder, tokenize, zipf_sif_weights
+from embedlab.models.static_encoder import StaticEncoder, tokenize, zipf_sif_weights
 from tests.conftest import real_data
 
 WORDS = ["the", "cat", "dog"]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from embedlab.wordpiece_cache import CachedWordPiece
+from embedlab.models.wordpiece_cache import CachedWordPiece
 
 
 @pytest.fixture(scope="module")

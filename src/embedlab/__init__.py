@@ -1,8 +1,23 @@
 """embedlab: sentence embeddings from encoding to training, evaluation, fast inference and search."""
 
-from embedlab.encoder import Encoder
+from embedlab import compat
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
-from embedlab.pooling import STRATEGIES as POOLING_STRATEGIES
+from embedlab.models.encoder import Encoder
+from embedlab.models.loading import load_model
+from embedlab.models.pooling import STRATEGIES as POOLING_STRATEGIES
+from embedlab.models.static_encoder import StaticEncoder
 
-__all__ = ["Encoder", "EmbedlabError", "InputTypeError", "ModelLoadError", "POOLING_STRATEGIES"]
+compat.install()
+
+__all__ = [
+    "Embedder",
+    "EmbedlabError",
+    "Encoder",
+    "InputTypeError",
+    "ModelLoadError",
+    "POOLING_STRATEGIES",
+    "StaticEncoder",
+    "load_model",
+]
 __version__ = "0.1.0"

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import torch
 
 from embedlab.data import dataset_path
-from embedlab.encoder import Encoder
-from embedlab.loading import GLOVE_FILE
+from embedlab.models.encoder import Encoder
+from embedlab.models.loading import GLOVE_FILE
 from embedlab.similarity import pairwise_cosine
-from embedlab.static import StaticEncoder
+from embedlab.models.static_encoder import StaticEncoder
 
 # The pairs of the classic similarity-calculator demo: two paraphrases, two related, two unrelated.
 DEMO_PAIRS = [

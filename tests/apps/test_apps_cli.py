@@ -22,7 +22,7 @@ runner = CliRunner()
 def fake_model(monkeypatch):
     """Make every --model load a LookupEncoder over the dedup and topic texts."""
     encoder = LookupEncoder({**VECTORS, **{t: v.tolist() for t, v in topic_encoder().table.items()}})
-    monkeypatch.setattr("embedlab.loading.load_model", lambda name, **kwargs: encoder)
+    monkeypatch.setattr("embedlab.models.loading.load_model", lambda name, **kwargs: encoder)
     return encoder
 
 

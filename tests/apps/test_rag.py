@@ -89,7 +89,7 @@ def test_retrieval_recall_by_hand(index):
 
 
 def test_rag_command_answers_offline(tmp_path, monkeypatch):
-    monkeypatch.setattr("embedlab.loading.load_model", lambda name, **kwargs: HashingEncoder())
+    monkeypatch.setattr("embedlab.models.loading.load_model", lambda name, **kwargs: HashingEncoder())
     Index.build(HashingEncoder(), DOCS, model_name="hashing").save(tmp_path / "idx")
     result = CliRunner().invoke(app, ["rag", str(tmp_path / "idx"), "where does the Rhine flow?", "--k", "1"])
     assert result.exit_code == 0, result.output

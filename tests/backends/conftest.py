@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from embedlab import Encoder
-from embedlab.backends.export import ExportReport, export_model
+from embedlab.backends.export import ExportReport
+from embedlab.models.export import export_model
 from embedlab.backends.graphs import CACHE_ENV
 
 

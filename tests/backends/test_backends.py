@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from embedlab import Encoder, backends
 from embedlab.backends import BACKENDS, choose_backend, load_backend
-from embedlab.backends.torch_backend import TorchBf16Backend
-from embedlab.batching import length_sorted_batches
+from embedlab.backends.torch_backend import TorchHalfBackend
+from embedlab.models.token_batches import length_sorted_batches
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import FEATURES, cpu_info
@@ -78,7 +78,7 @@ def test_bf16_is_refused_without_native_bf16(monkeypatch, minilm) -> None:
 def test_bf16_with_native_bf16_stays_close_to_fp32(monkeypatch, minilm) -> None:
     mock_cpu(monkeypatch, CPU_A)
     backend = load_backend(minilm, "torch-bf16")
-    assert isinstance(backend, TorchBf16Backend)
+    assert isinstance(backend, TorchHalfBackend)
     with running_on(minilm, backend):
         bf16 = minilm.encode(TEXTS[:2])
     assert np.sum(bf16 * minilm.encode(TEXTS[:2]), axis=1).min() > 0.99
@@ -109,7 +109,9 @@ def test_auto_picks_bf16_on_amx_int8_with_vnni_and_fp32_onnx_on_avx2() -> None:
     avx2 = choose_backend(cpu_info(flags=AVX2_ONLY))
     assert avx2.name == "onnx" and "VNNI" in avx2.reason
     assert choose_backend(cpu_info(flags=VNNI_ONLY), onnx_available=False).name == "torch"
-    assert choose_backend(cpu_info(flags=CPU_A), device="cuda").name == "torch"
+    assert choose_backend(cpu_info(flags=CPU_A), device="cuda", gpu_bf16=True).name == "torch-bf16"
+    assert choose_backend(cpu_info(flags=AVX2_ONLY), device="cuda", gpu_bf16=False).name == "torch-fp16"
+    assert choose_backend(cpu_info(flags=CPU_A), device="mps").name == "torch"
 
 
 @settings(max_examples=60, deadline=None)

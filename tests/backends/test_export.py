@@ -16,8 +16,8 @@ from embedlab.backends.export import (
     GRAPH_DIR,
     INT8_MIN_MEAN_COSINE,
     INT8_MIN_WORST_COSINE,
-    export_model,
 )
+from embedlab.models.export import export_model
 from embedlab.backends.manifest import MANIFEST, weights_sha256
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError, ModelLoadError

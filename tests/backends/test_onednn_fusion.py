@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import BertConfig, BertModel
 
-from embedlab.backends.onednn_fusion import FusedLinear, FusedResidualOutput, fuse_linear_layers, onednn_available
-from embedlab.backends.torch_backend import TorchBf16Backend
+from embedlab.backends.fused_linear import FusedLinear, FusedResidualOutput, fuse_linear_layers, onednn_available
+from embedlab.backends.torch_backend import TorchHalfBackend
 from tests.backends.conftest import running_on
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN fused linear ops")
@@ -80,8 +80,8 @@ def minilm_bf16_pair(minilm) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 def test_bf16_backend_runs_fused_layers_and_stays_close_to_fp32(minilm) -> None:
-    backend = TorchBf16Backend()
-    copy_ = backend.transformer(minilm)
+    backend = TorchHalfBackend()
+    copy_ = backend.torch_model(minilm.model).transformer
     assert isinstance(copy_.encoder.layer[0].output, FusedResidualOutput)
     assert all(not isinstance(m, torch.nn.Linear) for m in copy_.modules())
     fp32 = minilm.encode(["Two dogs run in snow.", "a long sentence about music " * 5])

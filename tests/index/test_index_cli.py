@@ -24,7 +24,7 @@ ROWS = [
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    monkeypatch.setattr("embedlab.loading.load_model", lambda name, **kwargs: HashingEncoder())
+    monkeypatch.setattr("embedlab.models.loading.load_model", lambda name, **kwargs: HashingEncoder())
 
 
 def invoke(*args: str) -> str:

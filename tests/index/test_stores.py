@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError
 from embedlab.index import quantized
-from embedlab.index.backends import create_store, load_store
+from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import matches
 
 KINDS = ["exact", "faiss-hnsw", "faiss-ivfpq", "milvus", "int8", "binary"]

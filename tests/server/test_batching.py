@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedlab.server.batching import InferenceWorker, QueueFull, WorkerStopped, take_batch
+from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped, take_batch
 from tests.fakes import HashingEncoder
 from tests.server.conftest import WAIT_S, GatedEncoder, wait_until
 

@@ -23,7 +23,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.pairs import best_f1
 from embedlab.evaluation.result import EvalResult, TextEncoder
 from embedlab.evaluation.sts import encode_sentence_pairs
-from embedlab.index.backends import create_store
+from embedlab.index.registry import create_store
 from embedlab.similarity import pairwise_cosine
 
 STORES = ("exact", "faiss-hnsw")

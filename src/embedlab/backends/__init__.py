@@ -1,27 +1,22 @@
-"""Inference backends: the same Encoder run by PyTorch (fp32 or bf16) or ONNX Runtime (fp32 or int8).
+"""Inference backends: the same model run by PyTorch (fp32, bf16 or fp16) or ONNX Runtime (fp32 or int8).
 
 `load_backend` turns a backend name (or `auto`) into the object `Encoder.encode` calls once per batch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
-from embedlab.backends.base import Backend
-from embedlab.backends.torch_backend import TorchBackend, TorchBf16Backend, check_native_bf16
+from embedlab.backends.base import Backend, ExportableEncoder
+from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import cpu_info
 
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
-
-BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 
-__all__ = ["AUTO", "BACKENDS", "Backend", "BackendChoice", "check_backend_name", "choose_backend", "load_backend"]
+__all__ = ["AUTO", "BACKENDS", "Backend", "BackendChoice", "ExportableEncoder", "check_backend_name", "choose_backend", "load_backend"]
 
 
 def check_backend_name(name: str) -> str:
@@ -31,7 +26,7 @@ def check_backend_name(name: str) -> str:
     return name
 
 
-def load_backend(encoder: Encoder, name: str, threads: int | None = None) -> Backend:
+def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = None) -> Backend:
     """The backend `name` for this encoder, its ONNX graph found or exported; `auto` picks by CPU features.
 
     threads sets torch's (process-wide) thread count, or the ONNX Runtime session's.
@@ -50,16 +45,25 @@ def load_backend(encoder: Encoder, name: str, threads: int | None = None) -> Bac
         return OnnxBackend(graph_for(encoder, int8=name == "onnx-int8"), name, threads)
     if threads is not None:
         torch.set_num_threads(threads)
+    device = encoder.device
     if name == "torch-bf16":
-        if encoder.device.type == "cpu":
+        if device.type == "cpu":
             check_native_bf16(cpu_info())
-        return TorchBf16Backend()
+        elif device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise EmbedlabError("this GPU has no bf16 arithmetic: use backend torch-fp16 or auto")
+        return TorchHalfBackend()
+    if name == "torch-fp16":
+        if device.type == "cpu":
+            raise EmbedlabError("backend torch-fp16 runs on a GPU; on the CPU use torch-bf16, onnx-int8 or auto")
+        return TorchHalfBackend(name="torch-fp16", dtype=torch.float16)
     return TorchBackend()
 
 
-def _load_auto(encoder: Encoder, threads: int | None) -> Backend:
+def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     """The backend auto chooses; when that one cannot serve this model, the next safer one, saying why."""
-    choice = choose_backend(cpu_info(), onnx_available=_onnxruntime_installed(), device=encoder.device.type)
+    choice = choose_backend(
+        cpu_info(), onnx_available=_onnxruntime_installed(), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
+    )
     reason = choice.reason
     # int8 may miss its quality bound for a model, and some poolings cannot be exported at all.
     fallbacks = {"onnx-int8": "onnx", "onnx": "torch"}
@@ -75,6 +79,10 @@ def _load_auto(encoder: Encoder, threads: int | None) -> Backend:
             reason = f"{reason}; but {err}, so {name}"
     backend.reason = reason
     return backend
+
+
+def _gpu_bf16(encoder: ExportableEncoder) -> bool:
+    return encoder.device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def _onnxruntime_installed() -> bool:

@@ -21,13 +21,19 @@ class BackendChoice:
     reason: str
 
 
-def choose_backend(cpu: CpuInfo, *, onnx_available: bool = True, device: str = "cpu") -> BackendChoice:
+def choose_backend(
+    cpu: CpuInfo, *, onnx_available: bool = True, device: str = "cpu", gpu_bf16: bool = False
+) -> BackendChoice:
     """Pick a backend from the CPU's features alone (no timing), so the choice is instant and repeatable.
 
     AMX multiplies bf16 tiles so fast that the whole model in bf16 beats int8 ONNX (whose kernels use VNNI,
     not AMX). Dynamic int8 is within the quality bound everywhere but fast only with VNNI; without it, int8
     kernels widen to 16 bits and lose to fp32, and fp32 ONNX (fused attention) still beats PyTorch.
     """
+    if device == "cuda":
+        if gpu_bf16:
+            return BackendChoice("torch-bf16", "the model is on a GPU with bf16 arithmetic: the whole model in bf16")
+        return BackendChoice("torch-fp16", "the model is on a GPU without bf16: the whole model in fp16")
     if device != "cpu":
         return BackendChoice("torch", f"the model is on {device}; the ONNX backends run on the CPU")
     if cpu.amx_bf16:

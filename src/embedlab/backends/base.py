@@ -1,16 +1,21 @@
 """What every backend offers the Encoder: pooled (un-normalised) embeddings for one padded batch.
 
 Tokenizing, sorting, prompts, truncation and normalisation stay in Encoder.encode, so all backends share them.
+Backends see the differentiable `EmbeddingModel` and, to export a graph, an `ExportableEncoder`; they never
+import the Encoder, which sits above them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
+import numpy as np
+import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
+from embedlab.models.core import EmbeddingModel
 
 
 class Backend(Protocol):
@@ -19,6 +24,27 @@ class Backend(Protocol):
     name: str
     reason: str
 
-    def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
+    def embed(self, model: EmbeddingModel, features: dict[str, Tensor], prompt_length: int) -> Tensor:
         """Float32 (B, dim) pooled embeddings on the CPU, before Matryoshka truncation and normalisation."""
         ...
+
+    def torch_model(self, model: EmbeddingModel) -> EmbeddingModel | None:
+        """The torch model this backend runs (for reads of token vectors), or None when it runs a graph."""
+        ...
+
+
+class ExportableEncoder(Protocol):
+    """What exporting and validating an ONNX graph needs from an encoder (the Encoder implements it)."""
+
+    model: EmbeddingModel
+    backend: Backend
+
+    @property
+    def weights_dir(self) -> Path: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]: ...
+
+    def encode(self, texts: Sequence[str], *, normalize: bool, show_progress: bool) -> np.ndarray: ...

@@ -1,4 +1,4 @@
-"""Export an Encoder to ONNX: transformer, pooling and normalisation in one graph, checked against torch.
+"""Export an encoder to ONNX: transformer, pooling and normalisation in one graph, checked against torch.
 
 torch.onnx.export writes the graph, ONNX Runtime's transformer optimizer fuses attention and layer norms, and
 the int8 graph is quantized from the fused one. Each export is validated on fixed texts before it is recorded.
@@ -12,21 +12,18 @@ import warnings
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import atomic_path
+from embedlab.backends.base import ExportableEncoder
 from embedlab.backends.int8 import Int8Config, quantize_graph
 from embedlab.backends.manifest import record_graph, weights_sha256
 from embedlab.backends.onnx_backend import NORMALIZED_OUTPUT, POOLED_OUTPUT, OnnxBackend
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import cpu_info
-
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
+from embedlab.models.core import EmbeddingModel
 
 GRAPH_DIR = "onnx"  # where sentence-transformers keeps its ONNX graphs too
 FP32_FILE = "model.onnx"
@@ -34,7 +31,8 @@ INT8_FILE = "model_qint8.onnx"
 OPSET = 17
 FP32_MAX_DIFF = 1e-4
 # Agreement with fp32 that int8 must reach on the validation texts (cosine of each text's two embeddings).
-# Per-channel int8 reaches 0.991 / 0.972 here; per-tensor int8, which loses a point of STS-B, 0.954 / 0.815.
+# Per-channel int8 meets it with room to spare; per-tensor int8, which loses STS-B points, does not
+# (docs/benchmarks/int8_recipe.md).
 INT8_MIN_MEAN_COSINE = 0.98
 INT8_MIN_WORST_COSINE = 0.95
 VALIDATION_TEXTS = (
@@ -75,22 +73,22 @@ class ExportReport:
 
 
 class _GraphModule(nn.Module):
-    """Encoder.forward plus normalisation as a module the exporter can trace (no Python-side branching)."""
+    """EmbeddingModel.forward plus normalisation as a module the exporter can trace (no Python-side branching)."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, model: EmbeddingModel) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.model = model
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             features["token_type_ids"] = token_type_ids
-        pooled = self.encoder(features)
-        normalized = nn.functional.normalize(pooled, p=2, dim=-1) if self.encoder.normalize else pooled
+        pooled = self.model(features)
+        normalized = nn.functional.normalize(pooled, p=2, dim=-1) if self.model.normalize else pooled
         return pooled, normalized
 
 
-def export_onnx(encoder: Encoder, graph_dir: Path, *, int8: bool, config: Int8Config | None = None) -> list[ExportReport]:
+def export_onnx(encoder: ExportableEncoder, graph_dir: Path, *, int8: bool, config: Int8Config | None = None) -> list[ExportReport]:
     """Write model.onnx (and model_qint8.onnx when int8) into graph_dir, validate them and record them.
 
     config defaults to Int8Config.for_cpu(this CPU), since the int8 kernels, and so the safe settings, differ.
@@ -99,7 +97,7 @@ def export_onnx(encoder: Encoder, graph_dir: Path, *, int8: bool, config: Int8Co
     """
     _check_exportable(encoder)
     config = config or Int8Config.for_cpu(cpu_info())
-    weights = weights_sha256(encoder.layout.transformer_dir)
+    weights = weights_sha256(encoder.weights_dir)
     graph_dir.mkdir(parents=True, exist_ok=True)
     reference = _encode_validation_texts(encoder)
     reports = []
@@ -116,8 +114,8 @@ def export_onnx(encoder: Encoder, graph_dir: Path, *, int8: bool, config: Int8Co
     for report in reports:
         details = {
             "backend": report.backend,
-            "pooling": encoder.pooling.strategy,
-            "normalize": encoder.normalize,
+            "pooling": encoder.model.pooling.strategy,
+            "normalize": encoder.model.normalize,
             "opset": OPSET,
             "max_abs_diff": report.max_abs_diff,
             "mean_cosine": report.mean_cosine,
@@ -130,22 +128,21 @@ def export_onnx(encoder: Encoder, graph_dir: Path, *, int8: bool, config: Int8Co
     return reports
 
 
-def _check_exportable(encoder: Encoder) -> None:
-    if encoder.pooling.needs_attentions:
+def _check_exportable(encoder: ExportableEncoder) -> None:
+    if encoder.model.pooling.needs_attentions:
         raise EmbedlabError("cls_attention pooling reads attention weights the ONNX graph does not expose; use backend torch")
-    if not encoder.pooling.include_prompt:
+    if not encoder.model.pooling.include_prompt:
         raise EmbedlabError("this model pools without its prompt (include_prompt: false); use backend torch")
 
 
-def _write_fused_fp32(encoder: Encoder, path: Path) -> None:
+def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
     """Trace the encoder in eager attention (whose pattern ONNX Runtime fuses) and fuse the graph."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    transformer = copy.deepcopy(encoder.transformer).cpu().float()
-    if hasattr(transformer, "set_attn_implementation"):
-        transformer.set_attn_implementation("eager")
-    traced = type(encoder)(transformer, encoder.tokenizer, encoder.pooling, encoder.layout, encoder.name)
-    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if encoder._with_token_types else [])
+    traced = copy.deepcopy(encoder.model).cpu().float()
+    if hasattr(traced.transformer, "set_attn_implementation"):
+        traced.transformer.set_attn_implementation("eager")
+    names = traced.input_names
     sample = encoder.tokenize(["a short text", "a slightly longer text to give the batch two lengths"])
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
     dynamic.update({POOLED_OUTPUT: {0: "batch"}, NORMALIZED_OUTPUT: {0: "batch"}})
@@ -163,7 +160,7 @@ def _write_fused_fp32(encoder: Encoder, path: Path) -> None:
                 opset_version=OPSET,
                 dynamo=False,  # the TorchScript exporter's graph is the one ONNX Runtime's fusions recognise
             )
-        config = encoder.transformer.config
+        config = encoder.model.transformer.config
         # opt_level 0: only the portable fusions, so the graph runs on any CPU; sessions add the rest at load.
         fused = optimize_model(
             str(raw),
@@ -178,14 +175,14 @@ def _write_fused_fp32(encoder: Encoder, path: Path) -> None:
         raw.unlink(missing_ok=True)
 
 
-def _encode_validation_texts(encoder: Encoder) -> np.ndarray:
+def _encode_validation_texts(encoder: ExportableEncoder) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*longer than max_seq_length")  # the long text is on purpose
         return encoder.encode(list(VALIDATION_TEXTS), normalize=True, show_progress=False)
 
 
 def _validate(
-    encoder: Encoder, graph: Path, backend: str, reference: np.ndarray, start: float, final: Path
+    encoder: ExportableEncoder, graph: Path, backend: str, reference: np.ndarray, start: float, final: Path
 ) -> ExportReport:
     """Encode the validation texts through the graph and compare with torch's embeddings."""
     previous = encoder.backend
@@ -212,20 +209,3 @@ def _validate(
             f"below the bound of {INT8_MIN_MEAN_COSINE} (worst {INT8_MIN_WORST_COSINE})"
         )
     return report
-
-
-def export_model(name: str | None, out: Path, backend: str = "onnx") -> list[ExportReport]:
-    """Copy a model into `out` (sentence-transformers layout) and export its graphs into out/onnx.
-
-    `out` may be the model's own directory, which then only gains the onnx/ folder.
-    """
-    from embedlab.encoder import Encoder
-
-    if backend not in ("onnx", "onnx-int8"):
-        raise EmbedlabError(f"export writes ONNX graphs: choose backend onnx or onnx-int8, not {backend!r}")
-    encoder = Encoder.load(name, device="cpu")
-    out = Path(out).expanduser()
-    if not (out.exists() and out.resolve() == encoder.layout.transformer_dir.resolve()):
-        encoder.save(out)
-        encoder = Encoder.load(out, device="cpu")
-    return export_onnx(encoder, out / GRAPH_DIR, int8=backend == "onnx-int8")

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+from embedlab.backends.base import ExportableEncoder
 from embedlab.backends.export import FP32_FILE, GRAPH_DIR, INT8_FILE, export_onnx
 from embedlab.backends.manifest import check_fresh, weights_sha256
-
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
 
 CACHE_ENV = "EMBEDLAB_ONNX_CACHE"
 
@@ -24,15 +20,15 @@ def graph_cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "embedlab" / "onnx"
 
 
-def graph_for(encoder: Encoder, *, int8: bool) -> Path:
+def graph_for(encoder: ExportableEncoder, *, int8: bool) -> Path:
     """The fp32 or int8 graph of this encoder's weights and pooling, exported first if none exists yet.
 
     A graph in the model directory made from other weights is refused (ModelLoadError), never re-used.
     """
     file = INT8_FILE if int8 else FP32_FILE
-    weights = weights_sha256(encoder.layout.transformer_dir)
-    pooling = encoder.pooling.strategy
-    own = encoder.layout.transformer_dir / GRAPH_DIR
+    weights = weights_sha256(encoder.weights_dir)
+    pooling = encoder.model.pooling.strategy
+    own = encoder.weights_dir / GRAPH_DIR
     if check_fresh(own, file, weights, pooling):
         return own / file
     cached = graph_cache_dir() / f"{weights[:24]}-{pooling}"

@@ -6,16 +6,12 @@ Full graph optimisations are on; memory patterns are off because every batch has
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from embedlab.errors import EmbedlabError, ModelLoadError
-
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
+from embedlab.models.core import EmbeddingModel
 
 POOLED_OUTPUT = "pooled_embedding"
 NORMALIZED_OUTPUT = "sentence_embedding"
@@ -43,9 +39,13 @@ class OnnxBackend:
         self.name = name
         self.reason = ""
 
-    def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
+    def embed(self, model: EmbeddingModel, features: dict[str, Tensor], prompt_length: int) -> Tensor:
         if prompt_length:
             raise EmbedlabError(f"backend {self.name} cannot pool without the prompt; use backend torch")
         feed = {name: features[name].numpy() for name in self.inputs}
         (pooled,) = self.session.run([POOLED_OUTPUT], feed)
         return torch.from_numpy(np.asarray(pooled, dtype=np.float32))
+
+    def torch_model(self, model: EmbeddingModel) -> None:
+        """A graph has no torch model to read token vectors from."""
+        return None

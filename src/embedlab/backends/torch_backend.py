@@ -1,23 +1,20 @@
-"""The PyTorch backends: fp32 (exact, the reference) and bf16 weights (for CPUs with native bf16).
+"""The PyTorch backends: fp32 (exact, the reference) and half-precision copies (bf16, or fp16 on GPUs).
 
-bf16 without hardware support is emulated and several times slower than fp32, so it is refused there.
+bf16 without hardware support is emulated and several times slower than fp32, so it is refused there; fp16 is
+offered on GPUs only, where it is native.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from embedlab.backends.onednn_fusion import fuse_linear_layers, onednn_available
+from embedlab.backends.fused_linear import fuse_linear_layers, onednn_available
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import CpuInfo
-
-if TYPE_CHECKING:
-    from embedlab.encoder import Encoder
+from embedlab.models.core import EmbeddingModel
 
 
 def has_native_bf16(cpu: CpuInfo) -> bool:
@@ -36,42 +33,38 @@ def check_native_bf16(cpu: CpuInfo) -> None:
 
 @dataclass
 class TorchBackend:
-    """The Encoder's own fp32 forward pass, on whatever device the model sits."""
+    """The model's own fp32 forward pass, on whatever device the model sits."""
 
     name: str = "torch"
     reason: str = ""
 
-    def embed(self, encoder: Encoder, features: dict[str, Tensor], prompt_length: int) -> Tensor:
-        features = {k: v.to(encoder.device) for k, v in features.items()}
-        return encoder.forward(features, prompt_length, self.transformer(encoder)).float().cpu()
+    def embed(self, model: EmbeddingModel, features: dict[str, Tensor], prompt_length: int) -> Tensor:
+        features = {k: v.to(model.device) for k, v in features.items()}
+        return self.torch_model(model)(features, prompt_length).float().cpu()
 
-    def transformer(self, encoder: Encoder) -> nn.Module | None:
-        """The transformer to run instead of the encoder's own (None: its own, in fp32)."""
-        return None
+    def torch_model(self, model: EmbeddingModel) -> EmbeddingModel:
+        return model
 
 
 @dataclass
-class TorchBf16Backend(TorchBackend):
-    """A bf16 copy of the transformer: every layer in bf16 on the CPU's bf16 units, pooling in fp32.
+class TorchHalfBackend(TorchBackend):
+    """A reduced-precision copy of the model: every transformer layer in `dtype`, pooling in fp32.
 
-    Whole-model bf16 beats autocast (2.6-2.9x vs 2.2x sentence-transformers fp32 on AMX) because autocast
-    re-casts every weight on every call; on the CPU its linear layers run as oneDNN fused ops (onednn_fusion).
-    The copy is remade whenever the fp32 weights change (training).
+    A whole-model copy beats autocast, which re-casts every weight on every call (docs/benchmarks/encode.md);
+    on the CPU its linear layers run as oneDNN fused ops (fused_linear). The copy is remade whenever the fp32
+    weights change (training).
     """
 
     name: str = "torch-bf16"
-    _copy: nn.Module | None = field(default=None, repr=False)
+    dtype: torch.dtype = torch.bfloat16
+    _copy: EmbeddingModel | None = field(default=None, repr=False)
     _copy_of: tuple = field(default=(), repr=False)
 
-    def transformer(self, encoder: Encoder) -> nn.Module:
-        # In-place updates (optimizer steps, load_state_dict) bump a tensor's version counter; moves and
-        # reassigned .data change its storage.
-        weights = (id(encoder.transformer), *((p.data_ptr(), p._version) for p in encoder.transformer.parameters()))
-        if self._copy is None or weights != self._copy_of:
-            self._copy = copy.deepcopy(encoder.transformer).to(torch.bfloat16).eval()
-            if getattr(self._copy, "pooler", None) is not None:
-                self._copy.pooler = None  # BERT's [CLS] pooler output is never read: skip its matrix product
-            if encoder.device.type == "cpu" and onednn_available():
-                fuse_linear_layers(self._copy)
-            self._copy_of = weights
+    def torch_model(self, model: EmbeddingModel) -> EmbeddingModel:
+        version = model.weights_version()
+        if self._copy is None or version != self._copy_of:
+            self._copy = model.reduced_precision_copy(self.dtype)
+            if model.device.type == "cpu" and self.dtype == torch.bfloat16 and onednn_available():
+                fuse_linear_layers(self._copy.transformer)
+            self._copy_of = version
         return self._copy

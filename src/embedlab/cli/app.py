@@ -27,7 +27,7 @@ from embedlab.cli.rag import rag, synth
 from embedlab.cli.serve import serve
 from embedlab.cli.training import train
 from embedlab.errors import EmbedlabError
-from embedlab.pooling import STRATEGIES
+from embedlab.models.pooling import STRATEGIES
 
 app = typer.Typer(
     help="Sentence embeddings: encode, compare, train, evaluate and search.",
@@ -44,7 +44,7 @@ def info(
     backends: bool = typer.Option(False, "--backends", help="Show the CPU features, the backends and what auto picks."),
 ) -> None:
     """Show a model's dimensions, max length, pooling, prompts and parameter count (or, with --backends, the CPU)."""
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     if backends:
         show_backends()
@@ -79,14 +79,14 @@ def encode(
 ) -> None:
     """Embed every text of a file and save the matrix as .npy (with --workers or --ray, resumably in chunks)."""
     from embedlab.data import read_texts
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     if output.suffix != ".npy":
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
     if workers > 1 or ray is not None:
-        from embedlab.bulk import BulkConfig, encode_to_file
-        from embedlab.ray_encode import RayRunner
+        from embedlab.scale.bulk import BulkConfig, encode_to_file
+        from embedlab.scale.ray_encode import RayRunner
 
         options = dict(prompt=prompt, dim=dim, normalize=normalize, max_tokens=max_tokens, batch_size=batch_size)
         config = BulkConfig(model=model, pooling=pooling, backend=backend, workers=workers,
@@ -116,7 +116,7 @@ def similarity(
     unrelated: float = typer.Option(0.2, help="Cosine below which the pair reads as unrelated."),
 ) -> None:
     """Cosine similarity of two texts and the band it falls in (bands depend on the model)."""
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
     from embedlab.similarity import SimilarityBands, band, cosine_similarity
 
     encoder = load_model(model)

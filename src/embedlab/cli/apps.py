@@ -35,7 +35,7 @@ def dedup(
     """Drop near-duplicate texts, keeping the first of each group; optionally report the groups."""
     from embedlab.apps.dedup import DedupConfig, deduplicate, read_rows, write_rows
     from embedlab.atomic import write_json
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     config = DedupConfig(threshold=threshold, k=k, store=store, batch_size=batch_size)
     texts, rows = read_rows(input, field)
@@ -91,7 +91,7 @@ def cluster(
         write_assignments,
     )
     from embedlab.data import read_texts
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     config = ClusterConfig(method=method, k=k, threshold=threshold, min_community_size=min_size, seed=seed,
                            batch_size=batch_size)

@@ -25,7 +25,7 @@ SplitOption = typer.Option("test", help="The qrels split to evaluate (qrels/<spl
 
 
 def _model(name: str) -> TextEncoder:
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     return load_model(name)
 
@@ -55,7 +55,7 @@ def retrieval(
 ) -> None:
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
     fused with BM25 (--hybrid) and re-ranked by a cross-encoder (--rerank CE --rerank-top 100)."""
-    from embedlab.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import CrossEncoder
     from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 
     config = RetrievalConfig(
@@ -157,9 +157,9 @@ def diagnose(
 ) -> None:
     """What makes an embedding space good, measured: anisotropy, alignment/uniformity, effective rank, granularity."""
     from embedlab.atomic import write_json
-    from embedlab.diagnostic_plots import save_plots
-    from embedlab.diagnostics import DiagnoseConfig
-    from embedlab.diagnostics import diagnose as run_diagnose
+    from embedlab.evaluation.diagnostic_plots import save_plots
+    from embedlab.evaluation.diagnostics import DiagnoseConfig
+    from embedlab.evaluation.diagnostics import diagnose as run_diagnose
 
     report = run_diagnose(_model(model), data, DiagnoseConfig(max_rows=max_rows))
     table = Table(title=f"diagnostics: {model} on {data.name} ({report.n_texts} texts)")

@@ -41,7 +41,7 @@ def build(
     """Chunk, embed and index a corpus."""
     from embedlab.data.corpus import ChunkConfig, read_corpus
     from embedlab.index.index import Index, IndexConfig
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     options = {"uri": uri} if uri is not None else {}
     if uri is not None and store != "milvus":
@@ -125,7 +125,7 @@ def load_reranker(path: Optional[Path]):
     """The cross-encoder at `path`, or None."""
     if path is None:
         return None
-    from embedlab.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import CrossEncoder
 
     return CrossEncoder.load(path)
 

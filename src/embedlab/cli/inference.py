@@ -20,7 +20,7 @@ def export(
     backend: str = typer.Option("onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."),
 ) -> None:
     """Export MODEL to ONNX (transformer + pooling + normalisation), validated against torch."""
-    from embedlab.backends.export import export_model
+    from embedlab.models.export import export_model
 
     reports = export_model(model, out, backend)
     table = Table(title=f"ONNX export of {model}")
@@ -48,9 +48,9 @@ def distill(
     ),
 ) -> None:
     """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
-    from embedlab.distill import DistillConfig, distill_model
+    from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.errors import EmbedlabError
-    from embedlab.loading import glove_path
+    from embedlab.models.loading import glove_path
 
     frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
     if frequencies is not None and not frequencies.is_file():
@@ -71,7 +71,7 @@ def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
     from embedlab.backends import BACKENDS, choose_backend
     from embedlab.backends.int8 import has_fast_int8
-    from embedlab.backends.onednn_fusion import onednn_available
+    from embedlab.backends.fused_linear import onednn_available
     from embedlab.backends.torch_backend import has_native_bf16
     from embedlab.hardware import cpu_info, report_header
 

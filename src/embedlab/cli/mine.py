@@ -61,12 +61,12 @@ def mine(
 
 
 def _load_model(name: str):
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     return load_model(name)
 
 
 def _load_judge(path: str):
-    from embedlab.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import CrossEncoder
 
     return CrossEncoder.load(path)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.atomic import save_array
-from embedlab.fingerprint import model_fingerprint
+from embedlab.models.fingerprint import model_fingerprint
 
 ENV_VAR = "EMBEDLAB_CACHE"
 

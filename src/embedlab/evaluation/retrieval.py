@@ -19,7 +19,7 @@ from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
-from embedlab.fusion import RRF_K
+from embedlab.rank_fusion import RRF_K
 from embedlab.similarity import Hit, semantic_search
 
 

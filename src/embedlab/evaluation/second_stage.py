@@ -11,7 +11,7 @@ from typing import Any
 from embedlab.data.beir import BeirDataset
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.ranking_metrics import Run, trec_order
-from embedlab.fusion import RRF_K, reciprocal_rank_fusion
+from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 
 
 def fuse_runs(runs: Sequence[Run], depth: int, k: int = RRF_K) -> Run:

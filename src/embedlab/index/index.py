@@ -25,11 +25,11 @@ from embedlab.atomic import write_json
 from embedlab.bm25 import BM25Index
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
-from embedlab.fingerprint import model_fingerprint
-from embedlab.fusion import RRF_K, reciprocal_rank_fusion
-from embedlab.index.backends import create_store, load_store
+from embedlab.models.fingerprint import model_fingerprint
+from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
+from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
-from embedlab.inputs import as_text_list
+from embedlab.models.inputs import as_text_list
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -289,7 +289,7 @@ class Index:
             verify_files(directory, manifest)
         model = manifest["model"]
         if encoder is None:
-            from embedlab.loading import load_model
+            from embedlab.models.loading import load_model
 
             encoder = load_model(model["name"])
         fingerprint = check_model(encoder, model)

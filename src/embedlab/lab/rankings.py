@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from embedlab.encoder import finish_embeddings
+from embedlab.models.encoder import finish_embeddings
 from embedlab.similarity import cosine_similarity
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.lab.rankings import ranking
-from embedlab.pooling import Pooling
+from embedlab.models.pooling import Pooling
 
 SHOWN_STRATEGIES = ("cls", "mean", "max", "weighted_mean", "cls_attention")
 
@@ -54,7 +54,7 @@ def token_views(encoder: Encoder, texts: Sequence[str]) -> list[TokenView]:
     """Each text's tokens, token vectors and pooled vectors under SHOWN_STRATEGIES (un-normalised)."""
     features = encoder.tokenize(texts)
     with eager_attention(encoder.transformer), torch.inference_mode():
-        hidden, cls_attention = encoder.token_states(features, attentions=True)
+        hidden, cls_attention = encoder.model.token_states(features, attentions=True)
     mask = features["attention_mask"]
     pooled = {s: Pooling(s, encoder.dim)(hidden, mask, cls_attention).cpu().numpy() for s in SHOWN_STRATEGIES}
     views = []

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.losses.embedding import Batch, EmbeddingLoss
 from embedlab.losses.infonce import InfoNCEConfig, InfoNCELoss

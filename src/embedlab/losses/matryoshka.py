@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.losses.embedding import Batch, EmbeddingLoss
 

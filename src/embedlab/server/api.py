@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from scipy.special import expit
 from starlette.concurrency import run_in_threadpool
 
-from embedlab.encoder import finish_embeddings
+from embedlab.models.encoder import finish_embeddings
 from embedlab.server.errors import APIError
 from embedlab.server.limits import check_api_key, check_count, check_model
 from embedlab.server.schemas import (

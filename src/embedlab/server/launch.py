@@ -27,9 +27,9 @@ class ServedModels:
 
 def build_app(models: ServedModels, config: ServerConfig) -> FastAPI:
     """Load `models` and return the server app for them; the served encoder is at `app.state.service.encoder`."""
-    from embedlab.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import CrossEncoder
     from embedlab.index.index import Index
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     encoder = load_model(models.model, backend=models.backend, threads=models.threads)
     # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.

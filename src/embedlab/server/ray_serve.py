@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedlab.errors import EmbedlabError
-from embedlab.ray_cluster import import_ray, ray_session, worker_error
+from embedlab.scale.ray_cluster import import_ray, ray_session, worker_error
 from embedlab.server.config import ServerConfig
 from embedlab.server.launch import ServedModels, build_app
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from embedlab.atomic import atomic_path
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 
 STATE_FILE = "trainer_state.pt"

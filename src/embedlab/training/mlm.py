@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from embedlab.atomic import atomic_path, write_json
-from embedlab.encoder import Encoder, quiet_transformers
+from embedlab.models.encoder import Encoder
+from embedlab.models.model_files import quiet_transformers
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import cpu_info
 from embedlab.training.pretrain_corpus import build_corpus

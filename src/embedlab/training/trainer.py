@@ -19,7 +19,7 @@ from rich.console import Console
 from torch import nn
 
 from embedlab.atomic import write_json
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.progress import progress_bar

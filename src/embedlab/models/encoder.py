@@ -1,15 +1,14 @@
-"""Encoder: a Hugging Face transformer plus a pooling strategy, turning texts into vectors.
+"""Encoder: a transformer embedding model with its tokenizer, a backend and the batched encode loop.
 
-It reads and writes the sentence-transformers directory format, so models move between the two freely.
+The differentiable part is `EmbeddingModel` (models/core.py); this class adds tokenizing, prompts, batching,
+backends and the sentence-transformers directory format, read and written.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,52 +17,50 @@ import torch
 from tokenizers import Encoding, Tokenizer
 from torch import Tensor, nn
 
+from embedlab.atomic import atomic_directory
 from embedlab.backends import load_backend
 from embedlab.backends.base import Backend
 from embedlab.backends.torch_backend import TorchBackend
-from embedlab.batching import length_sorted_batches, pad_encodings
-from embedlab.checkpoints import check_weights, local_model_dir
-from embedlab.encode_options import check_encode_options
+from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.heap import TRIM_MIN_TEXTS, release_free_heap
-from embedlab.inputs import as_text_list
-from embedlab.model_names import DEFAULT_MODEL, resolve_model_name
-from embedlab.pooling import Pooling
-from embedlab.progress import progress_bar
-from embedlab.st_format import (
+from embedlab.models.core import EmbeddingModel
+from embedlab.models.encode_options import check_encode_options
+from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
+from embedlab.models.inputs import as_text_list
+from embedlab.models.model_files import check_weights, local_model_dir, quiet_transformers
+from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
+from embedlab.models.pooling import Pooling
+from embedlab.models.st_format import (
     SentenceTransformerLayout,
     is_sentence_transformers_dir,
     read_layout,
     write_layout,
 )
-from embedlab.static import StaticEncoder, check_static_backend, is_static_dir
+from embedlab.models.static_encoder import is_static_dir
+from embedlab.models.token_batches import length_sorted_batches, pad_encodings
+from embedlab.progress import progress_bar
 
-QUERY_PROMPT_NAMES = ("query",)
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 PROGRESS_MIN_TEXTS = 2048
 
 
 class Encoder(nn.Module):
-    """A sentence encoder: tokenizer, transformer, pooling and optional normalisation."""
+    """A sentence encoder: an EmbeddingModel (transformer, pooling, normalisation), its tokenizer and a backend."""
 
     def __init__(
         self,
-        transformer: nn.Module,
+        model: EmbeddingModel,
         tokenizer,
-        pooling: Pooling,
         layout: SentenceTransformerLayout,
         name: str = "",
     ) -> None:
         super().__init__()
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{name or 'model'} has no fast (Rust) tokenizer; embedlab needs tokenizer.json")
-        self.transformer = transformer
-        self.tokenizer = tokenizer
-        self.pooling = pooling
+        self.model = model
+        self._tokenizer = tokenizer
         self.layout = layout
-        self.name = name
-        self.max_seq_length = layout.max_seq_length or _model_max_length(transformer, tokenizer)
-        self._with_token_types = "token_type_ids" in tokenizer.model_input_names
+        self._name = name
+        self.max_seq_length = layout.max_seq_length or _model_max_length(model.transformer, tokenizer)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.backend: Backend = TorchBackend()
 
@@ -83,25 +80,28 @@ class Encoder(nn.Module):
         revision: str | None = None,
         backend: str = "torch",
         threads: int | None = None,
-    ) -> Encoder | StaticEncoder:
-        """Load a sentence-transformers directory, a plain Hugging Face encoder directory or a hub id.
+    ) -> Encoder:
+        """Load a transformer model: a sentence-transformers directory, a plain Hugging Face directory or a hub id.
 
         A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
         backend is torch, torch-bf16, onnx, onnx-int8 or auto (see docs/inference.md); threads sets its threads.
-        A static model directory (from `embedlab distill` or model2vec) loads as a StaticEncoder.
+        device defaults to the GPU when one is present and the backend runs there. Other model kinds (static,
+        two-tower, word vectors) load through `embedlab.load_model`.
         """
         from transformers import AutoModel, AutoTokenizer
 
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
         if is_static_dir(directory):
-            check_static_backend(backend)
-            return StaticEncoder.load_dir(directory)
+            raise ModelLoadError(f"{directory} is a static model: load it with embedlab.load_model or StaticEncoder")
         if is_sentence_transformers_dir(directory):
             layout = read_layout(directory)
         else:
             if not (directory / "config.json").is_file():
-                raise ModelLoadError(f"{directory} has neither modules.json nor config.json: not a model directory")
+                raise ModelLoadError(
+                    f"{directory} has neither modules.json nor config.json: not a transformer model directory "
+                    "(embedlab.load_model reads every model kind)"
+                )
             layout = SentenceTransformerLayout(transformer_dir=directory, normalize=True)
         if normalize is not None:
             layout.normalize = normalize
@@ -126,10 +126,8 @@ class Encoder(nn.Module):
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
-        encoder = cls(transformer.float(), tokenizer, pooler, layout, name=str(name_or_path or DEFAULT_MODEL))
-        # Only the torch backends run on a GPU; the others keep the (reference) torch model on the CPU.
-        on_gpu = torch.cuda.is_available() and backend in ("torch", "torch-bf16")
-        encoder = encoder.to(device or ("cuda" if on_gpu else "cpu")).eval()
+        encoder = cls._assemble(transformer.float(), tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL))
+        encoder = encoder.to(select_device(device, backend)).eval()
         encoder.backend = load_backend(encoder, backend, threads)
         return encoder
 
@@ -146,25 +144,54 @@ class Encoder(nn.Module):
     ) -> Encoder:
         """Wrap an in-memory transformer (freshly initialised or pretrained here) as an Encoder."""
         layout = SentenceTransformerLayout(transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length)
-        return cls(transformer, tokenizer, Pooling(pooling, transformer.config.hidden_size), layout, name=name).eval()
+        pooler = Pooling(pooling, transformer.config.hidden_size)
+        return cls._assemble(transformer, tokenizer, pooler, layout, name).eval()
+
+    @classmethod
+    def _assemble(cls, transformer: nn.Module, tokenizer, pooling: Pooling, layout, name: str) -> Encoder:
+        token_types = "token_type_ids" in tokenizer.model_input_names
+        model = EmbeddingModel(transformer, pooling, normalize=layout.normalize, token_type_ids=token_types)
+        return cls(model, tokenizer, layout, name=name)
 
     # ---- properties ----------------------------------------------------------------------------
 
     @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def tokenizer(self):
+        """The Hugging Face tokenizer (fast), as loaded from the model directory."""
+        return self._tokenizer
+
+    @property
+    def transformer(self) -> nn.Module:
+        return self.model.transformer
+
+    @property
+    def pooling(self) -> Pooling:
+        return self.model.pooling
+
+    @property
     def dim(self) -> int:
-        return self.pooling.dim
+        return self.model.dim
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.model.device
 
     @property
     def normalize(self) -> bool:
-        return self.layout.normalize
+        return self.model.normalize
 
     @property
     def prompts(self) -> dict[str, str]:
         return self.layout.prompts
+
+    @property
+    def weights_dir(self) -> Path:
+        """The directory the transformer's weights were read from (exported graphs are keyed by its files)."""
+        return self.layout.transformer_dir
 
     def info(self) -> dict:
         """A summary for people: sizes, pooling, prompts."""
@@ -202,33 +229,12 @@ class Encoder(nn.Module):
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
         """Padded model inputs for a batch of texts, on the encoder's device (for training loops)."""
-        features = pad_encodings(self._encodings(texts), self._pad_id, self._with_token_types)
+        features = pad_encodings(self._encodings(texts), self._pad_id, self.model.token_type_ids)
         return {k: v.to(self.device) for k, v in features.items()}
 
-    def token_states(
-        self, features: dict[str, Tensor], attentions: bool = False, transformer: nn.Module | None = None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Last-layer token vectors (B, T, H) and, with `attentions`, the [CLS] token's last-layer attention over
-        the tokens averaged over heads (B, T), which needs eager attention; what every pooling reads.
-
-        transformer replaces the encoder's own for this call (a backend's reduced-precision copy); fp32 out."""
-        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        model = self.transformer if transformer is None else transformer
-        output = model(**inputs, output_attentions=attentions, return_dict=True)
-        cls_attention = output.attentions[-1][:, :, 0, :].float().mean(dim=1) if attentions else None
-        return output.last_hidden_state.float(), cls_attention
-
-    def forward(
-        self, features: dict[str, Tensor], prompt_length: int = 0, transformer: nn.Module | None = None
-    ) -> Tensor:
-        """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode."""
-        hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions, transformer)
-        mask = features["attention_mask"]
-        if prompt_length and not self.pooling.include_prompt:
-            # Instruction-tuned models are trained to pool over the text alone, not its prompt.
-            mask = mask.clone()
-            mask[:, :prompt_length] = 0
-        return self.pooling(hidden, mask, cls_attention)
+    def forward(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
+        """Pooled, un-normalised embeddings (B, dim) of tokenized features; differentiable (EmbeddingModel.forward)."""
+        return self.model(features, prompt_length)
 
     def embed_queries(self, texts: Sequence[str]) -> Tensor:
         """Differentiable embeddings of queries with the query prompt, as encode_queries sees them (for training)."""
@@ -239,7 +245,7 @@ class Encoder(nn.Module):
         return self._embed(texts, self.document_prompt)
 
     def _embed(self, texts: Sequence[str], prefix: str) -> Tensor:
-        return self.forward(self.tokenize([prefix + t for t in texts]), self._prompt_length(prefix))
+        return self.model(self.tokenize([prefix + t for t in texts]), self._prompt_length(prefix))
 
     # ---- encoding ------------------------------------------------------------------------------
 
@@ -272,8 +278,8 @@ class Encoder(nn.Module):
             show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
             with torch.inference_mode(), progress_bar(len(texts), "encoding", show) as advance:
                 for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size, max_tokens):
-                    features = pad_encodings([encodings[i] for i in batch], self._pad_id, self._with_token_types)
-                    embeddings[batch] = self.backend.embed(self, features, prompt_length)
+                    features = pad_encodings([encodings[i] for i in batch], self._pad_id, self.model.token_type_ids)
+                    embeddings[batch] = self.backend.embed(self.model, features, prompt_length)
                     advance(len(batch))
             if not torch.isfinite(embeddings).all():
                 raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")
@@ -286,24 +292,21 @@ class Encoder(nn.Module):
 
     def encode_queries(self, queries: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
         """Encode search queries with the model's query prompt, if it has one."""
-        return self.encode(queries, prompt_name=self._named_prompt(QUERY_PROMPT_NAMES), **kwargs)
+        return self.encode(queries, prompt_name=named_prompt(self.prompts, QUERY_PROMPT_NAMES), **kwargs)
 
     def encode_documents(self, documents: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
         """Encode documents with the model's document/passage prompt, if it has one."""
-        return self.encode(documents, prompt_name=self._named_prompt(DOCUMENT_PROMPT_NAMES), **kwargs)
+        return self.encode(documents, prompt_name=named_prompt(self.prompts, DOCUMENT_PROMPT_NAMES), **kwargs)
 
     @property
     def query_prompt(self) -> str:
         """The text encode_queries puts before each query ("" for none)."""
-        return self._prompt(None, self._named_prompt(QUERY_PROMPT_NAMES))
+        return self._prompt(None, named_prompt(self.prompts, QUERY_PROMPT_NAMES))
 
     @property
     def document_prompt(self) -> str:
         """The text encode_documents puts before each document ("" for none)."""
-        return self._prompt(None, self._named_prompt(DOCUMENT_PROMPT_NAMES))
-
-    def _named_prompt(self, candidates: tuple[str, ...]) -> str | None:
-        return next((name for name in candidates if self.prompts.get(name)), None)
+        return self._prompt(None, named_prompt(self.prompts, DOCUMENT_PROMPT_NAMES))
 
     def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
         if prompt is not None and prompt_name is not None:
@@ -340,10 +343,7 @@ class Encoder(nn.Module):
         target = Path(path).expanduser()
         if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or _is_model_dir(target))):
             raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
-        staging = target.parent / f".{target.name}.saving-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
+        with atomic_directory(target) as staging:
             with quiet_transformers():
                 self.transformer.save_pretrained(staging)
             self.tokenizer.model_max_length = self.max_seq_length
@@ -361,26 +361,16 @@ class Encoder(nn.Module):
             )
             versions = {"embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__}
             write_layout(staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _swap_in(staging, target)
         return target
 
 
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' loading/saving bars and notices; embedlab reports its own progress."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
+def select_device(device: str | None, backend: str) -> str:
+    """The device asked for, else the GPU when one is present and the backend runs there, else the CPU."""
+    if device is not None:
+        return device
+    # Only the torch backends (and auto, which picks one of them on a GPU) run on a GPU.
+    on_gpu = torch.cuda.is_available() and backend in ("torch", "torch-bf16", "auto")
+    return "cuda" if on_gpu else "cpu"
 
 
 def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> Tensor:
@@ -410,17 +400,6 @@ def _model_max_length(transformer: nn.Module, tokenizer) -> int:
 
 def _is_model_dir(path: Path) -> bool:
     return (path / "modules.json").exists() or (path / "config.json").exists()
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace target by staging with renames only, so some complete copy exists at every moment."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _first_line(err: BaseException) -> str:

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from embedlab.encode_options import check_encode_options
+from embedlab.models.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.inputs import as_text_list
+from embedlab.models.inputs import as_text_list
 from embedlab.progress import progress_bar
-from embedlab.wordpiece_cache import CachedWordPiece
+from embedlab.models.wordpiece_cache import CachedWordPiece
 
 CHUNK = 1024
 
@@ -164,6 +164,29 @@ class StaticEncoder:
     @property
     def max_seq_length(self) -> None:
         """Always None: averaging has no length limit, unlike a transformer."""
+        return None
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Always empty: word averages were trained with no prompts."""
+        return {}
+
+    @property
+    def query_prompt(self) -> str:
+        return ""
+
+    @property
+    def document_prompt(self) -> str:
+        return ""
+
+    @property
+    def normalize(self) -> bool:
+        """encode returns unit vectors unless told otherwise."""
+        return True
+
+    @property
+    def tokenizer(self) -> None:
+        """None: texts are measured in whitespace words (a distilled model's sub-word tokenizer is internal)."""
         return None
 
     def info(self) -> dict[str, Any]:

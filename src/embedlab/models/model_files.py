@@ -5,6 +5,8 @@ Pickle weights (pytorch_model.bin) can run arbitrary code when read, so only saf
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from embedlab.errors import ModelLoadError
@@ -46,3 +48,18 @@ def check_weights(directory: Path, allow_pickle: bool) -> bool:
             "convert them to safetensors, or pass allow_pickle=True (--allow-pickle) if you trust the source"
         )
     raise ModelLoadError(f"{directory} holds no model weights (expected model.safetensors)")
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' loading/saving bars and notices; embedlab reports its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()

@@ -61,7 +61,7 @@ def encode_corpus(
 
     parts_dir belongs to one job (texts + settings); another job's folder is refused rather than mixed in.
     on_chunk(n_texts) is called as each chunk finishes, for progress bars. runner encodes the missing chunks:
-    by default this machine's process pool (embedlab.ray_encode.RayRunner takes them to a Ray cluster).
+    by default this machine's process pool (embedlab.scale.ray_encode.RayRunner takes them to a Ray cluster).
     """
     texts = list(texts)
     parts_dir = Path(parts_dir)
@@ -139,7 +139,7 @@ def load_worker_model(config: BulkConfig):
     """The job's model for one worker (a process here or an actor on Ray), held to its own thread count."""
     import torch
 
-    from embedlab.loading import load_model
+    from embedlab.models.loading import load_model
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the workers already use every core
     torch.set_num_threads(config.threads_per_worker)

@@ -16,10 +16,10 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from embedlab.atomic import atomic_path, write_json
-from embedlab.batching import length_sorted_batches
-from embedlab.encoder import Encoder
+from embedlab.models.token_batches import length_sorted_batches
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.st_format import read_json
+from embedlab.models.st_format import read_json
 
 MARKER = "cross_encoder.json"
 HEAD_FILE = "head.safetensors"

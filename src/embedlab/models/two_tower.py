@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import write_json
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.st_format import read_json
+from embedlab.models.st_format import read_json
 
 MARKER = "two_tower.json"
 TOWERS = ("query", "document")
@@ -73,6 +73,23 @@ class TwoTowerEncoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.document_encoder.device
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return {**self.document_encoder.prompts, **self.query_encoder.prompts}
+
+    @property
+    def normalize(self) -> bool:
+        return self.document_encoder.normalize
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.document_encoder.max_seq_length
+
+    @property
+    def tokenizer(self):
+        """The document tower's tokenizer (both towers start from one model, so they share the vocabulary)."""
+        return self.document_encoder.tokenizer
 
     @property
     def query_prompt(self) -> str:

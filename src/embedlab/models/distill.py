@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from embedlab.encoder import Encoder
+from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
-from embedlab.static import StaticEncoder, zipf_sif_weights
+from embedlab.models.static_encoder import StaticEncoder, zipf_sif_weights
 
 # Placeholder rows of BERT-style vocabularies: never produced by the tokenizer, only noise for the PCA.
 UNUSED_TOKEN = re.compile(r"\[unused\d+\]|<unused\d+>")
@@ -95,8 +95,8 @@ def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 102
         columns.append(torch.full_like(ids, last))
     sequences = torch.cat(columns, dim=1)
     position = 0 if first is None else 1
-    transformer = getattr(encoder.backend, "transformer", None)
-    if vectors == "token" and transformer is None:
+    token_model = encoder.backend.torch_model(encoder.model)
+    if vectors == "token" and token_model is None:
         raise EmbedlabError(f"vectors='token' reads the transformer's token outputs, which backend "
                             f"{encoder.backend.name} does not expose: use backend torch or torch-bf16")
     parts = []
@@ -104,14 +104,14 @@ def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 102
         for start in range(0, len(ids), batch_size):
             batch = sequences[start : start + batch_size]
             features = {"input_ids": batch, "attention_mask": torch.ones_like(batch)}
-            if encoder._with_token_types:
+            if encoder.model.token_type_ids:
                 features["token_type_ids"] = torch.zeros_like(batch)
             if vectors == "token":
                 features = {k: v.to(encoder.device) for k, v in features.items()}
-                hidden, _ = encoder.token_states(features, transformer=transformer(encoder))
+                hidden, _ = token_model.token_states(features)
                 parts.append(hidden[:, position].cpu().numpy())
             else:
-                parts.append(encoder.backend.embed(encoder, features, 0).numpy())
+                parts.append(encoder.backend.embed(encoder.model, features, 0).numpy())
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from embedlab.models.encoder import Encoder
+
 
 def model_fingerprint(model: Any) -> str | None:
     """sha256 of the model's info() and every weight, or None for a model whose weights cannot be read.
@@ -35,7 +37,9 @@ def model_fingerprint(model: Any) -> str | None:
 def _weights(model: Any) -> Iterator[tuple[str, tuple[str, tuple[int, ...], np.ndarray]]]:
     """(name, (dtype, shape, contiguous array)) for every weight tensor or array the model holds."""
     if isinstance(model, torch.nn.Module):
-        for name, tensor in model.state_dict().items():
+        # An Encoder hashes its EmbeddingModel, whose weight names predate the split of the two.
+        module = model.model if isinstance(model, Encoder) else model
+        for name, tensor in module.state_dict().items():
             tensor = tensor.detach().cpu().contiguous()
             # Viewed as bytes because numpy has no bfloat16; flattened first so 0-d tensors can be viewed.
             yield name, (str(tensor.dtype), tuple(tensor.shape), tensor.reshape(-1).view(torch.uint8).numpy())

@@ -1,6 +1,7 @@
-"""One entry point for every kind of model name: transformers, aliases and word-vector files.
+"""One entry point for every kind of model name: transformers, aliases, static models and word-vector files.
 
-The CLI and later tools call `load_model`, so a GloVe path works wherever a model name does.
+`load_model` alone decides what a name, alias, hub id or directory is; the CLI and every tool call it, so a
+GloVe path or a two-tower directory works wherever a model name does. `Encoder.load` loads transformers only.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from embedlab.cross_encoder import is_cross_encoder_dir
 from embedlab.data import dataset_path
-from embedlab.encoder import Encoder
+from embedlab.embedder import Embedder
 from embedlab.errors import ModelLoadError
-from embedlab.static import StaticEncoder, check_static_backend
-from embedlab.two_tower import TwoTowerEncoder, is_two_tower_dir
+from embedlab.models.cross_encoder import is_cross_encoder_dir
+from embedlab.models.encoder import Encoder
+from embedlab.models.static_encoder import StaticEncoder, check_static_backend, is_static_dir
+from embedlab.models.two_tower import TwoTowerEncoder, is_two_tower_dir
 
 WORD_VECTOR_SUFFIXES = (".txt", ".txt.gz", ".vec", ".vec.gz")
 GLOVE_ALIAS = "glove"
@@ -40,8 +42,9 @@ def load_model(
     allow_pickle: bool = False,
     backend: str = "torch",
     threads: int | None = None,
-) -> Encoder | StaticEncoder | TwoTowerEncoder:
-    """Load a transformer Encoder, a two-tower model's directory, or a StaticEncoder for `glove` / a word-vector file."""
+) -> Embedder:
+    """A transformer Encoder, a TwoTowerEncoder, or a StaticEncoder (`glove`, a word-vector file, a static
+    model directory), whichever `name` is; None is the bundled default model."""
     text = None if name is None else str(name)
     if text == GLOVE_ALIAS:
         text = str(glove_path())
@@ -50,6 +53,9 @@ def load_model(
             raise ModelLoadError("word-vector models only average their words; drop --pooling")
         check_static_backend(backend)
         return StaticEncoder.load(Path(text))
+    if text is not None and is_static_dir(Path(text).expanduser()):
+        check_static_backend(backend)
+        return StaticEncoder.load_dir(Path(text).expanduser())
     if text is not None and is_two_tower_dir(text):
         return TwoTowerEncoder.load(text, device=device)
     if text is not None and is_cross_encoder_dir(text):

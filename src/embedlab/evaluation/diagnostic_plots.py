@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from embedlab.atomic import atomic_path
-from embedlab.diagnostics import DiagnosticsReport, diagnose_embeddings
+from embedlab.evaluation.diagnostics import DiagnosticsReport, diagnose_embeddings
 
 # Figure objects, not pyplot: no global backend or figure registry, so plotting is safe inside any app.
 FIGSIZE = (7.0, 4.6)

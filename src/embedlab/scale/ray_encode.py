@@ -1,4 +1,4 @@
-"""RayRunner: the corpus job of embedlab.bulk run on a Ray cluster through Ray Data, for corpora past one machine.
+"""RayRunner: the corpus job of embedlab.scale.bulk run on a Ray cluster through Ray Data, for corpora past one machine.
 
 Only the executor changes: chunking, the chunk files, resuming and the final .npy are bulk.py's own.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embedlab.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
+from embedlab.scale.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
 from embedlab.errors import EmbedlabError
-from embedlab.ray_cluster import ray_session, worker_error
+from embedlab.scale.ray_cluster import ray_session, worker_error
 
 
 @dataclass(frozen=True)

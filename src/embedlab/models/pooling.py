@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from embedlab.errors import ModelLoadError
-from embedlab.st_format import read_json
+from embedlab.models.st_format import read_json
 
 STRATEGIES = ("cls", "mean", "max", "weighted_mean", "cls_attention", "attention", "last_token")
 

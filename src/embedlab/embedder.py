@@ -1,0 +1,81 @@
+"""Embedder: what every model kind offers the rest of embedlab (evaluation, mining, index, apps, server).
+
+Transformer encoders, static word-vector models and two-tower models implement it; consumers are typed
+against it and call these members directly, so a new model kind works everywhere once it implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+QUERY_PROMPT_NAMES = ("query",)
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts in, float32 vectors out; queries and documents may get prompts of their own."""
+
+    @property
+    def name(self) -> str:
+        """What the model was loaded by, for reports and manifests."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """The width of every vector `encode` returns (before Matryoshka truncation)."""
+        ...
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Named prompts (`query`, `document`, ...) the model was trained with; empty when it has none."""
+        ...
+
+    @property
+    def query_prompt(self) -> str:
+        """The text `encode_queries` puts before each query ("" for none)."""
+        ...
+
+    @property
+    def document_prompt(self) -> str:
+        """The text `encode_documents` puts before each document ("" for none)."""
+        ...
+
+    @property
+    def normalize(self) -> bool:
+        """Whether `encode` returns unit vectors by default."""
+        ...
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """The longest input in tokens, or None when the model reads texts of any length."""
+        ...
+
+    @property
+    def tokenizer(self) -> Any | None:
+        """The Hugging Face tokenizer whose tokens count against max_seq_length, or None (whitespace words)."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-ready summary for people: kind, sizes, pooling, prompts."""
+        ...
+
+    def encode(self, texts: str | Iterable[str], batch_size: int = 32, **options: Any) -> np.ndarray:
+        """(n, dim) float32 for a list of texts, (dim,) for a single string."""
+        ...
+
+    def encode_queries(self, queries: str | Iterable[str], **options: Any) -> np.ndarray:
+        """encode with the model's query prompt."""
+        ...
+
+    def encode_documents(self, documents: str | Iterable[str], **options: Any) -> np.ndarray:
+        """encode with the model's document prompt."""
+        ...
+
+
+def named_prompt(prompts: dict[str, str], candidates: tuple[str, ...]) -> str | None:
+    """The first of `candidates` that names a non-empty prompt (how query and document prompts are found)."""
+    return next((name for name in candidates if prompts.get(name)), None)

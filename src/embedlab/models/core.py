@@ -1,0 +1,78 @@
+"""EmbeddingModel: the differentiable pipeline transformer → pooling (→ normalize) behind every Encoder.
+
+Training, the backends, ONNX export and distillation use it through these public methods; the Encoder adds
+the tokenizer, the backend and the batched encode loop around it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from embedlab.models.pooling import Pooling
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class EmbeddingModel(nn.Module):
+    """A transformer's token vectors pooled into one vector per text; `normalize` says whether to unit-scale."""
+
+    def __init__(self, transformer: nn.Module, pooling: Pooling, *, normalize: bool, token_type_ids: bool) -> None:
+        super().__init__()
+        self.transformer = transformer
+        self.pooling = pooling
+        self.normalize = normalize
+        self.token_type_ids = token_type_ids
+
+    @property
+    def dim(self) -> int:
+        return self.pooling.dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def input_names(self) -> list[str]:
+        """The inputs the transformer reads, in the order an exported graph takes them."""
+        return ["input_ids", "attention_mask"] + (["token_type_ids"] if self.token_type_ids else [])
+
+    def token_states(self, features: dict[str, Tensor], attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Last-layer token vectors (B, T, H) in fp32 and, with `attentions`, the first token's last-layer attention
+        over the tokens averaged over heads (B, T), which needs eager attention; what every pooling reads."""
+        inputs = {k: features[k] for k in MODEL_INPUTS if k in features}
+        output = self.transformer(**inputs, output_attentions=attentions, return_dict=True)
+        cls_attention = output.attentions[-1][:, :, 0, :].float().mean(dim=1) if attentions else None
+        return output.last_hidden_state.float(), cls_attention
+
+    def forward(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
+        """Pooled, un-normalised embeddings (B, dim); gradients flow when called outside inference mode.
+
+        prompt_length > 0 leaves the first tokens (an instruction prompt) out of pooling when the model asks so.
+        """
+        hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions)
+        mask = features["attention_mask"]
+        if prompt_length and not self.pooling.include_prompt:
+            mask = mask.clone()
+            mask[:, :prompt_length] = 0
+        return self.pooling(hidden, mask, cls_attention)
+
+    def embed(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
+        """forward, then unit length when the model normalises (what an exported graph's final output is)."""
+        pooled = self.forward(features, prompt_length)
+        return nn.functional.normalize(pooled, p=2, dim=-1) if self.normalize else pooled
+
+    def reduced_precision_copy(self, dtype: torch.dtype) -> EmbeddingModel:
+        """A frozen copy whose transformer runs in `dtype`; pooling stays fp32 (token_states returns fp32)."""
+        transformer = copy.deepcopy(self.transformer).to(dtype).eval()
+        # BERT's pooler output is never read: dropping it skips one matrix product per batch.
+        if isinstance(getattr(transformer, "pooler", None), nn.Module):
+            transformer.pooler = None
+        pooling = copy.deepcopy(self.pooling).float()
+        return EmbeddingModel(transformer, pooling, normalize=self.normalize, token_type_ids=self.token_type_ids).eval()
+
+    def weights_version(self) -> tuple:
+        """Changes whenever a weight changes in place (optimizer steps, load_state_dict) or is replaced."""
+        return (id(self.transformer), *((p.data_ptr(), p._version) for p in self.parameters()))
