@@ -61,7 +61,7 @@ def distill(
 
 
 BackendOption = typer.Option(
-    "torch", "--backend", "-b", help="torch (fp32), torch-bf16, onnx, onnx-int8 or auto (picked by CPU features)."
+    "torch", "--backend", "-b", help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8 or auto (picked by CPU features or GPU)."
 )
 ThreadsOption = typer.Option(None, "--threads", help="Threads for the backend (default: torch's, usually the cores).")
 MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens per batch (batch x longest text).")
@@ -81,6 +81,7 @@ def show_backends() -> None:
     notes = {
         "torch": "always (fp32 reference)",
         "torch-bf16": f"native bf16, {fused}" if has_native_bf16(cpu) else "refused: no native bf16 (emulated is slower than fp32)",
+        "torch-fp16": "GPU only",
         "onnx": "fp32 ONNX Runtime, fused attention",
         "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
     }
