@@ -7,7 +7,28 @@ import zlib
 import numpy as np
 
 
-class LookupEncoder:
+class FakeEmbedder:
+    """The Embedder members a stand-in model does not care about: no prompts, no tokenizer, unit vectors."""
+
+    name = "fake"
+    prompts: dict[str, str] = {}
+    query_prompt = ""
+    document_prompt = ""
+    normalize = True
+    max_seq_length = None
+    tokenizer = None
+
+    def info(self) -> dict:
+        return {"name": self.name, "dim": self.dim}
+
+    def encode_queries(self, texts, **kwargs) -> np.ndarray:
+        return self.encode(texts, **kwargs)
+
+    def encode_documents(self, texts, **kwargs) -> np.ndarray:
+        return self.encode(texts, **kwargs)
+
+
+class LookupEncoder(FakeEmbedder):
     """A model stand-in that embeds each text as a fixed vector from a table, so metrics can be worked by hand.
 
     It records each encode call, so tests can check what an evaluator asked for.
@@ -21,6 +42,10 @@ class LookupEncoder:
     def encode(self, texts: list[str], batch_size: int = 32, **kwargs) -> np.ndarray:
         self.calls.append(list(texts))
         return np.stack([self.table[text] for text in texts])
+
+    @property
+    def dim(self) -> int:
+        return len(next(iter(self.table.values())))
 
 
 def grouped(centres: list[list[float]], per_group: int, spread: float, seed: int = 0) -> tuple[LookupEncoder, list]:
@@ -37,7 +62,7 @@ def grouped(centres: list[list[float]], per_group: int, spread: float, seed: int
 DIRECTIONS = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
 
 
-class HashingEncoder:
+class HashingEncoder(FakeEmbedder):
     """A fast model stand-in: a text's vector is the unit sum of fixed random vectors of its lower-cased words,
     so texts sharing words are close. Records every encode call; no tokenizer, so chunks count words."""
 
@@ -62,6 +87,3 @@ class HashingEncoder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors /= np.where(norms > 0, norms, 1.0)
         return vectors[0] if single else vectors
-
-    encode_queries = encode
-    encode_documents = encode

@@ -115,3 +115,18 @@ def test_moved_modules_keep_their_old_import_path(old: str) -> None:
     import importlib
 
     assert importlib.import_module(old) is importlib.import_module(MOVED[old])
+
+
+def test_every_model_kind_and_stand_in_is_an_embedder(minilm) -> None:
+    import numpy as np
+
+    from embedlab import Embedder, StaticEncoder
+    from embedlab.models.two_tower import TwoTowerEncoder
+    from tests.fakes import HashingEncoder, LookupEncoder
+
+    static = StaticEncoder(["cat", "dog"], np.eye(2, dtype=np.float32))
+    models = [minilm, static, TwoTowerEncoder.from_encoder(minilm), HashingEncoder(), LookupEncoder({"cat": [1.0]})]
+    for model in models:
+        assert isinstance(model, Embedder), type(model).__name__
+        assert model.encode_queries(["cat"]).shape == (1, model.dim)
+    assert not isinstance(object(), Embedder)

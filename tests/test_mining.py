@@ -14,6 +14,7 @@ from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_sp
 from embedlab.errors import EmbedlabError
 from embedlab.mining import MiningConfig, MiningTask, load_mining_task, mine, write_triplets
 from embedlab.mining.scoring import rank_of, ranked_rows
+from tests.fakes import FakeEmbedder
 from tests.files import write_jsonl
 from tests.test_cli import run_cli
 
@@ -22,10 +23,11 @@ SCORES = [0.90, 0.85, 0.80, 0.78, 0.70, 0.60, 0.50, 0.40]
 POOL = [f"doc {i}" for i in range(len(SCORES))]
 
 
-class AngleModel:
+class AngleModel(FakeEmbedder):
     """Embeds the query as e0 and pool row i at angle arccos(SCORES[i]) from it, so cosines are SCORES."""
 
     name = "angles"
+    dim = 2
 
     def __init__(self, scores: dict[str, float]) -> None:
         self.scores = scores

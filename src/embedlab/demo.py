@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from embedlab.data import dataset_path
+from embedlab.embedder import Embedder
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import GLOVE_FILE
 from embedlab.similarity import pairwise_cosine
@@ -50,7 +51,7 @@ def random_bert(seed: int = 0) -> Encoder:
     return Encoder.from_transformer(AutoModel.from_config(config), minilm.tokenizer, "mean", name="random BERT")
 
 
-def run_demo(models: dict[str, Encoder | StaticEncoder] | None = None) -> DemoResult:
+def run_demo(models: dict[str, Embedder] | None = None) -> DemoResult:
     """Score DEMO_PAIRS with averaged GloVe (when the data root has it), random BERT and all-MiniLM-L6-v2."""
     result = DemoResult(pairs=list(DEMO_PAIRS))
     if models is None:

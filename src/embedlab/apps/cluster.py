@@ -23,7 +23,7 @@ from sklearn.preprocessing import normalize
 from embedlab.apps.dedup import unit_vectors
 from embedlab.atomic import atomic_path, write_text
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import TextEncoder
+from embedlab.embedder import Embedder
 
 METHODS = ("kmeans", "agglomerative", "community")
 # Cosine similarities: agglomerative merges clusters closer than 1 - threshold (average linkage); community
@@ -220,7 +220,7 @@ def summarise(texts: list[str], points: np.ndarray, labels: np.ndarray, config: 
 
 
 def cluster_texts(
-    encoder: TextEncoder, texts: list[str], config: ClusterConfig = ClusterConfig(), show_progress: bool | None = None
+    encoder: Embedder, texts: list[str], config: ClusterConfig = ClusterConfig(), show_progress: bool | None = None
 ) -> ClusterResult:
     """Embed and cluster texts; each cluster gets its central texts and keywords."""
     if len(texts) < 2:
@@ -228,7 +228,7 @@ def cluster_texts(
     points = unit_vectors(encoder.encode(list(texts), batch_size=config.batch_size, show_progress=show_progress))
     labels, details = assign_clusters(points, config)
     details.update(texts=len(texts), clusters=int(labels.max()) + 1, unassigned=int((labels == NO_CLUSTER).sum()))
-    details["model"] = getattr(encoder, "name", "")
+    details["model"] = encoder.name
     return ClusterResult(labels, summarise(list(texts), points, labels, config), details, points)
 
 

@@ -21,7 +21,8 @@ from embedlab.data.labeled import LabeledPairs, read_labeled_pairs
 from embedlab.data.texts import read_texts
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.pairs import best_f1
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.index.registry import create_store
 from embedlab.similarity import pairwise_cosine
@@ -130,7 +131,7 @@ def group_duplicates(n: int, pairs: Iterable[tuple[int, int] | DuplicatePair]) -
 
 
 def deduplicate(
-    encoder: TextEncoder,
+    encoder: Embedder,
     texts: Sequence[str],
     config: DedupConfig = DedupConfig(),
     rows: Sequence | None = None,
@@ -160,7 +161,7 @@ def deduplicate(
             }
         )
     report = {
-        "settings": {**asdict(config), "model": getattr(encoder, "name", "")},
+        "settings": {**asdict(config), "model": encoder.name},
         "counts": {
             "texts": len(texts),
             "kept": len(kept_rows),
@@ -196,7 +197,7 @@ def write_rows(rows: Sequence, path: str | os.PathLike) -> Path:
 
 
 def evaluate_dedup_on_pairs(
-    model: TextEncoder,
+    model: Embedder,
     train: str | os.PathLike | LabeledPairs,
     test: str | os.PathLike | LabeledPairs,
     config: DedupConfig = DedupConfig(),

@@ -15,7 +15,9 @@ import numpy as np
 
 from embedlab.apps.chat_client import ChatClient, ChatConfig
 from embedlab.data.corpus import TokenSpans, token_spans
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
+from embedlab.index.index import Index, Reranker
 from embedlab.similarity import cosine_similarity
 
 MODES = ("dense", "bm25", "hybrid")
@@ -77,7 +79,7 @@ class Source(NamedTuple):
     text: str
 
 
-def answer(question: str, index: Any, config: RagConfig = RagConfig(), reranker: Any = None) -> RagAnswer:
+def answer(question: str, index: Index, config: RagConfig = RagConfig(), reranker: Reranker | None = None) -> RagAnswer:
     """Answer `question` from `index` (an embedlab Index): retrieve, number the sources, generate or extract.
 
     Tokens are counted with the index encoder's tokenizer when it has one (`index.encoder.tokenizer`), else
@@ -87,7 +89,7 @@ def answer(question: str, index: Any, config: RagConfig = RagConfig(), reranker:
     if not question.strip():
         raise EmbedlabError("the question is empty")
     hits = retrieve([question], index, config, reranker, config.k)[0]
-    sources = fit_to_budget(hits, token_spans(getattr(index.encoder, "tokenizer", None)), config.context_tokens)
+    sources = fit_to_budget(hits, token_spans(index.encoder.tokenizer), config.context_tokens)
     prompt = build_prompt(question, sources)
     citations = [
         Citation(number, source.hit.doc_id, source.hit.chunk_id, _snippet(source.text, config.snippet_chars))
@@ -99,7 +101,7 @@ def answer(question: str, index: Any, config: RagConfig = RagConfig(), reranker:
     return RagAnswer(extractive_answer(question, sources, index.encoder, config.sentences), citations, prompt, "extractive")
 
 
-def retrieve(questions: Sequence[str], index: Any, config: RagConfig, reranker: Any, k: int) -> list[list[Any]]:
+def retrieve(questions: Sequence[str], index: Index, config: RagConfig, reranker: Reranker | None, k: int) -> list[list[Any]]:
     """The top k chunks per question, as the RAG config searches them."""
     return index.search(list(questions), k=k, mode=config.mode, reranker=reranker, rerank_top=max(config.rerank_top, k))
 
@@ -125,7 +127,7 @@ def build_prompt(question: str, sources: Sequence[Source]) -> str:
     return f"Sources:\n\n{listed or '(none)'}\n\nQuestion: {question.strip()}\n\nAnswer with citations:"
 
 
-def extractive_answer(question: str, sources: Sequence[Source], encoder: Any, count: int) -> str:
+def extractive_answer(question: str, sources: Sequence[Source], encoder: Embedder, count: int) -> str:
     """The `count` sentences of the sources most similar to the question (cosine of their embeddings), best
     first, each followed by its source number."""
     numbered = {}
@@ -146,12 +148,12 @@ def split_sentences(text: str) -> list[str]:
 
 
 def evaluate_rag_retrieval(
-    index: Any,
+    index: Index,
     queries: Mapping[str, str],
     qrels: Mapping[str, Mapping[str, int]],
     ks: Sequence[int] = (1, 5, 10, 20),
     config: RagConfig = RagConfig(),
-    reranker: Any = None,
+    reranker: Reranker | None = None,
 ) -> dict[str, float]:
     """Mean recall@k over the judged queries: the share of a query's relevant documents (relevance > 0) that
     own at least one of the k chunks the RAG retriever returns, i.e. that the prompt of a k-source answer

@@ -15,7 +15,7 @@ from embedlab.cli.common import (
     console,
     show_result,
 )
-from embedlab.evaluation.result import TextEncoder
+from embedlab.embedder import Embedder
 
 eval_app = typer.Typer(help="Evaluate a model: STS, retrieval, pairs, clustering, classification, reranking, suite.")
 
@@ -24,7 +24,7 @@ BeirDir = typer.Option(..., "--data", "-d", help="A BEIR directory: corpus.jsonl
 SplitOption = typer.Option("test", help="The qrels split to evaluate (qrels/<split>.tsv).")
 
 
-def _model(name: str) -> TextEncoder:
+def _model(name: str) -> Embedder:
     from embedlab.models.loading import load_model
 
     return load_model(name)

@@ -16,7 +16,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from embedlab.data.labeled import LabeledTexts, read_labeled_texts
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ClassificationConfig:
 
 
 def evaluate_classification(
-    model: TextEncoder, data: str | os.PathLike | LabeledTexts, config: ClassificationConfig = ClassificationConfig()
+    model: Embedder, data: str | os.PathLike | LabeledTexts, config: ClassificationConfig = ClassificationConfig()
 ) -> EvalResult:
     """Mean fold `accuracy` (main), macro `f1` and `accuracy_std` (population std over folds).
 

@@ -16,7 +16,8 @@ from sklearn.preprocessing import normalize
 
 from embedlab.data.labeled import LabeledTexts, read_labeled_texts
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 
 LINKAGES = ("ward", "average")
 
@@ -57,7 +58,7 @@ def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def evaluate_clustering(
-    model: TextEncoder, data: str | os.PathLike | LabeledTexts, config: ClusteringConfig = ClusteringConfig()
+    model: Embedder, data: str | os.PathLike | LabeledTexts, config: ClusteringConfig = ClusteringConfig()
 ) -> EvalResult:
     """V-measure (main `v_measure`) and `ari` of k-means with k = number of labels; `agglomerative_*` likewise.
 

@@ -18,6 +18,7 @@ from scipy.special import logsumexp
 from scipy.stats import rankdata, spearmanr
 
 from embedlab.data.texts import read_texts
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.similarity import pairwise_cosine
 
@@ -302,7 +303,7 @@ def diagnose_embeddings(
 
 
 def diagnose(
-    model: Any,
+    model: Embedder,
     data: str | os.PathLike | DiagnoseInput | Sequence[tuple[str, str]],
     config: DiagnoseConfig = DiagnoseConfig(),
 ) -> DiagnosticsReport:
@@ -321,7 +322,7 @@ def diagnose(
     if len(index) < 2:
         raise EmbedlabError(f"diagnose needs at least 2 distinct texts, got {len(index)}")
     embeddings = model.encode(list(index), batch_size=config.batch_size)
-    report = diagnose_embeddings(embeddings, config, model=getattr(model, "name", type(model).__name__), source=source)
+    report = diagnose_embeddings(embeddings, config, model=model.name, source=source)
     if not data.right:
         return report
     left, right = report.embeddings[[index[t] for t in data.left]], report.embeddings[[index[t] for t in data.right]]

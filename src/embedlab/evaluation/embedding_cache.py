@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.atomic import save_array
+from embedlab.embedder import Embedder
 from embedlab.models.fingerprint import model_fingerprint
 
 ENV_VAR = "EMBEDLAB_CACHE"
@@ -28,7 +29,7 @@ def cache_dir() -> Path:
 
 
 def cached_encode(
-    model: Any,
+    model: Embedder,
     texts: Sequence[str],
     encode: Callable[[list[str]], np.ndarray],
     settings: dict,

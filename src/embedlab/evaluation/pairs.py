@@ -13,7 +13,8 @@ from sklearn.metrics import average_precision_score
 
 from embedlab.data.labeled import LabeledPairs, read_labeled_pairs
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.similarity import pairwise_cosine
 
@@ -74,7 +75,7 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float
     return float(f1[best]), float(precision[best]), float(recall[best]), float(cuts.threshold[best])
 
 
-def evaluate_pairs(model: TextEncoder, data: str | os.PathLike | LabeledPairs, batch_size: int = 32) -> EvalResult:
+def evaluate_pairs(model: Embedder, data: str | os.PathLike | LabeledPairs, batch_size: int = 32) -> EvalResult:
     """Average precision (main `ap`) and best-threshold F1 and accuracy of cosine scores for label 1.
 
     `f1_threshold` and `accuracy_threshold` are cosine values in [-1, 1], not fractions; `precision` and

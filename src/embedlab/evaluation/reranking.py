@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.data.beir import BeirDataset, load_beir
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.ranking_metrics import (
     Cutoffs,
@@ -27,7 +28,7 @@ from embedlab.similarity import cosine_similarity
 
 
 def evaluate_reranking(
-    model: Any,
+    model: Embedder,
     data_dir: str | Path,
     candidates: str | Run = "bm25",
     top_n: int = 100,
@@ -89,7 +90,7 @@ def _top_n(run: Run, top_n: int, corpus: dict) -> Run:
     return {qid: {doc: docs[doc] for doc in trec_order(docs)[:top_n]} for qid, docs in run.items()}
 
 
-def _rerank(model: Any, dataset: BeirDataset, run: Run, config: RetrievalConfig) -> Run:
+def _rerank(model: Embedder, dataset: BeirDataset, run: Run, config: RetrievalConfig) -> Run:
     """Cosine of each judged query with each of its candidates; only candidate documents are encoded."""
     query_ids = [qid for qid in dataset.queries if run.get(qid)]
     wanted = {doc for qid in query_ids for doc in run[qid]}

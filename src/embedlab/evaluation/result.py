@@ -9,20 +9,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
 
 from embedlab.atomic import write_json
-
-
-@runtime_checkable
-class TextEncoder(Protocol):
-    """What evaluators need of a model: embeddings for texts (Encoder and StaticEncoder both fit)."""
-
-    name: str
-
-    def encode(self, texts, batch_size: int = 32, **kwargs) -> np.ndarray: ...
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 
 from embedlab.bm25 import BM25Config, BM25Index
 from embedlab.data.beir import BeirDataset, load_beir
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
@@ -57,7 +58,7 @@ class RetrievalConfig:
 
 
 def evaluate_retrieval(
-    model: Any, data_dir: str | Path, config: RetrievalConfig = RetrievalConfig(), reranker: Any = None
+    model: Embedder, data_dir: str | Path, config: RetrievalConfig = RetrievalConfig(), reranker: Any = None
 ) -> EvalResult:
     """nDCG@{1,3,5,10,100}, MRR@10, Recall@{1,5,10,100}, MAP@{10,100}, P@10 of a model on a BEIR dataset.
 
@@ -105,7 +106,7 @@ def evaluate_retrieval(
     )
 
 
-def retrieval_run(model: Any, dataset: BeirDataset, config: RetrievalConfig = RetrievalConfig()) -> Run:
+def retrieval_run(model: Embedder, dataset: BeirDataset, config: RetrievalConfig = RetrievalConfig()) -> Run:
     """The top_k docs per query with their scores ({query id: {doc id: score}}), for metrics or reranking."""
     query_ids = list(dataset.queries)
     # One extra hit per query so that top_k remain after dropping the query's own id.
@@ -121,7 +122,7 @@ def retrieval_run(model: Any, dataset: BeirDataset, config: RetrievalConfig = Re
     return run
 
 
-def document_embeddings(model: Any, texts: Sequence[str], batch_size: int, use_cache: bool) -> np.ndarray:
+def document_embeddings(model: Embedder, texts: Sequence[str], batch_size: int, use_cache: bool) -> np.ndarray:
     """Documents encoded with the model's document prompt, read from the embedding cache when allowed."""
 
     def encode(batch: list[str]) -> np.ndarray:
@@ -130,13 +131,13 @@ def document_embeddings(model: Any, texts: Sequence[str], batch_size: int, use_c
     return cached_encode(model, texts, encode, {"method": "encode_documents"}) if use_cache else encode(list(texts))
 
 
-def prompts_used(model: Any) -> dict[str, str]:
+def prompts_used(model: Embedder) -> dict[str, str]:
     """The text encode_queries and encode_documents put before each query and document ("" for none)."""
-    return {"query": getattr(model, "query_prompt", ""), "document": getattr(model, "document_prompt", "")}
+    return {"query": model.query_prompt, "document": model.document_prompt}
 
 
 def _search(
-    model: Any, dataset: BeirDataset, queries: list[str], depth: int, config: RetrievalConfig
+    model: Embedder, dataset: BeirDataset, queries: list[str], depth: int, config: RetrievalConfig
 ) -> list[list[Hit]]:
     if isinstance(model, str):
         if model != "bm25":

@@ -14,7 +14,8 @@ from scipy.stats import pearsonr, spearmanr
 
 from embedlab.data.labeled import ScoredPairs, read_scored_pairs
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 from embedlab.similarity import pairwise_cosine
 
 # Distances are negated so that, like cosine and dot, a higher score means more similar.
@@ -27,7 +28,7 @@ PAIR_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 def encode_sentence_pairs(
-    model: TextEncoder, sentence1: list[str], sentence2: list[str], batch_size: int = 32
+    model: Embedder, sentence1: list[str], sentence2: list[str], batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of both sides of aligned pairs, each distinct sentence encoded once.
 
@@ -39,7 +40,7 @@ def encode_sentence_pairs(
     return embeddings[[row[s] for s in sentence1]], embeddings[[row[s] for s in sentence2]]
 
 
-def evaluate_sts(model: TextEncoder, data: str | os.PathLike | ScoredPairs, batch_size: int = 32) -> EvalResult:
+def evaluate_sts(model: Embedder, data: str | os.PathLike | ScoredPairs, batch_size: int = 32) -> EvalResult:
     """Correlations of pair similarity with gold scores; main metric `spearman` (cosine).
 
     Other keys: `pearson` (cosine) and `{dot,euclidean,manhattan}_{spearman,pearson}`. A model whose

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from embedlab.data import data_root
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.result import EvalResult, TextEncoder
+from embedlab.embedder import Embedder
+from embedlab.evaluation.result import EvalResult
 
 LAYOUTS = (
     (("sts",), "sts/*/{split}.jsonl", False),
@@ -50,7 +51,7 @@ def discover_tasks(root: Path | None = None, split: str = "test") -> list[SuiteT
     return tasks
 
 
-def run_task(model: TextEncoder, task: SuiteTask, batch_size: int = 32) -> EvalResult:
+def run_task(model: Embedder, task: SuiteTask, batch_size: int = 32) -> EvalResult:
     """Run one suite task with its evaluator's default settings."""
     from embedlab.evaluation.classification import (
         ClassificationConfig,
@@ -74,7 +75,7 @@ def run_task(model: TextEncoder, task: SuiteTask, batch_size: int = 32) -> EvalR
 
 
 def run_suite(
-    model: TextEncoder,
+    model: Embedder,
     tasks: list[SuiteTask],
     on_result: Callable[[EvalResult], None] | None = None,
 ) -> list[EvalResult]:

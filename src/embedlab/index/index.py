@@ -24,7 +24,9 @@ import numpy as np
 from embedlab.atomic import write_json
 from embedlab.bm25 import BM25Index
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
+from embedlab.index.model_check import check_model, model_record
 from embedlab.models.fingerprint import model_fingerprint
 from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 from embedlab.index.registry import create_store, load_store
@@ -83,11 +85,11 @@ class Index:
     """Chunks of documents with their vectors in a store; add, delete, search, save and load."""
 
     def __init__(
-        self, encoder: Any, config: IndexConfig = IndexConfig(), store: Any = None, model_name: str | None = None
+        self, encoder: Embedder, config: IndexConfig = IndexConfig(), store: Any = None, model_name: str | None = None
     ) -> None:
         """`model_name` is what `load` reloads the model by (default: the encoder's name)."""
         self.encoder = encoder
-        self.model_name = model_name or str(getattr(encoder, "name", "") or "")
+        self.model_name = model_name or encoder.name
         self.config = config
         self.store = store if store is not None else create_store(config.store, encoder.dim, **config.store_options)
         self.chunks: dict[str, Chunk] = {}
@@ -97,7 +99,7 @@ class Index:
 
     @classmethod
     def build(
-        cls, encoder: Any, documents: Iterable[Document], config: IndexConfig = IndexConfig(), model_name: str | None = None
+        cls, encoder: Embedder, documents: Iterable[Document], config: IndexConfig = IndexConfig(), model_name: str | None = None
     ) -> Index:
         """Chunk, embed and store `documents`; `model_name` as in the constructor."""
         index = cls(encoder, config, model_name=model_name)
@@ -121,7 +123,7 @@ class Index:
         documents = _checked_documents(documents)
         if not documents:
             return 0
-        spans = token_spans(getattr(self.encoder, "tokenizer", None))
+        spans = token_spans(self.encoder.tokenizer)
         chunks = [chunk for doc in documents for chunk in chunk_document(doc, spans, self.config.chunks)]
         vectors = self.encoder.encode_documents(
             [chunk.encoded_text() for chunk in chunks], batch_size=self.config.batch_size, normalize=True
@@ -275,7 +277,7 @@ class Index:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, encoder: Any = None, verify: bool = True, **store_options: Any) -> Index:
+    def load(cls, directory: str | os.PathLike, encoder: Embedder | None = None, verify: bool = True, **store_options: Any) -> Index:
         """Open a saved index with the model it was built with (loaded from the manifest when not given).
 
         A given encoder whose dimensions or weights differ from the manifest's is refused; with `verify`, every
@@ -308,37 +310,6 @@ class Index:
         if len(index.store) != len(chunks):
             raise EmbedlabError(f"{directory}: the store holds {len(index.store)} vectors for {len(chunks)} chunks")
         return index
-
-
-def model_record(encoder: Any, name: str, fingerprint: str | None) -> dict:
-    """How the manifest names a model: enough to reload it and to recognise a different one."""
-    if name and Path(name).expanduser().exists():
-        name = str(Path(name).expanduser().resolve())
-    return {
-        "name": name,
-        "dim": int(encoder.dim),
-        "fingerprint": fingerprint,
-        "normalized": True,
-        "query_prompt": getattr(encoder, "query_prompt", ""),
-        "document_prompt": getattr(encoder, "document_prompt", ""),
-        "max_seq_length": getattr(encoder, "max_seq_length", None),
-    }
-
-
-def check_model(encoder: Any, model: Mapping[str, Any]) -> str | None:
-    """Refuse an encoder other than the one the index was built with; returns the encoder's fingerprint."""
-    if int(encoder.dim) != model["dim"]:
-        raise EmbedlabError(
-            f"this index holds {model['dim']}-d vectors from {model['name']!r}; the given model "
-            f"{getattr(encoder, 'name', '?')!r} makes {encoder.dim}-d ones: load the index with its own model"
-        )
-    fingerprint = model_fingerprint(encoder)
-    if model["fingerprint"] is not None and fingerprint != model["fingerprint"]:
-        raise EmbedlabError(
-            f"this index was built with {model['name']!r} (weights {model['fingerprint'][:12]}); the given model "
-            f"{getattr(encoder, 'name', '?')!r} has other weights or settings: load it with its own model or rebuild"
-        )
-    return fingerprint
 
 
 def _config(manifest: Mapping[str, Any], store_options: Mapping[str, Any]) -> IndexConfig:

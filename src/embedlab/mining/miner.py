@@ -16,6 +16,7 @@ import numpy as np
 
 from embedlab.atomic import write_json, write_text
 from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_spans
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
 from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
@@ -60,7 +61,7 @@ class _Candidates:
     texts: list[str]
 
 
-def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Any = None, judge: Judge | None = None) -> MiningResult:
+def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Embedder | None = None, judge: Judge | None = None) -> MiningResult:
     """Mine `config.count` negatives per anchor of `task`; `model` is needed by the dense and same_document sources.
 
     Anchors left with fewer candidates than `count` are dropped and counted in the report.
@@ -93,7 +94,7 @@ def write_triplets(result: MiningResult, path: str | Path) -> tuple[Path, Path]:
     return path, write_json(result.report.to_dict(), report_path)
 
 
-def _candidates(task: MiningTask, config: MiningConfig, model: Any, reasons: Counter) -> Iterator[tuple[int, _Candidates]]:
+def _candidates(task: MiningTask, config: MiningConfig, model: Embedder | None, reasons: Counter) -> Iterator[tuple[int, _Candidates]]:
     if config.source == "random":
         yield from _random_candidates(task, config, reasons)
     elif config.source == "same_document":
@@ -150,7 +151,7 @@ def _random_candidates(task: MiningTask, config: MiningConfig, reasons: Counter)
 
 
 def _same_document_candidates(
-    task: MiningTask, config: MiningConfig, model: Any, reasons: Counter
+    task: MiningTask, config: MiningConfig, model: Embedder | None, reasons: Counter
 ) -> Iterator[tuple[int, _Candidates]]:
     """Other passages of the positive's document; the positive becomes the passage the model ranks best.
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.bm25 import BM25Index
+from embedlab.embedder import Embedder
 from embedlab.evaluation.retrieval import document_embeddings
 from embedlab.mining.config import MiningConfig
 from embedlab.mining.task import MiningTask
@@ -19,7 +20,7 @@ from embedlab.mining.task import MiningTask
 BLOCK_CELLS = 1 << 24
 
 
-def score_blocks(task: MiningTask, config: MiningConfig, model: Any | None) -> Iterator[tuple[int, np.ndarray]]:
+def score_blocks(task: MiningTask, config: MiningConfig, model: Embedder | None) -> Iterator[tuple[int, np.ndarray]]:
     """(first anchor row, float32 scores of shape (block, pool)) for the bm25 or dense source, in anchor order."""
     block = max(1, BLOCK_CELLS // len(task.pool))
     if config.source == "bm25":

@@ -7,7 +7,6 @@ backends and the sentence-transformers directory format, read and written.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +26,14 @@ from embedlab.models.core import EmbeddingModel
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
-from embedlab.models.model_files import check_weights, local_model_dir, quiet_transformers
+from embedlab.models.model_files import (
+    check_weights,
+    first_line,
+    is_model_dir,
+    local_model_dir,
+    model_max_length,
+    quiet_transformers,
+)
 from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
 from embedlab.models.pooling import Pooling
 from embedlab.models.st_format import (
@@ -37,7 +43,7 @@ from embedlab.models.st_format import (
     write_layout,
 )
 from embedlab.models.static_encoder import is_static_dir
-from embedlab.models.token_batches import length_sorted_batches, pad_encodings
+from embedlab.models.token_batches import length_sorted_batches, pad_encodings, warn_truncated
 from embedlab.progress import progress_bar
 
 PROGRESS_MIN_TEXTS = 2048
@@ -60,7 +66,7 @@ class Encoder(nn.Module):
         self._tokenizer = tokenizer
         self.layout = layout
         self._name = name
-        self.max_seq_length = layout.max_seq_length or _model_max_length(model.transformer, tokenizer)
+        self.max_seq_length = layout.max_seq_length or model_max_length(model.transformer, tokenizer)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.backend: Backend = TorchBackend()
 
@@ -121,7 +127,7 @@ class Encoder(nn.Module):
                     attn_implementation="eager" if strategy == "cls_attention" else None,
                 )
         except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
-            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
+            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}") from None
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
@@ -273,7 +279,7 @@ class Encoder(nn.Module):
         embeddings = torch.zeros(len(texts), self.dim)
         if texts:
             encodings = self._encodings([prefix + t for t in texts])
-            _warn_truncated(encodings, self.max_seq_length)
+            warn_truncated(encodings, self.max_seq_length)
             prompt_length = self._prompt_length(prefix)
             show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
             with torch.inference_mode(), progress_bar(len(texts), "encoding", show) as advance:
@@ -341,7 +347,7 @@ class Encoder(nn.Module):
         Written beside the target and swapped in at the end, so a failed save never damages the old copy.
         """
         target = Path(path).expanduser()
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or _is_model_dir(target))):
+        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
             raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
         with atomic_directory(target) as staging:
             with quiet_transformers():
@@ -380,28 +386,3 @@ def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> T
     if normalize:
         embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
     return embeddings
-
-
-def _warn_truncated(encodings: list[Encoding], max_seq_length: int) -> None:
-    truncated = sum(1 for e in encodings if e.overflowing)
-    if truncated:
-        warnings.warn(
-            f"{truncated} of {len(encodings)} texts are longer than max_seq_length={max_seq_length} tokens "
-            "and were truncated",
-            stacklevel=3,
-        )
-
-
-def _model_max_length(transformer: nn.Module, tokenizer) -> int:
-    # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
-    limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
-    return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
-
-
-def _is_model_dir(path: Path) -> bool:
-    return (path / "modules.json").exists() or (path / "config.json").exists()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

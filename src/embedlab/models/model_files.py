@@ -63,3 +63,21 @@ def quiet_transformers() -> Iterator[None]:
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+
+
+def model_max_length(transformer, tokenizer) -> int:
+    """The longest input a transformer takes: its position table or the tokenizer's limit, whichever is smaller."""
+    # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
+    limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
+    return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
+
+
+def is_model_dir(path: Path) -> bool:
+    """Whether a directory looks like a saved model (so saving over it replaces a model, not user files)."""
+    return (path / "modules.json").exists() or (path / "config.json").exists()
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message: what a one-line error quotes from a library's failure."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -5,6 +5,7 @@ Sorting by token count before batching removes most padding, which is most of th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,3 +48,14 @@ def pad_encodings(encodings: Sequence[Encoding], pad_id: int, with_token_types: 
     if with_token_types:
         features["token_type_ids"] = torch.from_numpy(types)
     return features
+
+
+def warn_truncated(encodings: list[Encoding], max_seq_length: int) -> None:
+    """One warning for all texts of a call that lost tokens to max_seq_length (the caller's caller is named)."""
+    truncated = sum(1 for e in encodings if e.overflowing)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(encodings)} texts are longer than max_seq_length={max_seq_length} tokens "
+            "and were truncated",
+            stacklevel=3,
+        )

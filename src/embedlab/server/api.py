@@ -61,7 +61,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingRespo
     if body.dimensions is not None and body.dimensions > dim:
         raise APIError(400, f"dimensions={body.dimensions} but the model makes {dim}-d vectors", code="invalid_value",
                        param="dimensions")
-    prompts = getattr(svc.encoder, "prompts", None) or {}
+    prompts = svc.encoder.prompts
     if body.prompt_name is not None and body.prompt_name not in prompts:
         known = ", ".join(sorted(prompts)) or "none"
         raise APIError(400, f"the model has no prompt {body.prompt_name!r} (its prompts: {known})",
@@ -69,7 +69,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingRespo
     vectors, tokens = await svc.embed(texts, body.prompt_name)
     if body.dimensions is not None:
         # The same Matryoshka step as encode(dim=...): the batch was embedded at full size for every caller.
-        normalize = bool(getattr(svc.encoder, "normalize", True))
+        normalize = svc.encoder.normalize
         vectors = finish_embeddings(torch.from_numpy(vectors), body.dimensions, normalize).numpy()
     data = [Embedding(index=i, embedding=wire(v, body.encoding_format)) for i, v in enumerate(vectors)]
     used = sum(tokens)

@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from embedlab.embedder import Embedder
 from embedlab.server.api import router, service
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError, CatchAll, install_error_handlers
@@ -28,7 +29,7 @@ from embedlab.server.service import Service
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def create_app(config: ServerConfig, encoder: Any, index: Any = None, reranker: Any = None) -> FastAPI:
+def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reranker: Any = None) -> FastAPI:
     """The server for `encoder` (anything with `encode` and `dim`), optionally an Index and a cross-encoder.
 
     The inference worker starts with the app and, at shutdown, finishes what was queued before it stops.
@@ -81,7 +82,7 @@ def _operations_router() -> APIRouter:
             "dimensions": int(svc.encoder.dim),
             "backend": details.get("backend"),
             "max_tokens": svc.counter.max_tokens,
-            "prompts": dict(getattr(svc.encoder, "prompts", None) or {}),
+            "prompts": dict(svc.encoder.prompts),
             "encoder": details,
             "index": None if index is None else {"store": index["store"], **index["counts"]},
             "reranker": svc.reranker_names[0] if svc.reranker is not None else None,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from embedlab.embedder import Embedder
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
@@ -26,7 +27,7 @@ from embedlab.server.tokens import TokenCounter
 class Service:
     """The encoder (plus optional index and reranker), its worker, token counter and metrics."""
 
-    def __init__(self, config: ServerConfig, encoder: Any, index: Any = None, reranker: Any = None) -> None:
+    def __init__(self, config: ServerConfig, encoder: Embedder, index: Any = None, reranker: Any = None) -> None:
         self.config = config
         self.encoder = encoder
         self.index = index
@@ -64,7 +65,7 @@ class Service:
 
     @property
     def model_names(self) -> list[str]:
-        return [self.config.model_name, str(getattr(self.encoder, "name", "") or "")]
+        return [self.config.model_name, self.encoder.name]
 
     @property
     def reranker_names(self) -> list[str]:

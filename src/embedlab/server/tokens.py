@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from embedlab.embedder import Embedder
 from embedlab.server.errors import APIError
 
 
@@ -18,9 +19,9 @@ class TokenCounter:
     Models without a tokenizer (word-vector models, test fakes) count whitespace-separated words.
     """
 
-    def __init__(self, encoder: Any) -> None:
-        self.tokenizer = getattr(encoder, "tokenizer", None)
-        limit = getattr(encoder, "max_seq_length", None)
+    def __init__(self, encoder: Embedder) -> None:
+        self.tokenizer = encoder.tokenizer
+        limit = encoder.max_seq_length
         self.max_tokens: int | None = limit if isinstance(limit, int) and limit > 0 else None
         # A Hugging Face tokenizer resets its Rust backend's settings on every call: one caller at a time.
         self._lock = threading.Lock()

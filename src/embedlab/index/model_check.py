@@ -1,0 +1,46 @@
+"""Which model an index was built with: the manifest's record of it, and the refusal of any other model.
+
+An index is only searchable with the model that embedded its chunks; the fingerprint catches the same name
+with other weights or settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
+from embedlab.models.fingerprint import model_fingerprint
+
+
+def model_record(encoder: Embedder, name: str, fingerprint: str | None) -> dict:
+    """How the manifest names a model: enough to reload it and to recognise a different one."""
+    if name and Path(name).expanduser().exists():
+        name = str(Path(name).expanduser().resolve())
+    return {
+        "name": name,
+        "dim": int(encoder.dim),
+        "fingerprint": fingerprint,
+        "normalized": True,
+        "query_prompt": encoder.query_prompt,
+        "document_prompt": encoder.document_prompt,
+        "max_seq_length": encoder.max_seq_length,
+    }
+
+
+def check_model(encoder: Embedder, model: Mapping[str, Any]) -> str | None:
+    """Refuse an encoder other than the one the index was built with; returns the encoder's fingerprint."""
+    if int(encoder.dim) != model["dim"]:
+        raise EmbedlabError(
+            f"this index holds {model['dim']}-d vectors from {model['name']!r}; the given model "
+            f"{encoder.name!r} makes {encoder.dim}-d ones: load the index with its own model"
+        )
+    fingerprint = model_fingerprint(encoder)
+    if model["fingerprint"] is not None and fingerprint != model["fingerprint"]:
+        raise EmbedlabError(
+            f"this index was built with {model['name']!r} (weights {model['fingerprint'][:12]}); the given model "
+            f"{encoder.name!r} has other weights or settings: load it with its own model or rebuild"
+        )
+    return fingerprint
