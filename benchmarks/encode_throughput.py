@@ -29,7 +29,7 @@ from scipy.stats import spearmanr
 from sentence_transformers import SentenceTransformer
 from timing import timed
 
-from embedlab import Encoder
+from embedlab import Encoder, load_model
 from embedlab.backends import choose_backend
 from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.torch_backend import has_native_bf16
@@ -280,7 +280,7 @@ def main() -> None:
 
             encoders[name] = StaticModel.from_pretrained(str(path))
         else:
-            encoders[name] = Encoder.load(path)
+            encoders[name] = load_model(path)
 
     texts, source = load_texts(args.sts, args.scifact, args.long)
     # Untruncated lengths, so the texts that get cut can be counted; the tokens are those kept.
@@ -390,7 +390,7 @@ def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics
     for name in sides:
         model = encoders.get(name)
         if name == "model2vec distill":
-            model = Encoder.load(statics[name][0])
+            model = load_model(statics[name][0])
         if model is None or "(= " in name:
             continue
         a, b = encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2)

@@ -9,9 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from embedlab import Encoder  # noqa: E402
 from embedlab.data import dataset_path  # noqa: E402
+
+# Speed lives in benchmarks/, never in tests: hypothesis' per-example deadline fails on a busy machine.
+settings.register_profile("embedlab", deadline=None)
+settings.load_profile("embedlab")
 
 
 @pytest.fixture(scope="session")
