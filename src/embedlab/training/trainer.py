@@ -121,6 +121,7 @@ class Trainer:
         self.step = 0
         self.best_score: float | None = None
         self.seconds = 0.0  # training time of earlier sessions
+        self._session_start: float | None = None
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
 
@@ -155,6 +156,8 @@ class Trainer:
             yield from self.batches
 
     def _elapsed(self) -> float:
+        if self._session_start is None:
+            return self.seconds
         return self.seconds + time.perf_counter() - self._session_start
 
     def _fraction(self) -> float:
