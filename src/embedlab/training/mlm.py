@@ -59,7 +59,7 @@ class PretrainConfig:
     checkpoint_minutes: float = 5.0
     log_every: int = 50
     seed: int = 0
-    # bf16 autocast doubles CPU throughput where the CPU has bf16 instructions (AVX512-BF16, AMX).
+    # bf16 autocast runs much faster where the CPU has bf16 instructions (AVX512-BF16, AMX).
     bf16: bool = False
     # One thread beats two on a busy shared machine: threads that wait for each other stall every op.
     threads: int | None = None
@@ -154,7 +154,7 @@ def mlm_loss(network, inputs: Tensor, attention: Tensor, labels: Tensor) -> tupl
     """Mean cross-entropy over the picked positions, and (right, picked) counts for accuracy."""
     hidden = network.bert(input_ids=inputs, attention_mask=attention).last_hidden_state
     picked = labels != IGNORE
-    # The 30k-way output layer runs only where a token was picked: over every position it would cost ~7x more.
+    # The 30k-way output layer runs only where a token was picked: over every position it would cost several times more.
     logits = network.cls(hidden[picked])
     targets = labels[picked]
     loss = torch.nn.functional.cross_entropy(logits, targets)
@@ -239,9 +239,14 @@ def pretrain(config: PretrainConfig) -> Path:
         torch.manual_seed(config.seed)
         model = MaskedLanguageModel.create(config, tokenizer).train()
         loss = MaskedLanguageModelLoss()
-        evaluate = held_out_evaluator(held_out, tokenizer, config.mask_prob, config.seed)
         trainer = Trainer(
-            config.train_config(), model, loss, windows, evaluate, IntervalMetrics(loss, windows), Path(config.out)
+            config.train_config(),
+            model,
+            loss,
+            windows,
+            evaluate=held_out_evaluator(held_out, tokenizer, config.mask_prob, config.seed),
+            metrics=IntervalMetrics(loss, windows),
+            final_dir=Path(config.out),  # the model directory is `out` itself, as `embedlab pretrain` documents
         )
         report = trainer.train()
         _write_report(config, model, corpus, windows, len(held_out), report, started)
