@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import signal
 from dataclasses import fields, replace
 
 import numpy as np
@@ -18,19 +19,8 @@ from typer.testing import CliRunner
 from embedlab import EmbedlabError, Encoder
 from embedlab.cli.pretrain import pretrain as pretrain_command
 from embedlab.training import mlm
-from embedlab.training.mlm import (
-    IGNORE,
-    REPORT_FILE,
-    STATE_FILE,
-    PretrainConfig,
-    epoch_batches,
-    learning_rate_factor,
-    mask_batch,
-    mask_tokens,
-    pad_windows,
-    pretrain,
-    token_windows,
-)
+from embedlab.training.mlm import REPORT_FILE, PretrainConfig, pretrain
+from embedlab.training.mlm_data import IGNORE, epoch_batches, mask_batch, mask_tokens, pad_windows, token_windows
 from embedlab.training.pretrain_corpus import build_corpus, text_key
 from tests.files import write_jsonl
 
@@ -89,7 +79,7 @@ def test_real_batches_never_mask_cls_sep_or_padding(minilm):
     assert (labels[~special] != IGNORE).float().mean() > 0.9
 
 
-# ---- windows, batches, schedule ----------------------------------------------------------------
+# ---- windows and batches ----------------------------------------------------------------------
 
 
 def test_long_texts_become_windows_that_lose_no_token(minilm):
@@ -112,12 +102,6 @@ def test_epoch_batches_cover_every_window_once_with_little_padding():
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
     next_epoch = epoch_batches(lengths, batch_size=32, seed=1, epoch=1)
     assert not all(np.array_equal(a, b) for a, b in zip(batches, next_epoch))
-
-
-def test_learning_rate_warms_up_then_decays_to_zero():
-    factors = [learning_rate_factor(f, 0.1) for f in np.linspace(0, 1, 101)]
-    assert factors[0] == 0 and factors[10] == pytest.approx(1) and factors[-1] == pytest.approx(0)
-    assert factors[:11] == sorted(factors[:11]) and factors[10:] == sorted(factors[10:], reverse=True)
 
 
 def test_config_rejects_impossible_shapes():
@@ -232,37 +216,54 @@ def tiny_config(out, **changes) -> PretrainConfig:
     return replace(tiny, **changes)
 
 
-def test_tiny_run_lowers_the_loss_and_saves_an_encoder(toy_root, tmp_path):
-    seen, threads = [], torch.get_num_threads()
-    out = pretrain(tiny_config(tmp_path / "mlm"), seen.append)
+def test_tiny_run_lowers_the_loss_and_saves_an_encoder(toy_root, tmp_path, capsys):
+    threads = torch.get_num_threads()
+    out = pretrain(tiny_config(tmp_path / "mlm"))
     assert torch.get_num_threads() == threads  # the run's own thread count does not leak out
     report = json.loads((out / REPORT_FILE).read_text())
-    assert report["steps"] == 30 and [s.step for s in seen] == list(range(1, 31))
-    assert [point["step"] for point in report["loss_curve"]] == [5, 10, 15, 20, 25, 30]
+    assert report["steps"] == 30 and report["tokens_seen"] > 30 * 16 * 3
+    curve = report["loss_curve"]
+    assert [point["step"] for point in curve] == [5, 10, 15, 20, 25, 30]
+    assert all(0 <= point["accuracy"] <= 1 and point["tokens_per_second"] > 0 for point in curve)
+    assert curve[-1]["accuracy"] > curve[0]["accuracy"]
     assert report["final_loss"] < report["first_loss"] - 2  # from ~ln(30522) = 10.3 towards the toy vocabulary
     assert report["corpus"]["texts"] == len(toy_root) and report["windows"]["held_out"] == 1
     assert 0 <= report["held_out"]["mlm_accuracy"] <= 1 and report["torch_threads"] >= 1
     encoder = Encoder.load(out, pooling="mean")
     vectors = encoder.encode(["the cat sees the tree.", "a dog"])
     assert vectors.shape == (2, 32) and np.isfinite(vectors).all()
-    assert encoder.max_seq_length == 16 and (out / STATE_FILE).is_file()
+    # A finished run leaves no checkpoint behind: running it again starts afresh.
+    assert encoder.max_seq_length == 16 and not (out / "checkpoint").exists()
+    # Not on a terminal (pytest captures stderr), so the loss lines are plain text, one per log interval.
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines[:6]] == ["5/30", "10/30", "15/30", "20/30", "25/30", "30/30"]
+    assert all(" loss " in line and " accuracy " in line and " steps/s" in line for line in lines[:6])
+    assert "held-out mlm_accuracy" in lines[-1]
 
 
-def test_an_interrupted_run_continues_exactly(toy_root, tmp_path):
+def test_an_interrupted_run_continues_exactly(toy_root, tmp_path, monkeypatch):
     pretrain(tiny_config(tmp_path / "whole", max_steps=8, log_every=2))
+    real_loss, calls = mlm.mlm_loss, []
 
-    def stop_at_step_4(status) -> None:
-        if status.step == 4:
-            raise KeyboardInterrupt
+    def ctrl_c_during_step_4(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            signal.raise_signal(signal.SIGINT)  # as a Ctrl-C would: the step still ends, then the run stops
+        return real_loss(*args)
 
+    monkeypatch.setattr(mlm, "mlm_loss", ctrl_c_during_step_4)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2), stop_at_step_4)
-    assert (tmp_path / "split" / STATE_FILE).is_file() and not (tmp_path / "split" / REPORT_FILE).exists()
+        pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2))
+    monkeypatch.setattr(mlm, "mlm_loss", real_loss)
+    assert (tmp_path / "split" / "checkpoint").is_dir() and not (tmp_path / "split" / REPORT_FILE).exists()
     with pytest.raises(EmbedlabError, match="layers"):
         pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2, layers=1))
+    torch.manual_seed(999)  # the resumed run must take its random state from the checkpoint, not from here
     pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2))
-    report = json.loads((tmp_path / "split" / REPORT_FILE).read_text())
-    assert report["resumed_from_step"] == 4 and report["steps"] == 8
+    whole_report, split_report = (json.loads((tmp_path / name / REPORT_FILE).read_text()) for name in ("whole", "split"))
+    assert split_report["resumed_from_step"] == 4 and split_report["steps"] == 8
+    assert split_report["tokens_seen"] == whole_report["tokens_seen"]
+    assert [p["loss"] for p in split_report["loss_curve"]] == [p["loss"] for p in whole_report["loss_curve"]]
     whole, split = (load_file(tmp_path / name / "model.safetensors") for name in ("whole", "split"))
     assert whole.keys() == split.keys() and all(torch.equal(whole[key], split[key]) for key in whole)
 
@@ -274,7 +275,7 @@ def test_the_time_budget_stops_a_run_and_still_saves_it(toy_root, tmp_path, monk
     report = json.loads((out / REPORT_FILE).read_text())
     # Only the 15-second budget can end a run without max_steps; its last step still closes the curve.
     assert 1 <= report["steps"] < 30 and report["loss_curve"][-1]["step"] == report["steps"]
-    assert report["train_minutes"] >= 0.25 and (out / "model.safetensors").is_file() and (out / STATE_FILE).is_file()
+    assert report["train_minutes"] >= 0.25 and (out / "model.safetensors").is_file()
 
 
 # ---- the command -------------------------------------------------------------------------------

@@ -1,44 +1,56 @@
-"""Training checkpoints that resume exactly: model, optimizer, scheduler, sampler position and RNG.
+"""Training checkpoints that resume exactly: model, optimizer, sampler position, RNG, time spent and history.
 
-The model is a normal sentence-transformers directory; the rest is tensors and numbers only, so it
-loads with `weights_only=True` and no pickled code ever runs.
+The model is saved by its own `save` (a sentence-transformers or Hugging Face directory); the rest is tensors,
+numbers and lists only, so it loads with `weights_only=True` and no pickled code ever runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
-from embedlab.atomic import atomic_path
-from embedlab.models.encoder import Encoder
+from embedlab.atomic import atomic_directory
 from embedlab.errors import EmbedlabError
 
 STATE_FILE = "trainer_state.pt"
 MODEL_DIR = "model"
 
 
+class SavableModel(Protocol):
+    """What training needs of a model beyond nn.Module: a directory it saves to and loads back from."""
+
+    def save(self, path: str | os.PathLike) -> object: ...
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> SavableModel: ...
+
+
 @dataclass
 class TrainerState:
-    """Everything besides the model weights that decides what the next step does."""
+    """Everything besides the model weights that decides what the next step does, and what came before."""
 
     step: int
     optimizer: dict
-    scheduler: dict
     sampler: dict
     loss: dict
     torch_rng: torch.Tensor
     best_score: float | None = None
+    seconds: float = 0.0  # training time of all sessions so far
+    history: list[dict] = field(default_factory=list)  # a point per log interval: step, minutes, loss, ...
+    evaluations: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(directory: Path, model: Encoder, state: TrainerState) -> Path:
-    """Write model and trainer state; the model goes through Encoder.save, which swaps directories in atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / MODEL_DIR)
-    with atomic_path(directory / STATE_FILE) as partial:
-        torch.save(vars(state), partial)
+def save_checkpoint(directory: Path, model: SavableModel, state: TrainerState) -> Path:
+    """Write model and trainer state as one directory, swapped in whole: never a new model beside an old state."""
+    with atomic_directory(directory) as staging:
+        model.save(staging / MODEL_DIR)
+        torch.save(vars(state), staging / STATE_FILE)
     return directory
 
 
@@ -49,8 +61,10 @@ def load_trainer_state(directory: Path) -> TrainerState:
         raise EmbedlabError(f"{directory} is not a training checkpoint (no {STATE_FILE})")
     try:
         content = torch.load(path, weights_only=True)
-        return TrainerState(**content)
-    except Exception as err:  # truncated zip, foreign pickle, missing keys: all mean "not our checkpoint"
+        # Checkpoints of older versions also hold a learning-rate scheduler, which the schedule now recomputes.
+        known = {item.name for item in dataclasses.fields(TrainerState)}
+        return TrainerState(**{key: value for key, value in content.items() if key in known})
+    except Exception as err:  # noqa: BLE001 -- truncated zip, foreign pickle, missing keys: all mean "not our checkpoint"
         raise EmbedlabError(f"corrupt training checkpoint {path}: {str(err).splitlines()[0]}") from None
 
 

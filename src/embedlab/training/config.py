@@ -61,8 +61,11 @@ class TrainConfig:
     pooling: str | None = None
     max_seq_length: int | None = None
     output_dir: str = "runs/train"
-    epochs: int = 1
+    # The run ends at the first of: `epochs` passes over the data (None: no limit), max_steps, max_minutes.
+    epochs: int | None = 1
     max_steps: int | None = None
+    # Training time over all sessions of a resumed run; only the leader's clock would count, so one process only.
+    max_minutes: float | None = None
     batch_size: int = 32
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
@@ -73,8 +76,17 @@ class TrainConfig:
     seed: int = 0
     mixture: str = "proportional"
     eval_data: str | None = "sts/stsb/dev.jsonl"
-    eval_every: int = 200
-    checkpoint_every: int = 200
+    # Steps between evaluations; None evaluates with every checkpoint instead. The last step is always evaluated.
+    eval_every: int | None = 200
+    # A checkpoint every checkpoint_every steps and/or every checkpoint_minutes of training.
+    checkpoint_every: int | None = 200
+    checkpoint_minutes: float | None = None
+    # Steps between loss lines (and points of train_report.json's loss history); None: every 10% of the run.
+    log_every: int | None = None
+    # Seconds between progress lines when stderr is not a terminal (a batch job's log); a terminal shows a bar.
+    log_seconds: float = 30.0
+    # Keep output_dir/best, the model of the best evaluation so far.
+    save_best: bool = True
     architecture: str = "bi_encoder"
     # Asymmetric prefix mode: {"query": "query: ", "document": "passage: "}, applied in training and saved with
     # the model so encode_queries / encode_documents (and sentence-transformers) use them.
@@ -89,11 +101,17 @@ class TrainConfig:
         _check_architecture(self)
         for spec in self.data:
             _check_choice("data.kind", spec.kind, DATA_KINDS)
-        for name in ("epochs", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
+        counts = ("epochs", "max_steps", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every", "log_every")
+        for name in counts:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.learning_rate <= 0 or not 0 <= self.warmup_ratio < 1:
-            raise EmbedlabError("learning_rate must be positive and warmup_ratio in [0, 1)")
+        for name in ("max_minutes", "checkpoint_minutes"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise EmbedlabError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.epochs is None and self.max_steps is None and self.max_minutes is None:
+            raise EmbedlabError("a run needs an end: set epochs, max_steps or max_minutes")
+        if self.learning_rate <= 0 or not 0 <= self.warmup_ratio < 1 or self.log_seconds < 0:
+            raise EmbedlabError("learning_rate must be positive, warmup_ratio in [0, 1) and log_seconds not negative")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -116,7 +134,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
             raise EmbedlabError(f"{path}: a config must be .yaml, .yml or .toml")
     except EmbedlabError:
         raise
-    except Exception as err:  # both parsers raise their own error types; the user needs the line
+    except Exception as err:  # noqa: BLE001 -- both parsers raise their own error types; the user needs the line
         raise EmbedlabError(f"{path} is not valid {path.suffix[1:].upper()}: {str(err).splitlines()[0]}") from None
     if not isinstance(content, dict):
         raise EmbedlabError(f"{path} must hold a mapping of settings at the top level")
