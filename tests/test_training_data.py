@@ -79,7 +79,7 @@ texts = st.sampled_from([f"t{i}" for i in range(12)])
 @given(rows=st.lists(st.tuples(texts, texts), min_size=4, max_size=60), batch_size=st.integers(2, 6))
 def test_no_text_twice_in_a_batch_and_no_row_twice(rows, batch_size):
     dataset = TrainingSet("h", {"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
-    batches = no_duplicate_batches(dataset, list(range(len(rows))), batch_size)
+    batches = list(no_duplicate_batches(dataset, list(range(len(rows))), batch_size))
     used = [row for batch in batches for row in batch]
     assert len(used) == len(set(used))
     for batch in batches:
@@ -90,7 +90,7 @@ def test_no_text_twice_in_a_batch_and_no_row_twice(rows, batch_size):
 
 def test_simcse_rows_repeat_their_own_text_and_still_form_batches():
     dataset = simcse_pairs([f"sentence {i}" for i in range(10)] + ["sentence 3"])
-    batches = no_duplicate_batches(dataset, list(range(len(dataset))), 5)
+    batches = list(no_duplicate_batches(dataset, list(range(len(dataset))), 5))
     assert len(batches) == 2
     assert all(len({dataset.columns["anchor"][row] for row in batch}) == 5 for batch in batches)
 
