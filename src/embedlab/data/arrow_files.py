@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 from embedlab.atomic import atomic_path
 from embedlab.errors import EmbedlabError
@@ -50,9 +50,9 @@ def open_table(path: Path) -> pa.Table:
     if suffix in IPC_SUFFIXES:
         return _open_ipc(path)
     if suffix in PARQUET_SUFFIXES:
-        return _map(_converted(path, lambda: _parquet_batches(path)))
+        return _map(_converted(path, "Parquet", lambda: _parquet_batches(path)))
     if suffix == ".csv":
-        return _map(_converted(path, lambda: _csv_batches(path)))
+        return _map(_converted(path, "CSV", lambda: _csv_batches(path)))
     raise EmbedlabError(f"{path}: not a columnar file (expected one of {', '.join(COLUMNAR_SUFFIXES)})")
 
 
@@ -109,7 +109,7 @@ def _open_ipc(path: Path) -> pa.Table:
         first = next(stream, None)
         if first is not None and pa.total_allocated_bytes() > before:
             del first
-            return _map(_converted(path, lambda: _ipc_batches(path)))
+            return _map(_converted(path, "Arrow", lambda: _ipc_batches(path)))
         if first is None:
             raise EmbedlabError(f"{path} holds no rows")
         return pa.Table.from_batches([first, *stream])
@@ -117,7 +117,7 @@ def _open_ipc(path: Path) -> pa.Table:
         raise EmbedlabError(f"{path} is not a readable Arrow file: {_first_line(err)}") from None
 
 
-def _converted(path: Path, batches) -> Path:
+def _converted(path: Path, form: str, batches: Callable[[], Iterator[pa.RecordBatch]]) -> Path:
     """The uncompressed Arrow copy of `path` in the cache, written by streaming `batches()` if not there yet."""
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
@@ -135,7 +135,7 @@ def _converted(path: Path, batches) -> Path:
                 for batch in stream:
                     writer.write_batch(batch)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
-        raise EmbedlabError(f"{path} is not a readable {path.suffix[1:].upper()} file: {_first_line(err)}") from None
+        raise EmbedlabError(f"{path} is not a readable {form} file: {_first_line(err)}") from None
     return target
 
 
