@@ -144,7 +144,7 @@ def _map(path: Path) -> pa.Table:
 
 
 def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    yield from pq.ParquetFile(str(path), memory_map=True).iter_batches(batch_size=CONVERT_ROWS)
+    yield from pq.ParquetFile(str(path)).iter_batches(batch_size=CONVERT_ROWS)
 
 
 def _csv_batches(path: Path) -> Iterator[pa.RecordBatch]:

@@ -57,7 +57,9 @@ class TrainingSet:
     def texts(self, row: int) -> list[str]:
         """Every text of a row: a batch must not hold any of them twice (it would be a false negative)."""
         found = [self.columns[c][row] for c in TEXT_COLUMNS if c in self.columns]
-        return found + list(self.columns.get("negatives", [[]] * len(self))[row])
+        # Looked up per row, not defaulted to a list of len(self) empties: this runs for every row of an epoch.
+        negatives = self.columns["negatives"][row] if "negatives" in self.columns else []
+        return found + list(negatives)
 
     def batch(self, rows: list[int]) -> dict[str, list]:
         return {name: [column[i] for i in rows] for name, column in self.columns.items()}
