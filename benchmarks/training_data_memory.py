@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=5_000_000, help="rows of the Parquet set")
     parser.add_argument("--jsonl-rows", type=int, default=None, help="rows of the JSONL set (default: --rows)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-batches", type=int, default=None, help="stop after this many (default: a full epoch)")
+    parser.add_argument("--max-batches", type=int, default=20_000, help="stop after this many (0: a full epoch)")
     parser.add_argument("--every", type=int, default=500, help="sample RSS every this many batches")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "training_data_memory", help="where data goes")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
@@ -56,13 +56,19 @@ def memory_mib() -> dict[str, float]:
     return {"rss": fields["VmRSS"], "anon": fields["RssAnon"], "file": fields["RssFile"], "peak": fields["VmHWM"]}
 
 
-def chunk_of_rows(rng: np.random.Generator, start: int, count: int) -> pa.Table:
-    """Short random texts: a numbered question of 4 words and an answer of 12 (numbers keep every text distinct)."""
-    ids = np.arange(start, start + count).astype(str)
-    question = [" ".join(words) for words in WORDS[rng.integers(0, len(WORDS), (count, 4))].tolist()]
-    answer = [" ".join(words) for words in WORDS[rng.integers(0, len(WORDS), (count, 12))].tolist()]
-    anchors = [f"q{i} {text}?" for i, text in zip(ids.tolist(), question)]
-    positives = [f"a{i} {text}." for i, text in zip(ids.tolist(), answer)]
+def phrases(rng: np.random.Generator, words: int, count: int = 4096) -> list[str]:
+    """`count` random phrases of `words` pseudo-words, the building blocks of the rows' texts."""
+    return [" ".join(choice) for choice in WORDS[rng.integers(0, len(WORDS), (count, words))].tolist()]
+
+
+def chunk_of_rows(rng: np.random.Generator, start: int, count: int, questions: list[str], answers: list[str]) -> pa.Table:
+    """Short random texts: a numbered 4-word question and a 12-word answer (numbers keep every text distinct)."""
+    picks = zip(range(start, start + count), rng.integers(0, len(questions), count).tolist(),
+                rng.integers(0, len(answers), count).tolist())
+    anchors, positives = [], []
+    for row, question, answer in picks:
+        anchors.append(f"q{row} {questions[question]}?")
+        positives.append(f"a{row} {answers[answer]}.")
     return pa.table({"anchor": anchors, "positive": positives})
 
 
@@ -72,15 +78,16 @@ def write_data(rows: int, jsonl_rows: int, work: Path) -> tuple[Path, Path]:
     parquet, jsonl = work / "pairs.parquet", work / "jsonl" / "pairs.jsonl"
     jsonl.parent.mkdir(exist_ok=True)
     rng = np.random.default_rng(0)
+    questions, answers = phrases(rng, 4), phrases(rng, 12)
     with pq.ParquetWriter(str(parquet), pa.schema({"anchor": pa.string(), "positive": pa.string()})) as writer, \
             jsonl.open("w", encoding="utf-8") as lines:
         for start in range(0, max(rows, jsonl_rows), CHUNK):
-            chunk = chunk_of_rows(rng, start, min(CHUNK, max(rows, jsonl_rows) - start))
+            chunk = chunk_of_rows(rng, start, min(CHUNK, max(rows, jsonl_rows) - start), questions, answers)
             if start < rows:
                 writer.write_table(chunk.slice(0, rows - start), row_group_size=CHUNK)
             if start < jsonl_rows:
-                for anchor, positive in zip(*chunk.slice(0, jsonl_rows - start).to_pydict().values()):
-                    lines.write(json.dumps({"anchor": anchor, "positive": positive}) + "\n")
+                pairs = zip(*chunk.slice(0, jsonl_rows - start).to_pydict().values())
+                lines.write("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs))
     return parquet, jsonl
 
 
@@ -116,7 +123,7 @@ def worker(args: argparse.Namespace) -> dict:
 
 def run_child(path: Path, args: argparse.Namespace, cache: Path) -> dict:
     command = [sys.executable, __file__, "--worker", "1", "--path", str(path), "--batch-size", str(args.batch_size),
-               "--every", str(args.every)] + (["--max-batches", str(args.max_batches)] if args.max_batches else [])
+               "--every", str(args.every), "--max-batches", str(args.max_batches)]
     environment = {**os.environ, "EMBEDLAB_ARROW_CACHE": str(cache)}
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     if done.returncode != 0:
@@ -162,7 +169,7 @@ def report(result: dict) -> str:
         ),
         "",
         f"Reproduce: `python benchmarks/training_data_memory.py --rows {result['parquet_rows']} --jsonl-rows "
-        + f"{result['jsonl_rows']}`",
+        + f"{result['jsonl_rows']} --max-batches {result['max_batches']}` (0 walks a full epoch)",
         "",
     ]
     return "\n".join(lines)
@@ -178,7 +185,7 @@ def main() -> None:
     cache = args.work / "arrow-cache"
     shutil.rmtree(cache, ignore_errors=True)  # so the Parquet run includes its one-off conversion
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": as_dict(cpu_info()),
-              "batch_size": args.batch_size, "parquet_rows": args.rows, "jsonl_rows": jsonl_rows,
+              "batch_size": args.batch_size, "max_batches": args.max_batches, "parquet_rows": args.rows, "jsonl_rows": jsonl_rows,
               "parquet_mib": parquet.stat().st_size / 2**20, "jsonl_mib": jsonl.stat().st_size / 2**20}
     for name, path in (("parquet", parquet), ("jsonl", jsonl)):
         print(f"{name}: walking the batch stream in a child process ...", flush=True)

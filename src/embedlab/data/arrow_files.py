@@ -134,6 +134,8 @@ def _converted(path: Path, form: str, batches: Callable[[], Iterator[pa.RecordBa
                 writer.write_batch(first)
                 for batch in stream:
                     writer.write_batch(batch)
+        # The allocator keeps freed pages for reuse; conversion is over, so hand them back.
+        pa.default_memory_pool().release_unused()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
         raise EmbedlabError(f"{path} is not a readable {form} file: {_first_line(err)}") from None
     return target
@@ -144,7 +146,8 @@ def _map(path: Path) -> pa.Table:
 
 
 def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    yield from pq.ParquetFile(str(path)).iter_batches(batch_size=CONVERT_ROWS)
+    # Without pre-buffering the reader holds one column chunk at a time, not whole row groups ahead.
+    yield from pq.ParquetFile(str(path), pre_buffer=False).iter_batches(batch_size=CONVERT_ROWS)
 
 
 def _csv_batches(path: Path) -> Iterator[pa.RecordBatch]:
