@@ -164,8 +164,10 @@ def report(result: dict) -> str:
         (
             "The Parquet file is converted once, batch by batch, to an uncompressed Arrow file in the cache "
             f"({result['arrow_cache_mib']:.0f} MiB), which is then mapped; its first load includes that conversion. "
-            "`count s` is the pass `len(sampler)` makes for the Trainer's schedule. Start RSS is the interpreter "
-            "with embedlab (and torch) imported."
+            "`count s` is the pass `len(sampler)` makes for the Trainer's schedule; it touches every row, so "
+            "the whole mapped file becomes file-backed RSS. Anonymous RSS after the Parquet load includes allocator "
+            "pages kept from that conversion; during the walk it holds the epoch's row permutation (8 bytes a row). "
+            "Start RSS is the interpreter with embedlab (and torch) imported."
         ),
         "",
         f"Reproduce: `python benchmarks/training_data_memory.py --rows {result['parquet_rows']} --jsonl-rows "

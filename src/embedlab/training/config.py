@@ -26,7 +26,8 @@ MIXTURES = ("proportional", "round_robin")
 
 @dataclass
 class DatasetSpec:
-    """One training dataset: a file or BEIR directory (relative paths are tried under the data root too)."""
+    """One training dataset: a file (JSONL, Parquet, Arrow, CSV) or folder (BEIR, `datasets` save_to_disk);
+    relative paths are tried under the data root too."""
 
     path: str
     kind: str = "auto"
@@ -116,7 +117,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
             raise EmbedlabError(f"{path}: a config must be .yaml, .yml or .toml")
     except EmbedlabError:
         raise
-    except Exception as err:  # both parsers raise their own error types; the user needs the line
+    except Exception as err:  # noqa: BLE001 - both parsers raise their own error types; the user needs the line
         raise EmbedlabError(f"{path} is not valid {path.suffix[1:].upper()}: {str(err).splitlines()[0]}") from None
     if not isinstance(content, dict):
         raise EmbedlabError(f"{path} must hold a mapping of settings at the top level")
