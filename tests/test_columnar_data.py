@@ -17,7 +17,10 @@ from embedlab.data.arrow_sets import ArrowTrainingSet
 from embedlab.data.batch_sampling import MixtureSampler, no_duplicate_batches
 from embedlab.data.training_sets import TrainingSet, load_training_set
 from embedlab.errors import EmbedlabError
+from embedlab.training.build import train
+from embedlab.training.config import TrainConfig
 from tests.files import write_jsonl
+from tests.test_trainer import pair_data, tiny_encoder
 
 # A few repeated texts, so that the no-duplicate packing has clashes to defer.
 ROWS = [{"anchor": f"question {i % 17}", "positive": f"answer {i}", "id": i} for i in range(60)]
@@ -191,3 +194,15 @@ def test_any_rows_read_back_equal_what_was_written(tmp_path, pairs, data):
     dataset = load_training_set(str(path), "pairs")
     assert dataset.batch(rows) == {"anchor": [pairs[r][0] for r in rows], "positive": [pairs[r][1] for r in rows]}
     assert all(dataset.texts(r) == list(pairs[r]) for r in rows)
+
+
+def test_training_on_parquet_gives_the_losses_of_training_on_jsonl(tmp_path, minilm):
+    columns = pair_data().columns
+    rows = [{"anchor": a, "positive": p} for a, p in zip(columns["anchor"], columns["positive"])]
+    pq.write_table(table(rows), tmp_path / "pairs.parquet")
+    losses = {}
+    for path in (write_jsonl(tmp_path / "pairs.jsonl", rows), tmp_path / "pairs.parquet"):
+        config = {"data": [{"path": str(path)}], "output_dir": str(tmp_path / path.suffix), "max_steps": 4,
+                  "batch_size": 8, "eval_data": None}
+        losses[path.suffix] = train(TrainConfig(**config), model=tiny_encoder(minilm.tokenizer)).losses
+    assert len(losses[".parquet"]) == 4 and losses[".parquet"] == losses[".jsonl"]
