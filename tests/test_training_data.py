@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,7 +81,7 @@ texts = st.sampled_from([f"t{i}" for i in range(12)])
 @given(rows=st.lists(st.tuples(texts, texts), min_size=4, max_size=60), batch_size=st.integers(2, 6))
 def test_no_text_twice_in_a_batch_and_no_row_twice(rows, batch_size):
     dataset = TrainingSet("h", {"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
-    batches = no_duplicate_batches(dataset, list(range(len(rows))), batch_size)
+    batches = list(no_duplicate_batches(dataset, list(range(len(rows))), batch_size))
     used = [row for batch in batches for row in batch]
     assert len(used) == len(set(used))
     for batch in batches:
@@ -90,7 +92,7 @@ def test_no_text_twice_in_a_batch_and_no_row_twice(rows, batch_size):
 
 def test_simcse_rows_repeat_their_own_text_and_still_form_batches():
     dataset = simcse_pairs([f"sentence {i}" for i in range(10)] + ["sentence 3"])
-    batches = no_duplicate_batches(dataset, list(range(len(dataset))), 5)
+    batches = list(no_duplicate_batches(dataset, list(range(len(dataset))), 5))
     assert len(batches) == 2
     assert all(len({dataset.columns["anchor"][row] for row in batch}) == 5 for batch in batches)
 
@@ -139,3 +141,39 @@ def test_real_training_sets():
 def test_unlabelled_texts_come_from_any_text_field(tmp_path):
     path = write_jsonl(tmp_path / "s.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1}, {"text": "c"}])
     assert load_training_set(str(path), "simcse").columns["anchor"] == ["a", "b", "c"]
+
+
+def packed_all_at_once(dataset, order, batch_size):
+    """The packing rule stated eagerly: defer clashing rows to the front of what is left, drop an unfillable rest."""
+    batches, waiting = [], list(order)
+    while len(waiting) >= batch_size:
+        batch, seen, deferred = [], set(), []
+        for position, row in enumerate(waiting):
+            if seen.isdisjoint(dataset.texts(row)):
+                batch.append(row)
+                seen.update(dataset.texts(row))
+                if len(batch) == batch_size:
+                    deferred.extend(waiting[position + 1 :])
+                    break
+            else:
+                deferred.append(row)
+        if len(batch) < batch_size:
+            break
+        batches.append(batch)
+        waiting = deferred
+    return batches
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(texts, texts), min_size=4, max_size=60), batch_size=st.integers(2, 6), seed=st.integers(0, 9))
+def test_batches_made_one_by_one_are_the_batches_packed_all_at_once(rows, batch_size, seed):
+    dataset = TrainingSet("h", {"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    assert list(no_duplicate_batches(dataset, order, batch_size)) == packed_all_at_once(dataset, order, batch_size)
+
+
+def test_len_counts_the_batches_an_epoch_gives_even_with_clashes():
+    dataset = TrainingSet("clashy", {"anchor": [f"q{i % 7}" for i in range(100)], "positive": [f"p{i}" for i in range(100)]})
+    sampler = MixtureSampler([dataset, toy("other", 50)], batch_size=5, seed=2)
+    assert len(sampler) == len(list(sampler)) < 30

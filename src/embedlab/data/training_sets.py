@@ -1,6 +1,7 @@
 """Training data as column lists: pairs, triplets, scored pairs, NLI, BEIR qrels and self-supervised pairs.
 
-Every reader returns a TrainingSet whose batches are the column dicts the losses consume.
+Every reader returns a TrainingSet whose batches are the column dicts the losses consume; Parquet, Arrow, CSV
+and `datasets` folders are read lazily instead, as an ArrowTrainingSet with the same interface (TrainingRows).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from embedlab.data.arrow_files import is_columnar
+from embedlab.data.arrow_sets import read_arrow_training_set
 from embedlab.data.beir import load_beir
 from embedlab.data.labeled import check_lengths, read_jsonl_rows, read_labeled_pairs, read_scored_pairs, text_field
 from embedlab.data.root import data_root
@@ -21,6 +25,18 @@ from embedlab.errors import EmbedlabError
 NLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
 TEXT_COLUMNS = ("anchor", "positive", "sentence1", "sentence2")
 UNLABELLED_FIELDS = ("text", "sentence1", "sentence2", "anchor", "positive", "premise", "hypothesis")
+
+
+class TrainingRows(Protocol):
+    """What the batch samplers read: a name, a row count, one row's texts and the columns of some rows."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def texts(self, row: int) -> list[str]: ...
+
+    def batch(self, rows: list[int]) -> dict[str, list]: ...
 
 
 @dataclass
@@ -41,7 +57,9 @@ class TrainingSet:
     def texts(self, row: int) -> list[str]:
         """Every text of a row: a batch must not hold any of them twice (it would be a false negative)."""
         found = [self.columns[c][row] for c in TEXT_COLUMNS if c in self.columns]
-        return found + list(self.columns.get("negatives", [[]] * len(self))[row])
+        # Looked up per row, not defaulted to a list of len(self) empties: this runs for every row of an epoch.
+        negatives = self.columns["negatives"][row] if "negatives" in self.columns else []
+        return found + list(negatives)
 
     def batch(self, rows: list[int]) -> dict[str, list]:
         return {name: [column[i] for i in rows] for name, column in self.columns.items()}
@@ -125,9 +143,15 @@ def inverse_cloze_pairs(passages: list[str], seed: int = 0, name: str = "ict") -
     return TrainingSet(name, {"anchor": anchors, "positive": positives})
 
 
-def load_training_set(path: str, kind: str = "auto", limit: int | None = None, seed: int = 0) -> TrainingSet:
-    """Read a dataset by kind (pairs, triplets, scored, nli, beir, simcse, ict); `auto` guesses from the file."""
+def load_training_set(path: str, kind: str = "auto", limit: int | None = None, seed: int = 0) -> TrainingRows:
+    """Read a dataset by kind (pairs, triplets, scored, nli, beir, simcse, ict); `auto` guesses from the file.
+
+    Columnar data (Parquet, Arrow, CSV, a `datasets.save_to_disk` folder) is memory-mapped, not read into lists.
+    """
     location = _locate(path)
+    if is_columnar(location):
+        columnar = read_arrow_training_set(location, kind)
+        return columnar if limit is None or limit >= len(columnar) else columnar.head(limit)
     if kind == "auto":
         kind = _guess_kind(location)
     if kind in ("simcse", "ict"):

@@ -26,7 +26,8 @@ MIXTURES = ("proportional", "round_robin")
 
 @dataclass
 class DatasetSpec:
-    """One training dataset: a file or BEIR directory (relative paths are tried under the data root too)."""
+    """One training dataset: a file (JSONL, Parquet, Arrow, CSV) or folder (BEIR, `datasets` save_to_disk);
+    relative paths are tried under the data root too."""
 
     path: str
     kind: str = "auto"
