@@ -11,6 +11,7 @@ from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
 from embedlab.backends.base import Backend, ExportableEncoder
 from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
 from embedlab.errors import EmbedlabError
+from embedlab.extras import require
 from embedlab.hardware import cpu_info
 
 BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
@@ -37,6 +38,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
     if name == AUTO:
         return _load_auto(encoder, threads)
     if name in ONNX_BACKENDS:
+        require("onnxruntime", f"backend {name}")
         from embedlab.backends.graphs import graph_for
         from embedlab.backends.onnx_backend import OnnxBackend
 

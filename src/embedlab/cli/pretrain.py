@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from embedlab.cli.common import console
+from embedlab.cli.outputs import output_folder
 from embedlab.training import mlm
 from embedlab.training.mlm import REPORT_FILE, PretrainConfig, Status
 
@@ -21,7 +21,9 @@ DEFAULTS = PretrainConfig()
 
 
 def pretrain(
-    out: str = typer.Option(DEFAULTS.out, help="Model directory to write; a checkpoint there is continued."),
+    out: str = typer.Option(
+        DEFAULTS.out, help="Model directory to write; a checkpoint there is continued.", callback=output_folder
+    ),
     layers: int = typer.Option(DEFAULTS.layers, help="Transformer layers."),
     hidden: int = typer.Option(DEFAULTS.hidden, help="Hidden size (embedding dimension)."),
     heads: int = typer.Option(DEFAULTS.heads, help="Attention heads; must divide the hidden size."),
@@ -33,12 +35,12 @@ def pretrain(
     weight_decay: float = typer.Option(DEFAULTS.weight_decay, help="AdamW weight decay (weight matrices only)."),
     mask_prob: float = typer.Option(DEFAULTS.mask_prob, help="Share of tokens picked for prediction."),
     max_minutes: float = typer.Option(DEFAULTS.max_minutes, help="Training-time budget; the run stops cleanly at it."),
-    max_steps: Optional[int] = typer.Option(DEFAULTS.max_steps, help="Step budget; the schedule then follows steps."),
+    max_steps: int | None = typer.Option(DEFAULTS.max_steps, help="Step budget; the schedule then follows steps."),
     checkpoint_minutes: float = typer.Option(DEFAULTS.checkpoint_minutes, help="Minutes between checkpoints."),
     log_every: int = typer.Option(DEFAULTS.log_every, help="Steps per printed loss line."),
     seed: int = typer.Option(DEFAULTS.seed, help="Seed for weights, data order and masks."),
     bf16: bool = typer.Option(DEFAULTS.bf16, help="bf16 autocast: about 2x faster on CPUs with AVX512-BF16 or AMX."),
-    threads: Optional[int] = typer.Option(
+    threads: int | None = typer.Option(
         DEFAULTS.threads, help="Torch threads (default: torch's); 1 on a busy machine."
     ),
 ) -> None:
