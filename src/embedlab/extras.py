@@ -7,6 +7,7 @@ Runtime and Ray are extras: each feature calls `require` where it starts, before
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from embedlab.errors import EmbedlabError
@@ -37,3 +38,11 @@ def require(module: str, feature: str) -> ModuleType:
         missing = err.name is not None and (module == err.name or module.startswith(err.name + "."))
         reason = "which is not installed" if missing else f"which failed to import ({err})"
         raise MissingExtra(f"{feature} needs {package}, {reason}: pip install 'embedlab[{extra}]'") from None
+
+
+def installed(module: str) -> bool:
+    """Whether the optional top-level `module` can be found, without importing it (some take seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules, as tests do
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from embedlab.cli.common import MODEL_HELP, console
@@ -71,10 +72,11 @@ MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens 
 
 def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
-    from embedlab.backends import BACKENDS, choose_backend
+    from embedlab.backends import BACKENDS, ONNX_BACKENDS, choose_backend
     from embedlab.backends.fused_linear import onednn_available
     from embedlab.backends.int8 import has_fast_int8
     from embedlab.backends.torch_backend import has_native_bf16
+    from embedlab.extras import installed
     from embedlab.hardware import cpu_info, report_header
 
     cpu = cpu_info()
@@ -87,11 +89,14 @@ def show_backends() -> None:
         "onnx": "fp32 ONNX Runtime, fused attention",
         "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
     }
+    onnx = installed("onnxruntime")
+    if not onnx:
+        notes.update(dict.fromkeys(ONNX_BACKENDS, escape("not installed: pip install 'embedlab[onnx]'")))
     table = Table(title="backends on this CPU")
     table.add_column("backend")
     table.add_column("here")
     for name in BACKENDS:
         table.add_row(name, notes[name])
     console.print(table)
-    choice = choose_backend(cpu)
+    choice = choose_backend(cpu, onnx_available=onnx)
     console.print(f"auto chooses [bold]{choice.name}[/bold]: {choice.reason}", highlight=False)
