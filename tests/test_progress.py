@@ -76,3 +76,20 @@ def test_a_pipe_gets_lines_a_terminal_the_bar_and_off_is_silent():
 
 def test_clock_time():
     assert [clock_time(s) for s in (0, 59.6, 61, 3600, 7322)] == ["0:00", "1:00", "1:01", "1:00:00", "2:02:02"]
+
+
+def test_a_bar_inside_a_bar_stays_quiet_on_a_terminal_but_both_log():
+    terminal, pipe = Terminal(), io.StringIO()
+    with progress_bar(2, "mining", enabled=True, stream=terminal) as outer:
+        with progress_bar(5, "encoding", enabled=True, stream=terminal) as inner:
+            inner(5)
+        outer(2)
+    with progress_bar(1, "afterwards", enabled=True, stream=terminal) as again:
+        again(1)
+    assert "mining" in terminal.getvalue() and "afterwards" in terminal.getvalue()
+    assert "encoding" not in terminal.getvalue()
+    with progress_bar(2, "mining", enabled=True, stream=pipe) as outer:
+        with progress_bar(5, "encoding", enabled=True, stream=pipe) as inner:
+            inner(5)
+        outer(2)
+    assert [line.split(":")[0] for line in pipe.getvalue().splitlines()] == ["encoding", "mining"]

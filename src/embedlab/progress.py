@@ -24,6 +24,7 @@ from rich.progress import (
 
 LOG_EVERY_S = 30.0  # a line at least this often while work advances...
 LOG_STEPS = 10  # ...and one at every tenth of the total, so short and long jobs both show how they move
+_live_bars = 0  # terminal bars drawing now
 
 
 @contextmanager
@@ -32,19 +33,30 @@ def progress_bar(
 ) -> Iterator[Callable[[int], None]]:
     """Yield an `advance(n)` callable that reports to `stream` (stderr by default, keeping stdout for results).
 
-    Nothing is shown unless enabled: a transient bar when the stream is a terminal, ProgressLog lines otherwise.
+    Nothing is shown unless enabled: a transient bar when the stream is a terminal (only the outermost of nested
+    ones), ProgressLog lines otherwise.
     """
     if not enabled:
         yield lambda n: None
         return
     stream = stream or sys.stderr
-    if not stream.isatty():
+    console = Console(file=stream)
+    # The stream itself decides, not rich's guess: CI runners often set FORCE_COLOR, and a bar would garble their logs.
+    if not (stream.isatty() or console.is_jupyter):
         yield ProgressLog(total, description, stream).advance
         return
+    global _live_bars
+    if _live_bars:  # work inside work (encoding while mining): two bars would overwrite each other's line
+        yield lambda n: None
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(file=stream), transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+    _live_bars += 1
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda n: progress.advance(task, n)
+    finally:
+        _live_bars -= 1
 
 
 class ProgressLog:

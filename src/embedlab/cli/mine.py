@@ -48,7 +48,7 @@ def mine(
     task = load_mining_task(data, split)
     encoder = _load_model(model) if source in ("dense", "same_document") else None
     scorer = _load_judge(judge) if judge else None
-    result = run_mining(task, config, encoder, scorer)
+    result = run_mining(task, config, encoder, scorer, show_progress=True)
     triplets, report_path = write_triplets(result, output)
     table = Table(title=f"mining {task.name}: {source}")
     table.add_column("what")
