@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import math
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from embedlab.progress import LOG_EVERY_S, LOG_STEPS, ProgressLog, clock_time, progress_bar
+from embedlab.progress import LOG_EVERY_S, LOG_STEPS, ProgressLog, clock_time, progress_bar, speed
 
 
 class FakeClock:
@@ -49,7 +50,7 @@ def test_a_slow_job_still_speaks_every_half_minute():
         log.advance(10)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3
-    assert lines[-1] == "mining: 60/10,000 (1%), 0.7/s, 1:30 elapsed, 4:08:30 left"
+    assert lines[-1] == "mining: 60/10,000 (1%), 1.5 s each, 1:30 elapsed, 4:08:30 left"
 
 
 @given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=60))
@@ -72,6 +73,10 @@ def test_a_pipe_gets_lines_a_terminal_the_bar_and_off_is_silent():
     assert pipe.getvalue().startswith("encoding: 10/10 (100%), ") and pipe.getvalue().endswith(", done\n")
     assert "encoding" in terminal.getvalue() and "elapsed" not in terminal.getvalue()
     assert off.getvalue() == ""
+
+
+def test_speed_reads_as_items_per_second_or_seconds_per_item():
+    assert [speed(r) for r in (312.46, 1.0, 0.04, 0.0, math.inf)] == ["312.5/s", "1.0/s", "25.0 s each", None, None]
 
 
 def test_clock_time():

@@ -89,13 +89,19 @@ class ProgressLog:
         elapsed = now - self.started
         rate = self.done / elapsed if elapsed > 0 else math.inf
         counts = f"{self.done:,}/{self.total:,} ({self.done / self.total:.0%})" if self.total > 0 else f"{self.done:,}"
-        parts = [f"{self.description}: {counts}", f"{rate:,.1f}/s" if math.isfinite(rate) else None,
-                 f"{clock_time(elapsed)} elapsed"]
+        parts = [f"{self.description}: {counts}", speed(rate), f"{clock_time(elapsed)} elapsed"]
         if self.total > 0 and self.done >= self.total:
             parts.append("done")
         elif self.total > 0 and self.done > 0 and math.isfinite(rate):
             parts.append(f"{clock_time((self.total - self.done) / rate)} left")
         return ", ".join(part for part in parts if part)
+
+
+def speed(rate: float) -> str | None:
+    """Items per second, or seconds per item when slower than one a second (a training step, say)."""
+    if not math.isfinite(rate) or rate <= 0:
+        return None
+    return f"{rate:,.1f}/s" if rate >= 1 else f"{1 / rate:,.1f} s each"
 
 
 def clock_time(seconds: float) -> str:
