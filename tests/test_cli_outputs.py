@@ -115,3 +115,16 @@ def test_the_check_refuses_with_embedlab_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(EmbedlabError, match="is a file, not a folder"):
         check_writable(tmp_path / "file" / "deeper" / "x.json", folder=False)
+
+
+def test_a_training_config_whose_output_dir_cannot_be_written_stops_before_training(monkeypatch, capsys, tmp_path):
+    from embedlab.training import build
+
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file\n")
+    (tmp_path / "pairs.jsonl").write_text('{"anchor": "a", "positive": "b"}\n')
+    config = tmp_path / "train.yaml"
+    config.write_text(f"model: minilm\ndata:\n  - path: {tmp_path / 'pairs.jsonl'}\noutput_dir: {blocker / 'run'}\n")
+    monkeypatch.setattr(build, "train", lambda *args, **kwargs: pytest.fail("training started"))
+    code, err = run_main(monkeypatch, capsys, ["train", str(config)])
+    assert (code, err.strip()) == (1, f"error: cannot write {blocker / 'run'}: {blocker} is a file, not a folder")

@@ -22,6 +22,7 @@ def train(
     from embedlab.training.config import load_config
 
     settings = load_config(config, output_dir=output_dir, max_steps=max_steps, seed=seed)
+    output_folder(settings.output_dir)  # the config's own output_dir, checked before training rather than at the save
     report = run_training(settings, resume=resume)
     tail = report.losses[-20:]
     console.print(
