@@ -13,6 +13,7 @@ __all__ = ["ServerConfig", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
+    """`embedlab.server.create_app`, imported when first asked for (PEP 562), after checking for FastAPI."""
     if name == "create_app":
         from embedlab.extras import require
 
