@@ -16,7 +16,7 @@ $(BIN)/python:
 # Re-installs only when the package metadata changes.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[all,test]'  # every extra: the demo and the tests use them all
 	touch $(STAMP)
 
 demo: $(STAMP)

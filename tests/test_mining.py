@@ -246,3 +246,10 @@ def test_every_kept_negative_passes_every_filter(hundredths, data):
             assert not config.skip_above_positive or rank_of(scores, r) > rank_of(scores, positive)
             assert config.margin is None or scores[r] <= config.margin * scores[positive] + 1e-6
     assert result.report.written + result.report.dropped == 1
+
+
+def test_progress_goes_to_stderr_as_log_lines_away_from_a_terminal(capsys):
+    task = MiningTask("three", ["q1", "q2", "q3"], [2, 2, 2], POOL, [frozenset({2})] * 3)
+    mine(task, MiningConfig(source="random", count=2, seed=0), show_progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("mining: 3/3 (100%), ") and lines[-1].endswith(", done")

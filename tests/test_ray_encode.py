@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.cli.app import app, main
 from embedlab.errors import EmbedlabError
+from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.scale.ray_cluster import import_ray
 from embedlab.scale.ray_encode import RayRunner, _whole_chunks
 
@@ -97,7 +97,7 @@ def test_missing_ray_is_a_one_line_install_hint(monkeypatch, capsys, tmp_path) -
     with pytest.raises(SystemExit) as stopped:
         main()
     assert stopped.value.code == 1
-    assert capsys.readouterr().err.strip() == "error: this needs Ray, an optional extra: pip install 'embedlab[ray]'"
+    assert capsys.readouterr().err.strip() == "error: running on Ray needs ray, which is not installed: pip install 'embedlab[ray]'"
 
 
 def test_unreachable_cluster_is_a_one_line_error(tmp_path) -> None:

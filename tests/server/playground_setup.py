@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from embedlab.data.corpus import Document
-from embedlab.models.encoder import Encoder
 from embedlab.index.index import Index
+from embedlab.models.encoder import Encoder
 from embedlab.server import ServerConfig, create_app
 from tests.server.conftest import running
 
@@ -26,5 +26,5 @@ def playground_server(with_index: bool = True) -> Iterator[str]:
     """A running server of the bundled model (with the small index unless told not to); yields its base URL."""
     encoder = Encoder.load("minilm")
     index = Index.build(encoder, DOCUMENTS) if with_index else None
-    with running(create_app(ServerConfig(model_name="minilm"), encoder, index=index)) as (url, _):
+    with running(create_app(ServerConfig(model_name="minilm", playground=True), encoder, index=index)) as (url, _):
         yield url

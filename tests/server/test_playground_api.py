@@ -133,7 +133,7 @@ def test_bad_bodies_are_400_naming_the_field(client, path, body, param):
 
 
 def test_token_pages_refuse_a_model_without_tokens_and_rag_needs_an_index(hashing_server):
-    with hashing_server() as (http, _):
+    with hashing_server(playground=True) as (http, _):
         pooling = http.post("/playground/pooling", json={"text": "a cat", "candidates": ["a dog"]})
         rag = http.post("/playground/rag", json={"question": "a cat"})
         info = ok(http.get("/playground/info"))
@@ -143,7 +143,7 @@ def test_token_pages_refuse_a_model_without_tokens_and_rag_needs_an_index(hashin
 
 
 def test_the_pages_need_no_key_but_their_endpoints_do():
-    app = create_app(ServerConfig(model_name="hashing", api_key="secret"), HashingEncoder())
+    app = create_app(ServerConfig(model_name="hashing", api_key="secret", playground=True), HashingEncoder())
     with running(app) as (url, _), httpx.Client(base_url=url, timeout=WAIT_S) as http:
         page, script = http.get("/"), http.get("/assets/app.js")
         refused = http.get("/playground/info")
@@ -151,3 +151,11 @@ def test_the_pages_need_no_key_but_their_endpoints_do():
     assert page.status_code == 200 and "embedlab playground" in page.text
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert refused.status_code == 401 and allowed.status_code == 200
+
+
+def test_a_library_app_has_no_playground_unless_asked(hashing_server):
+    with hashing_server() as (http, app):
+        page, endpoint, training = http.get("/"), http.get("/playground/info"), http.post("/playground/contrastive", json={})
+        health = http.get("/health")
+    assert (page.status_code, endpoint.status_code, training.status_code, health.status_code) == (404, 404, 404, 200)
+    assert not [path for path in app.openapi()["paths"] if path.startswith("/playground")]

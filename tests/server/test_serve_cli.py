@@ -10,7 +10,12 @@ import sys
 
 import httpx
 import numpy as np
+import pytest
+from typer.testing import CliRunner
 
+from embedlab.cli.app import app as cli
+from embedlab.server import create_app
+from tests.fakes import HashingEncoder
 from tests.server.conftest import WAIT_S, wait_until
 
 STARTUP_S = 120  # loading torch and the model in a fresh process on a busy machine
@@ -44,10 +49,12 @@ def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
         refused = httpx.post(f"{url}/v1/embeddings", json={"input": "hi"}, timeout=WAIT_S)
         answered = httpx.post(f"{url}/v1/embeddings", json={"input": "hi", "model": "minilm"}, timeout=WAIT_S,
                               headers={"Authorization": "Bearer k3y"})
+        page = httpx.get(url, timeout=WAIT_S)  # the playground is on by default in the command
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=WAIT_S * 2)
     assert refused.status_code == 401
+    assert page.status_code == 200 and "embedlab playground" in page.text
     np.testing.assert_allclose(answered.json()["data"][0]["embedding"], minilm.encode("hi"), atol=1e-5)
     # uvicorn re-raises SIGTERM once it has shut down gracefully, so the process ends as killed by it.
     assert process.returncode in (0, -signal.SIGTERM), err
@@ -64,3 +71,24 @@ def test_bad_settings_are_one_line_errors(tmp_path):
         out, err = process.communicate(timeout=STARTUP_S)
         assert process.returncode == 1, (out, err)
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("flags, playground", [([], True), (["--no-playground"], False)])
+def test_the_command_mounts_the_playground_unless_told_not_to(monkeypatch, flags, playground):
+    import uvicorn
+
+    from embedlab.server import launch
+
+    served = []
+
+    def build_app(models, config):
+        served.append(create_app(config, HashingEncoder()))
+        return served[-1]
+
+    monkeypatch.setattr(launch, "build_app", build_app)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    result = CliRunner().invoke(cli, ["serve", *flags])
+    assert result.exit_code == 0, result.output
+    (server,) = served
+    assert ("/playground/contrastive" in server.openapi()["paths"]) is playground
+    assert any(getattr(route, "path", None) == "/" for route in server.routes) is playground

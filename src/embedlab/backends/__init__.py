@@ -11,6 +11,7 @@ from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
 from embedlab.backends.base import Backend, ExportableEncoder
 from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
 from embedlab.errors import EmbedlabError
+from embedlab.extras import installed, require
 from embedlab.hardware import cpu_info
 
 BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
@@ -37,6 +38,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
     if name == AUTO:
         return _load_auto(encoder, threads)
     if name in ONNX_BACKENDS:
+        require("onnxruntime", f"backend {name}")
         from embedlab.backends.graphs import graph_for
         from embedlab.backends.onnx_backend import OnnxBackend
 
@@ -62,7 +64,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
 def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     """The backend auto chooses; when that one cannot serve this model, the next safer one, saying why."""
     choice = choose_backend(
-        cpu_info(), onnx_available=_onnxruntime_installed(), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
+        cpu_info(), onnx_available=installed("onnxruntime"), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
     )
     reason = choice.reason
     # int8 may miss its quality bound for a model, and some poolings cannot be exported at all.
@@ -83,11 +85,3 @@ def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
 
 def _gpu_bf16(encoder: ExportableEncoder) -> bool:
     return encoder.device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-
-def _onnxruntime_installed() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True

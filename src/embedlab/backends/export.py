@@ -12,6 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -22,6 +23,7 @@ from embedlab.backends.int8 import Int8Config, quantize_graph
 from embedlab.backends.manifest import record_graph, weights_sha256
 from embedlab.backends.onnx_backend import NORMALIZED_OUTPUT, POOLED_OUTPUT, OnnxBackend
 from embedlab.errors import EmbedlabError
+from embedlab.extras import require
 from embedlab.hardware import cpu_info
 from embedlab.models.core import EmbeddingModel
 
@@ -95,6 +97,8 @@ def export_onnx(encoder: ExportableEncoder, graph_dir: Path, *, int8: bool, conf
     Raises EmbedlabError when the fp32 graph differs from torch by more than FP32_MAX_DIFF or the int8 graph
     misses the agreement bound; a graph that fails is never recorded, so loading never uses it.
     """
+    for module in ("onnx", "onnxruntime"):  # the tracer writes with onnx, the fusion and int8 steps use onnxruntime
+        require(module, "ONNX export")
     _check_exportable(encoder)
     config = config or Int8Config.for_cpu(cpu_info())
     weights = weights_sha256(encoder.weights_dir)

@@ -6,12 +6,12 @@ Each reads a .txt or .jsonl file, runs one function of embedlab.apps and summari
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from embedlab.cli.common import BatchOption, ModelOption, console, shorten
+from embedlab.cli.outputs import output_file
 
 InputArgument = typer.Argument(..., help="Texts: .txt (one per line) or .jsonl (one object per line).")
 FieldOption = typer.Option("text", help="The jsonl field holding the text.")
@@ -23,8 +23,10 @@ SHOWN_CHARS = 70
 
 def dedup(
     input: Path = InputArgument,
-    out: Path = typer.Option(..., "--out", "-o", help="Where the kept rows go, in the input's format."),
-    report: Optional[Path] = typer.Option(None, help="Also write every group, its scores and the counts as JSON."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where the kept rows go, in the input's format.", callback=output_file),
+    report: Path | None = typer.Option(
+        None, help="Also write every group, its scores and the counts as JSON.", callback=output_file
+    ),
     threshold: float = typer.Option(0.9, help="Cosine at or above which two texts are duplicates."),
     k: int = typer.Option(10, "--k", help="Nearest neighbours searched per text."),
     store: str = typer.Option("exact", help="Vector store for the neighbour search: exact or faiss-hnsw."),
@@ -67,14 +69,14 @@ def dedup(
 
 def cluster(
     input: Path = InputArgument,
-    out: Path = typer.Option(..., "--out", "-o", help="Where each text's cluster goes: .jsonl or .csv."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where each text's cluster goes: .jsonl or .csv.", callback=output_file),
     method: str = typer.Option("kmeans", help="kmeans, agglomerative or community."),
-    k: Optional[int] = typer.Option(None, "--k", help="k-means clusters (default: best silhouette for 2-10)."),
-    threshold: Optional[float] = typer.Option(
+    k: int | None = typer.Option(None, "--k", help="k-means clusters (default: best silhouette for 2-10)."),
+    threshold: float | None = typer.Option(
         None, help="Cosine for agglomerative merging (default 0.5) or community membership (default 0.75)."
     ),
     min_size: int = typer.Option(3, help="Smallest community kept (community method)."),
-    plot: Optional[Path] = typer.Option(None, help="Also draw a 2-D map of the clusters to this .png."),
+    plot: Path | None = typer.Option(None, help="Also draw a 2-D map of the clusters to this .png.", callback=output_file),
     projection: str = typer.Option("pca", help="Map projection: pca, or umap if umap-learn is installed."),
     model: str = ModelOption,
     field: str = FieldOption,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab.cli.outputs import output_file
 from embedlab.evaluation.result import EvalResult
 
 console = Console()
@@ -19,7 +19,9 @@ MODEL_HELP = (
     "'glove' or a GloVe .txt(.gz) file."
 )
 ModelOption = typer.Option("minilm", "--model", "-m", help=MODEL_HELP)
-JsonOption = typer.Option(None, "--json", help="Also write the metrics (fractions 0-1) and settings to this JSON file.")
+JsonOption = typer.Option(
+    None, "--json", help="Also write the metrics (fractions 0-1) and settings to this JSON file.", callback=output_file
+)
 BatchOption = typer.Option(32, "--batch-size", help="Texts per forward pass.")
 
 
@@ -28,7 +30,7 @@ def shorten(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def show_result(result: EvalResult, json_path: Optional[Path] = None) -> None:
+def show_result(result: EvalResult, json_path: Path | None = None) -> None:
     """Print a result's metrics as a table (scores x100, thresholds as they are) and optionally save JSON."""
     table = Table(title=f"{result.task}: {result.model} on {result.dataset}")
     table.add_column("metric")

@@ -6,17 +6,19 @@ Both write a model directory that `Encoder.load` / `load_model` read back; see d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from embedlab.cli.common import MODEL_HELP, console
+from embedlab.cli.outputs import output_folder
 
 
 def export(
     model: str = typer.Argument("minilm", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (a copy of MODEL with onnx/ inside); may be MODEL itself."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (a copy of MODEL with onnx/ inside); may be MODEL itself.",
+                             callback=output_folder),
     backend: str = typer.Option("onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."),
 ) -> None:
     """Export MODEL to ONNX (transformer + pooling + normalisation), validated against torch."""
@@ -34,12 +36,13 @@ def export(
 
 def distill(
     model: str = typer.Argument("minilm", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for the static model (safetensors + tokenizer.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for the static model (safetensors + tokenizer.json).",
+                             callback=output_folder),
     dim: int = typer.Option(256, "--dim", help="Dimensions kept by the PCA."),
-    word_frequencies: Optional[str] = typer.Option(
+    word_frequencies: str | None = typer.Option(
         None, "--word-frequencies", help="Words in frequency order for the SIF weights: 'glove' (data root) or a file."
     ),
-    sif: Optional[float] = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
+    sif: float | None = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
     vectors: str = typer.Option(
         "token", "--vectors", help="A token's row: 'token' (its own output vector) or 'pooled' (model2vec's: the pooled [CLS] token [SEP])."
     ),
@@ -48,8 +51,8 @@ def distill(
     ),
 ) -> None:
     """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
-    from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.errors import EmbedlabError
+    from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.models.loading import glove_path
 
     frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
@@ -69,10 +72,11 @@ MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens 
 
 def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
-    from embedlab.backends import BACKENDS, choose_backend
-    from embedlab.backends.int8 import has_fast_int8
+    from embedlab.backends import BACKENDS, ONNX_BACKENDS, choose_backend
     from embedlab.backends.fused_linear import onednn_available
+    from embedlab.backends.int8 import has_fast_int8
     from embedlab.backends.torch_backend import has_native_bf16
+    from embedlab.extras import installed
     from embedlab.hardware import cpu_info, report_header
 
     cpu = cpu_info()
@@ -85,11 +89,14 @@ def show_backends() -> None:
         "onnx": "fp32 ONNX Runtime, fused attention",
         "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
     }
+    onnx = installed("onnxruntime")
+    if not onnx:
+        notes.update(dict.fromkeys(ONNX_BACKENDS, escape("not installed: pip install 'embedlab[onnx]'")))
     table = Table(title="backends on this CPU")
     table.add_column("backend")
     table.add_column("here")
     for name in BACKENDS:
         table.add_row(name, notes[name])
     console.print(table)
-    choice = choose_backend(cpu)
+    choice = choose_backend(cpu, onnx_available=onnx)
     console.print(f"auto chooses [bold]{choice.name}[/bold]: {choice.reason}", highlight=False)

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from embedlab.cli.common import MODEL_HELP, BatchOption, console
+from embedlab.cli.outputs import output_file
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import POOLS, SAMPLINGS, SOURCES
 
 
 def mine(
     data: str = typer.Option(..., "--data", "-d", help="A BEIR directory (or a dataset name under the data root) or a pair .jsonl (anchor, positive)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Triplets .jsonl to write (anchor, positive, negatives); a .report.json goes beside it."),
+    output: Path = typer.Option(..., "--output", "-o", help="Triplets .jsonl to write (anchor, positive, negatives); a .report.json goes beside it.",
+                                callback=output_file),
     source: str = typer.Option("bm25", help=f"Where candidates come from: {', '.join(SOURCES)}."),
     model: str = typer.Option("minilm", "--model", "-m", help=f"The model scoring dense and same_document candidates. {MODEL_HELP}"),
     split: str = typer.Option("train", help="The BEIR qrels split whose pairs get negatives."),
     count: int = typer.Option(5, help="Negatives per anchor; anchors with fewer survivors are dropped."),
     window: tuple[int, int] = typer.Option((10, 100), help="First and last rank (1-based) candidates are taken from."),
-    margin: Optional[float] = typer.Option(0.95, help="Drop candidates scoring above MARGIN x the positive's score."),
+    margin: float | None = typer.Option(0.95, help="Drop candidates scoring above MARGIN x the positive's score."),
     no_margin: bool = typer.Option(False, "--no-margin", help="Turn the margin filter off."),
     skip_above_positive: bool = typer.Option(True, help="Drop candidates ranked above the anchor's own positive."),
-    judge: Optional[str] = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
+    judge: str | None = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
     judge_threshold: float = typer.Option(0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."),
     sampling: str = typer.Option("top", help=f"Which survivors to keep: {', '.join(SAMPLINGS)}."),
     pool: str = typer.Option("all", help=f"Candidates from every text ({POOLS[0]}) or only from texts that are some anchor's positive ({POOLS[1]}): negatives a model cannot reject by recognising never-relevant texts."),
@@ -47,7 +48,7 @@ def mine(
     task = load_mining_task(data, split)
     encoder = _load_model(model) if source in ("dense", "same_document") else None
     scorer = _load_judge(judge) if judge else None
-    result = run_mining(task, config, encoder, scorer)
+    result = run_mining(task, config, encoder, scorer, show_progress=True)
     triplets, report_path = write_triplets(result, output)
     table = Table(title=f"mining {task.name}: {source}")
     table.add_column("what")

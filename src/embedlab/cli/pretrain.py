@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from embedlab.cli.common import console
+from embedlab.cli.outputs import output_folder
 from embedlab.training import mlm
 from embedlab.training.mlm import REPORT_FILE, PretrainConfig
 
@@ -18,7 +19,9 @@ DEFAULTS = PretrainConfig()
 
 
 def pretrain(
-    out: str = typer.Option(DEFAULTS.out, help="Model directory to write; a checkpoint there is continued."),
+    out: str = typer.Option(
+        DEFAULTS.out, help="Model directory to write; a checkpoint there is continued.", callback=output_folder
+    ),
     layers: int = typer.Option(DEFAULTS.layers, help="Transformer layers."),
     hidden: int = typer.Option(DEFAULTS.hidden, help="Hidden size (embedding dimension)."),
     heads: int = typer.Option(DEFAULTS.heads, help="Attention heads; must divide the hidden size."),

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from embedlab.cli.common import console
+from embedlab.cli.outputs import output_folder
 
 
 def train(
     config: Path = typer.Argument(..., help="A .yaml or .toml training config (see docs/training.md)."),
-    output_dir: Optional[str] = typer.Option(None, help="Override the config's output_dir."),
-    max_steps: Optional[int] = typer.Option(None, help="Override the config's max_steps."),
-    seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
+    output_dir: str | None = typer.Option(None, help="Override the config's output_dir.", callback=output_folder),
+    max_steps: int | None = typer.Option(None, help="Override the config's max_steps."),
+    seed: int | None = typer.Option(None, help="Override the config's seed."),
     resume: bool = typer.Option(True, help="Continue from output_dir/checkpoint when one exists."),
 ) -> None:
     """Train a sentence encoder as a config file describes; run under torchrun for several processes."""
@@ -22,6 +22,7 @@ def train(
     from embedlab.training.config import load_config
 
     settings = load_config(config, output_dir=output_dir, max_steps=max_steps, seed=seed)
+    output_folder(settings.output_dir)  # the config's own output_dir, checked before training rather than at the save
     report = run_training(settings, resume=resume)
     tail = report.losses[-20:]
     console.print(

@@ -22,6 +22,7 @@ from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from embedlab.errors import EmbedlabError
+from embedlab.extras import require
 from embedlab.index.store import Scalar, StoreHit, Where, check_queries, check_vectors, load_settings, save_settings
 
 DB_NAME = "milvus.db"
@@ -72,6 +73,7 @@ class MilvusStore:
         self._token = token
         self._db: Path | None = None
         if config.uri is None:
+            require("milvus_lite", "the embedded milvus store (no uri)")
             temporary = workdir is None
             workdir = Path(tempfile.mkdtemp(prefix="embedlab-milvus-")) if temporary else Path(workdir)
             workdir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.extras import require
 from embedlab.index.exact import ExactStore
 from embedlab.index.quantized import QuantizedConfig, QuantizedStore
 from embedlab.index.store import VectorStore, make_config
@@ -24,26 +25,30 @@ def _load_exact(directory: Path, dim: int, **options: Any) -> VectorStore:
     return ExactStore.load(directory, dim)
 
 
-# FAISS and pymilvus take a second or more to import, so they load only when such a store is used.
+# FAISS and pymilvus are the index extra, and take a second or more to import: they load only when such a store is used.
 def _faiss(dim: int, kind: str, **options: Any) -> VectorStore:
+    require("faiss", f"the {kind} store")
     from embedlab.index.faiss_store import CONFIGS, FaissStore
 
     return FaissStore(dim, make_config(CONFIGS[kind], options))
 
 
 def _load_faiss(directory: Path, dim: int, kind: str, **options: Any) -> VectorStore:
+    require("faiss", f"the {kind} store")
     from embedlab.index.faiss_store import FaissStore
 
     return FaissStore.load(directory, dim, kind, **options)
 
 
 def _milvus(dim: int, token: str = "", workdir: str | Path | None = None, **options: Any) -> VectorStore:
+    require("pymilvus", "the milvus store")
     from embedlab.index.milvus_store import MilvusConfig, MilvusStore
 
     return MilvusStore(dim, make_config(MilvusConfig, options), token=token, workdir=workdir)
 
 
 def _load_milvus(directory: Path, dim: int, **options: Any) -> VectorStore:
+    require("pymilvus", "the milvus store")
     from embedlab.index.milvus_store import MilvusStore
 
     return MilvusStore.load(directory, dim, **options)

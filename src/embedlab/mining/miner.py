@@ -21,6 +21,9 @@ from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
 from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
 from embedlab.mining.task import MiningTask, positives_only
+from embedlab.progress import progress_bar
+
+DEFAULT_CONFIG = MiningConfig()  # frozen, so one shared default is safe
 
 
 class Judge(Protocol):
@@ -61,7 +64,10 @@ class _Candidates:
     texts: list[str]
 
 
-def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Embedder | None = None, judge: Judge | None = None) -> MiningResult:
+def mine(
+    task: MiningTask, config: MiningConfig = DEFAULT_CONFIG, model: Embedder | None = None, judge: Judge | None = None,
+    show_progress: bool = False,
+) -> MiningResult:
     """Mine `config.count` negatives per anchor of `task`; `model` is needed by the dense and same_document sources.
 
     Anchors left with fewer candidates than `count` are dropped and counted in the report.
@@ -73,12 +79,14 @@ def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Embedde
     reasons: Counter[str] = Counter()
     report = MiningReport(source=config.source, anchors=len(task.anchors), settings=asdict(config))
     rows = []
-    for i, candidates in _candidates(task, config, model, reasons):
-        negatives = _take(i, task.anchors[i], candidates.texts, config, judge, reasons)
-        if len(negatives) < config.count:
-            report.dropped += 1
-            continue
-        rows.append({"anchor": task.anchors[i], "positive": candidates.positive, "negatives": negatives})
+    with progress_bar(len(task.anchors), "mining", show_progress) as advance:
+        for i, candidates in _candidates(task, config, model, reasons):
+            negatives = _take(i, task.anchors[i], candidates.texts, config, judge, reasons)
+            advance(1)
+            if len(negatives) < config.count:
+                report.dropped += 1
+                continue
+            rows.append({"anchor": task.anchors[i], "positive": candidates.positive, "negatives": negatives})
     report.written, report.selected = len(rows), len(rows) * config.count
     report.filtered = dict(sorted(reasons.items()))
     return MiningResult(rows, report)

@@ -5,7 +5,6 @@ Ray is an optional extra and a cluster may be down: either is one sentence to th
 
 from __future__ import annotations
 
-import importlib
 import signal
 import socket
 import threading
@@ -14,17 +13,14 @@ from contextlib import contextmanager
 from types import ModuleType
 
 from embedlab.errors import EmbedlabError
+from embedlab.extras import require
 
-INSTALL_HINT = "this needs Ray, an optional extra: pip install 'embedlab[ray]'"
 CONNECT_TIMEOUT_S = 5.0
 
 
 def import_ray(module: str = "ray") -> ModuleType:
     """ray or one of its libraries ("ray.serve"), or a one-line EmbedlabError saying which extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise EmbedlabError(INSTALL_HINT) from None
+    return require(module, "running on Ray")
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embedlab.scale.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
 from embedlab.errors import EmbedlabError
+from embedlab.scale.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
 from embedlab.scale.ray_cluster import ray_session, worker_error
 
 
@@ -26,9 +26,9 @@ class RayRunner:
     address: str | None = None
 
     def __call__(self, todo: list[Chunk], parts_dir: Path, config: BulkConfig) -> Iterator[int]:
-        import pyarrow as pa
-
         with ray_session(self.address, num_cpus=config.workers * config.threads_per_worker) as ray:
+            import pyarrow as pa  # comes with ray[data]: imported once ray_session has found Ray installed
+
             # One block per chunk, so each actor call encodes a whole chunk (length sorting works across all of it).
             blocks = [pa.table({"chunk": [i] * len(ts), "row": range(len(ts)), "text": ts}) for i, ts in todo]
             embedded = ray.data.from_arrow(blocks).map_batches(

@@ -23,14 +23,14 @@ from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError, CatchAll, install_error_handlers
 from embedlab.server.limits import BodyLimit, check_api_key
 from embedlab.server.metrics import Metrics
-from embedlab.server.playground import mount_playground
 from embedlab.server.service import Service
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reranker: Any = None) -> FastAPI:
-    """The server for `encoder` (anything with `encode` and `dim`), optionally an Index and a cross-encoder.
+    """The server for `encoder` (any Embedder), optionally an Index and a cross-encoder;
+    the playground's pages and endpoints only with `config.playground`.
 
     The inference worker starts with the app and, at shutdown, finishes what was queued before it stops.
     """
@@ -54,7 +54,10 @@ def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reran
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(_operations_router())
-    mount_playground(app)  # the web pages at `/` and the endpoints they call
+    if config.playground:
+        from embedlab.server.playground import mount_playground
+
+        mount_playground(app)  # the web pages at `/` and the endpoints they call
     # Added last = outermost: the metrics see every answer, the body limit's 413s and the 500s included.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)

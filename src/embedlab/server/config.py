@@ -37,6 +37,9 @@ class ServerConfig:
     retry_after: int = 1  # seconds a 429 asks the client to wait
     max_search_k: int = 100
     max_rerank_documents: int = 1000
+    # The web pages at `/` and their /playground endpoints, training ones included: `embedlab serve` turns them on,
+    # an app built as a library serves only the API unless asked.
+    playground: bool = False
 
     def __post_init__(self) -> None:
         bad = [f"{name}={getattr(self, name)}" for name in POSITIVE if not getattr(self, name) > 0]
