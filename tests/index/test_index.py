@@ -214,7 +214,7 @@ def test_a_save_killed_midway_leaves_a_loadable_index(tmp_path):
         child = subprocess.Popen([sys.executable, str(script), str(directory), str(ROOT)], stdout=subprocess.PIPE, text=True)
         # Wait until the child is writing a generation (its staging directory exists), then kill it without warning.
         deadline = time.monotonic() + 120
-        while not any(p.name.endswith(f".partial-{child.pid}") for p in directory.iterdir()) and time.monotonic() < deadline:
+        while not any(p.name.endswith(f".saving-{child.pid}") for p in directory.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(0.02 * attempt)
         os.kill(child.pid, signal.SIGKILL)

@@ -5,7 +5,6 @@ Each kind is a small dataclass read from jsonl by one shared row reader, so ever
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import EmbedlabError
+from embedlab.files import open_text
 
 Label = str | int
 
@@ -54,9 +54,7 @@ def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]
     if not path.is_file():
         raise EmbedlabError(f"no data file at {path}")
     rows = []
-    # SNLI-sized files ship gzipped; reading them as they are spares users a manual step.
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
+    with open_text(path) as lines:  # SNLI-sized files ship gzipped
         try:
             for number, line in enumerate(lines, start=1):
                 if line.strip():

@@ -6,7 +6,6 @@ good copy and a different model is refused instead of searched with.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,22 +20,24 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from embedlab.atomic import write_json
+from embedlab.atomic import atomic_directory, write_json
 from embedlab.bm25 import BM25Index
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
-from embedlab.models.fingerprint import model_fingerprint
-from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
+from embedlab.files import sha256_file
 from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
+from embedlab.models.fingerprint import model_fingerprint
 from embedlab.models.inputs import as_text_list
+from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
 STORE_DIR = "store"
 MODES = ("dense", "bm25", "hybrid")
-GENERATION = re.compile(r"\.?g\d{6}(\.partial-\d+)?")  # a generation, or one a killed save left unfinished
+# A generation, or the staging or old folder of one that a killed save left (.partial- from earlier versions).
+GENERATION = re.compile(r"\.?g\d{6}(\.(saving|old|partial)-\d+)?")
 DOC_ID = "doc_id"  # the metadata field every stored chunk gets, so filters can name a document
 
 
@@ -252,20 +253,15 @@ class Index:
         previous = read_manifest(directory) if (directory / MANIFEST).exists() else None
         number = int(previous["generation"].removeprefix("g")) + 1 if previous else 1
         generation = f"g{number:06d}"
-        staging = directory / f".{generation}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
+        # A folder of this name can only be left by a save killed before its manifest: atomic_directory replaces it.
+        with atomic_directory(directory / generation) as staging:
             with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in self.chunks.values())
             self.store.save(staging / STORE_DIR)
-            files = {path.relative_to(staging).as_posix(): _sha256(path) for path in sorted(staging.rglob("*")) if path.is_file()}
-            # Left by a save killed after its rename but before its manifest: never the current generation.
-            shutil.rmtree(directory / generation, ignore_errors=True)
-            staging.rename(directory / generation)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            files = {
+                path.relative_to(staging).as_posix(): sha256_file(path)
+                for path in sorted(staging.rglob("*")) if path.is_file()
+            }
         manifest = {**self.info(), "generation": generation, "files": files,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "embedlab": version("embedlab")}
         write_json(manifest, directory / MANIFEST)
@@ -369,7 +365,7 @@ def verify_files(directory: Path, manifest: Mapping[str, Any]) -> None:
     """Check every file of the manifest's generation against its recorded sha256."""
     for name, digest in manifest["files"].items():
         path = Path(directory) / manifest["generation"] / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise EmbedlabError(f"{path} is missing or corrupt (checksum mismatch): rebuild the index")
 
 
@@ -393,11 +389,3 @@ def _checked_documents(documents: Iterable[Document]) -> list[Document]:
 def _metadata(chunk: Chunk) -> dict:
     """What the store holds beside a chunk's vector, and what filters match against."""
     return {**chunk.metadata, DOC_ID: chunk.doc_id}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

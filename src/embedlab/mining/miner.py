@@ -18,8 +18,9 @@ from embedlab.atomic import write_json, write_text
 from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_spans
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
-from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
+from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks
 from embedlab.mining.task import MiningTask, positives_only
+from embedlab.similarity import unit_rows
 
 
 class Judge(Protocol):

@@ -15,11 +15,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from embedlab.atomic import atomic_path, write_json
-from embedlab.models.token_batches import length_sorted_batches
-from embedlab.models.encoder import Encoder
+from embedlab.atomic import atomic_directory, write_json
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.models.st_format import read_json
+from embedlab.models.encoder import Encoder
+from embedlab.models.st_format import is_sentence_transformers_dir, read_json
+from embedlab.models.token_batches import length_sorted_batches
 
 MARKER = "cross_encoder.json"
 HEAD_FILE = "head.safetensors"
@@ -75,11 +75,18 @@ class CrossEncoder(nn.Module):
         return model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """The transformer as a sentence-transformers directory, plus head.safetensors and the marker last."""
-        path = self.encoder.save(path)
-        with atomic_path(path / HEAD_FILE) as partial:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(partial))
-        write_json({"format": "embedlab.cross_encoder", "name": self.name}, path / MARKER)
+        """The transformer as a sentence-transformers directory, plus head.safetensors and the marker file.
+
+        Written beside the target and swapped in whole, so a failed save never leaves a transformer without its head.
+        """
+        path = Path(path).expanduser()
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_sentence_transformers_dir(path))):
+            raise EmbedlabError(f"{path} exists and is not a model directory; refusing to overwrite it")
+        with atomic_directory(path) as staging:
+            self.encoder.save(staging)
+            head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+            save_file(head, str(staging / HEAD_FILE))
+            write_json({"format": "embedlab.cross_encoder", "name": self.name}, staging / MARKER)
         return path
 
     @property

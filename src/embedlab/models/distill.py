@@ -7,7 +7,6 @@ pooled [CLS] token [SEP] (docs/inference.md has the comparison).
 
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -17,8 +16,9 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
+from embedlab.files import open_text
+from embedlab.models.encoder import Encoder
 from embedlab.models.static_encoder import StaticEncoder, zipf_sif_weights
 
 # Placeholder rows of BERT-style vocabularies: never produced by the tokenizer, only noise for the PCA.
@@ -118,9 +118,8 @@ def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 102
 def read_word_list(path: Path) -> list[str]:
     """The first whitespace-separated field of every line (GloVe files and word counts alike), .gz allowed."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with open_text(path) as handle:
             words = [line.split(maxsplit=1)[0] for line in handle if line.strip()]
     except (OSError, UnicodeDecodeError) as err:
         raise EmbedlabError(f"cannot read the word-frequency list {path}: {err}") from None
