@@ -1,4 +1,4 @@
-"""Reading files: text that may be gzipped, and sha256 digests of file contents.
+"""Reading files: text that may be gzipped, JSON lines, and sha256 digests of file contents.
 
 Writing lives in embedlab.atomic (every save there is atomic); this module only reads.
 """
@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
+
+from embedlab.errors import EmbedlabError
 
 BLOCK = 1 << 20  # read in blocks so hashing a large weight file never holds it in memory whole
 
@@ -30,6 +33,14 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def json_line(line: str, where: str) -> Any:
+    """One JSON value from a line of a .jsonl file; bad JSON is an EmbedlabError naming `where` ("path:line")."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        raise EmbedlabError(f"{where} is not valid JSON: {err.msg}") from None
 
 
 def hash_file_into(digest: Digest, path: str | os.PathLike) -> None:

@@ -5,7 +5,6 @@ Each kind is a small dataclass read from jsonl by one shared row reader, so ever
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import EmbedlabError
-from embedlab.files import open_text
+from embedlab.files import json_line, open_text
 
 Label = str | int
 
@@ -67,10 +66,7 @@ def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]
 
 
 def _parse_row(line: str, fields: Mapping[str, Callable[[Any], Any]], where: str) -> tuple:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise EmbedlabError(f"{where} is not valid JSON: {err.msg}") from None
+    row = json_line(line, where)
     if not isinstance(row, dict):
         raise EmbedlabError(f"{where} is not a JSON object")
     values = []

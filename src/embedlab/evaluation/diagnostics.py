@@ -5,7 +5,6 @@ After Ethayarajh (2019) and Wang & Isola (2020); a trained model scores pairs ap
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -18,7 +17,7 @@ from scipy.stats import rankdata, spearmanr
 
 from embedlab.data.texts import read_texts
 from embedlab.errors import EmbedlabError
-from embedlab.files import open_text
+from embedlab.files import json_line, open_text
 from embedlab.similarity import pairwise_cosine, unit_rows
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -206,10 +205,7 @@ def read_diagnose_input(path: str | os.PathLike, max_rows: int | None = None) ->
 
 
 def _pair_row(line: str, where: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise EmbedlabError(f"{where} is not valid JSON: {err.msg}") from None
+    row = json_line(line, where)
     for a, b in (("sentence1", "sentence2"), ("anchor", "positive")):
         if isinstance(row, dict) and isinstance(row.get(a), str) and isinstance(row.get(b), str):
             return {"left": row[a], "right": row[b], "score": row.get("score"), "label": row.get("label")}
