@@ -36,16 +36,16 @@ RESULTS = ROOT / "docs" / "benchmarks" / "scifact"
 SUMMARY = ROOT / "docs" / "benchmarks" / "scifact_finetune"
 RUNS = Path("runs") / "scifact"
 DATASET = "scifact"
-# Training reads 128 tokens per text (a step costs about half of 256 on this CPU); evaluation reads 256, the
-# model's own limit, so every row is scored exactly as the published 64.5 was.
+# Training reads 128 tokens per text (a step costs far less than at 256); evaluation reads 256, the model's own
+# limit, so every row is scored exactly as the published figure was.
 TRAIN_LENGTH, EVAL_LENGTH = 128, 256
 PROMPTS = {"query": "query: ", "document": "passage: "}
-# This CPU has AMX-BF16: bf16 autocast (embedlab's torch-bf16 backend; cosine about 0.9999 to fp32) roughly halves
-# the cost of every row, which is what lets the table fit in the time here. Its embeddings stay out of the shared cache.
+# On a CPU with AMX-BF16, bf16 autocast (embedlab's torch-bf16 backend, within its quality bound of fp32) cuts the
+# cost of every row, which is what lets the table fit in the time. Its embeddings stay out of the shared cache.
 os.environ.setdefault("EMBEDLAB_CACHE", str(Path("runs") / "scifact" / "bf16-embedding-cache"))
 RERANK_TOP = 100  # 30,000 cross-encoder passes over the 300 test queries
-# The reranker starts from the STS-B cross-encoder of cross_encoder_tradeoff.py: from a fresh head, 49 steps of
-# SciFact train never left the loss of chance (ln 3), while a head that already scores similarity adapts
+# The reranker starts from the STS-B cross-encoder of cross_encoder_tradeoff.py: from a fresh head, a short run on
+# SciFact train never left the loss of chance, while a head that already scores similarity adapts
 # (that run predates the trainer's autocast fix, and the bug it fixed may explain it; not re-run).
 STS_CROSS_ENCODER = Path("runs") / "cross-encoder-stsb"
 CE_NEGATIVES = MiningConfig(source="bm25", count=3, window=(3, 30), margin=0.95, sampling="random")
@@ -160,7 +160,7 @@ def best_trained(seed: int) -> str:
 
 
 def sts_cross_encoder() -> Path:
-    """The STS-B cross-encoder the reranker starts from, trained here (about 10 min) when it is missing."""
+    """The STS-B cross-encoder the reranker starts from, trained first (minutes) when it is missing."""
     best = STS_CROSS_ENCODER / "best"
     if not best.is_dir():
         train(cross_encoder_config(str(STS_CROSS_ENCODER), epochs=2), resume=True)
@@ -170,7 +170,7 @@ def sts_cross_encoder() -> Path:
 def cross_encoder(seed: int) -> tuple[CrossEncoder, dict]:
     """The STS-B cross-encoder fine-tuned on SciFact train: each query's positive against 3 BM25 negatives.
 
-    4 epochs at 6e-5 (192 steps): 2 epochs at 3e-5 left the ranking loss at 1.2 and reranking at 37.8.
+    4 epochs at 6e-5: 2 epochs at 3e-5 left the ranking loss high and reranking below BM25's order.
     """
     output = RUNS / f"cross-encoder-v3-s{seed}"
     path, mining = mined_triplets(CE_NEGATIVES, seed)

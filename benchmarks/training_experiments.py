@@ -118,7 +118,7 @@ def raw_vs_trained(pretrained: str) -> dict:
 
 
 def nli_only(config: TrainConfig) -> None:
-    """Ablations train on the NLI triplets alone (as SBERT's did): one epoch is 91 steps of 64, minutes here."""
+    """Ablations train on the NLI triplets alone (as SBERT's did): one epoch takes minutes, not hours."""
     config.data = [spec for spec in config.data if spec.path.startswith("nli/")]
 
 

@@ -31,12 +31,12 @@ class DistillConfig:
     """How to distill: output dimensions, SIF strength and how many tokens go through the model at once."""
 
     dim: int = 256
-    # None: 1e-4 with Zipf ranks (model2vec's value), 3e-4 with word frequencies (best on STS-B dev).
+    # None: 1e-4 with Zipf ranks (model2vec's value), 3e-4 with word frequencies (the better one on STS-B dev).
     sif_coefficient: float | None = None
     # A word list in frequency order (a GloVe file, a word-count file): its first column estimates p(token).
     word_frequencies: Path | None = None
     # "token": the token's own last-layer vector in [CLS] token [SEP]; "pooled": the model's pooling over all
-    # three (model2vec's recipe). token is 3-4 nDCG@10 points better on SciFact test, no worse on STS-B dev.
+    # three (model2vec's recipe). token wins on SciFact and ties on STS-B dev (docs/benchmarks/static_recipe.md).
     vectors: str = "token"
     batch_size: int = 1024
 
@@ -54,7 +54,7 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
     Placeholder and special tokens are left out (zero rows). PCA keeps `dim` components (centred, as model2vec
     does); each row is then weighted by a / (a + p(token)), p from the word-frequency list when given, else
     from a Zipf law over the kept tokens in id order, which in WordPiece and BPE vocabularies roughly follows
-    frequency. On STS-B test the frequency list is worth 3.5-4 points (docs/inference.md).
+    frequency. The frequency list helps short-text similarity (docs/benchmarks/static_recipe.md).
     """
     tokenizer = Tokenizer.from_str(encoder.tokenizer.backend_tokenizer.to_str())
     tokenizer.no_padding()

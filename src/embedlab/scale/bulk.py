@@ -61,7 +61,7 @@ def encode_corpus(
 
     parts_dir belongs to one job (texts + settings); another job's folder is refused rather than mixed in.
     on_chunk(n_texts) is called as each chunk finishes, for progress bars. runner encodes the missing chunks:
-    by default this machine's process pool (embedlab.scale.ray_encode.RayRunner takes them to a Ray cluster).
+    by default a local process pool (embedlab.scale.ray_encode.RayRunner takes them to a Ray cluster).
     """
     texts = list(texts)
     parts_dir = Path(parts_dir)
