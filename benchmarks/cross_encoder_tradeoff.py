@@ -9,24 +9,21 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from common import REPORTS, measured_at, report_heading, write_report
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
-from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import cpu_info, report_header
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "benchmarks" / "cross_encoder_tradeoff"
 SENTENCES = 10_000
 
 
@@ -78,7 +75,7 @@ def markdown(result: dict) -> str:
     bi, ce = result["bi_encoder"], result["cross_encoder"]
     hours = ce["timing"]["extrapolated_seconds"] / 3600
     return "\n".join([
-        "# Bi-encoder vs cross-encoder", "", report_header(cpu_info()), "",
+        *report_heading("Bi-encoder vs cross-encoder"),
         f"Measured {result['measured']} with `python benchmarks/cross_encoder_tradeoff.py`.", "",
         f"| model | STS-B test Spearman | all pairs of {result['sentences']:,} sentences |", "|---|---:|---:|",
         f"| bi-encoder: all-MiniLM-L6-v2 (cosine) | {100 * bi['stsb_test_spearman']:.2f} | "
@@ -112,7 +109,7 @@ def main() -> None:
     cross_encoder = CrossEncoder.load(Path(args.output_dir) / "best")
     texts = sentences(args.sentences)
     result = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": report_header(cpu_info()),
+        "measured": measured_at(), "cpu": report_header(cpu_info()),
         "sentences": len(texts), "all_pairs": all_pairs(len(texts)),
         "bi_encoder": {"model": "all-MiniLM-L6-v2", "stsb_test_spearman": evaluate_sts(bi_encoder, test).main_score,
                        "timing": time_bi_encoder(bi_encoder, texts)},
@@ -123,8 +120,7 @@ def main() -> None:
                                        "seconds": time.perf_counter() - started, "dev": report.evaluations,
                                        "best_dev": report.best_score}},
     }
-    write_json(result, OUT.with_suffix(".json"))
-    write_text(markdown(result), OUT.with_suffix(".md"))
+    write_report(REPORTS, "cross_encoder_tradeoff", result, markdown(result))
     print(markdown(result))
 
 

@@ -10,20 +10,17 @@ import json
 import resource
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import REPORTS, measured_at, report_heading, write_report
 
 from embedlab import Encoder
 from embedlab.apps.dedup import DedupConfig, evaluate_dedup_on_pairs, find_duplicate_pairs, group_duplicates
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path
 from embedlab.errors import EmbedlabError
-from embedlab.hardware import as_dict, cpu_info, report_header
-
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+from embedlab.hardware import as_dict, cpu_info
 
 
 @dataclass
@@ -55,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=2_000, help="planted near-duplicate groups (2-5 rows each)")
     parser.add_argument("--store", default="faiss-hnsw", help="store for the scale run: exact or faiss-hnsw")
     parser.add_argument("--skip-mrpc", action="store_true", help="only the scale run (keeps the saved MRPC figures)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where dedup.json and dedup.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where dedup.json and dedup.md go")
     return parser.parse_args()
 
 
@@ -138,19 +135,18 @@ def main() -> None:
     mrpc = previous["mrpc"] if args.skip_mrpc and previous else (None if args.skip_mrpc else mrpc_run())
     scale = scale_run(args.texts, args.groups, args.store)
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     result = {"date": when, "cpu": as_dict(info), "torch": torch.__version__, "mrpc": mrpc, "scale": asdict(scale)}
-    write_json(result, out_json)
-    write_text(markdown(info, when, mrpc, scale), args.out / "dedup.md")
-    print(markdown(info, when, mrpc, scale))
+    write_report(args.out, "dedup", result, markdown(when, mrpc, scale))
+    print(markdown(when, mrpc, scale))
 
 
 def json_or_none(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def markdown(info, when: str, mrpc: dict | None, scale: ScaleRun) -> str:
-    lines = [f"# Near-duplicate detection: MRPC and {scale.texts:,} vectors", "", report_header(info), ""]
+def markdown(when: str, mrpc: dict | None, scale: ScaleRun) -> str:
+    lines = report_heading(f"Near-duplicate detection: MRPC and {scale.texts:,} vectors")
     if mrpc:
         m, s = mrpc["metrics"], mrpc["settings"]
         lines += [

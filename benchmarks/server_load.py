@@ -18,19 +18,16 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import numpy as np
+from common import REPORTS, measured_at, write_report
 
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path, read_scored_pairs
 from embedlab.data.corpus import read_corpus
 from embedlab.hardware import as_dict, cpu_info, report_header
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 STARTUP_S = 180.0
 WORDS = (
     "the model encodes short and long sentences into vectors so that similar meanings land close together "
@@ -73,7 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scifact", type=int, default=200, help="SciFact abstracts in the text pool")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (the same for both)")
     parser.add_argument("--serve-args", default="", help="extra `embedlab serve` options, e.g. '--forward-tokens 512'")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where server.json and server.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where server.json and server.md go")
     parser.add_argument("--serve-peer", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the peer's own process
     return parser.parse_args()
 
@@ -318,16 +315,14 @@ def main() -> None:
         for process in processes.values():
             stop(process)
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     settings = {"source": source, "texts": len(texts), "clients": args.clients, "seconds": args.seconds,
                 "max_requests": args.max_requests, "overload_queue": args.overload_queue, "cores": info.logical_cores,
                 "server_threads": args.threads, "serve_args": args.serve_args,
                 "model": "all-MiniLM-L6-v2 (bundled)", "texts_per_request": 1}
     result = {"date": when, "settings": settings, "cpu": as_dict(info), "max_abs_diff": max_diff,
               "runs": [{k: v for k, v in asdict(r).items() if k != "latencies_ms"} for r in [*runs, overload]]}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(result, args.out / "server.json")
-    write_text(markdown(report_header(info), settings, runs, overload, max_diff, when), args.out / "server.md")
+    write_report(args.out, "server", result, markdown(report_header(info), settings, runs, overload, max_diff, when))
     print(f"wrote {args.out / 'server.md'}")
 
 

@@ -10,9 +10,9 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
+from common import REPORTS, ROOT, measured_at, recorded_header
 from results_page import write_section
 
 from embedlab import Encoder
@@ -22,14 +22,13 @@ from embedlab.data.labeled import read_scored_pairs
 from embedlab.data.training_sets import load_training_set
 from embedlab.evaluation.diagnostics import anisotropy
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
 from embedlab.losses.cached_infonce import CachedInfoNCELoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks"
+RESULTS = REPORTS
 CONFIGS = ROOT / "benchmarks" / "configs"
 MATRYOSHKA_DIMS = (384, 256, 128, 64, 32)
 PLOT = RESULTS / "training_temperature_batch.png"
@@ -230,7 +229,7 @@ NEEDS_PRETRAINED = ("raw_vs_trained", "pooling_ablation", "temperature_and_batch
 
 def ran_on(result: dict) -> list[str]:
     """The header lines naming the CPU an experiment ran on, then a blank line."""
-    return [report_header(CpuInfo(**{k: v for k, v in result["cpu"].items() if k != "features"})), ""] if "cpu" in result else []
+    return [recorded_header(result["cpu"]), ""] if "cpu" in result else []
 
 
 def report() -> str:
@@ -314,7 +313,7 @@ def main() -> None:
     if args.experiment != "report":
         job = EXPERIMENTS[args.experiment]
         result = job(args.pretrained) if args.experiment in NEEDS_PRETRAINED else job()
-        result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        result["created"] = measured_at()
         result["cpu"] = as_dict(cpu_info())
         write_json(result, RESULTS / f"training_{args.experiment}.json")
         if args.experiment == "temperature_and_batch":
