@@ -98,7 +98,7 @@ def pooling_rows(minilm_path: str) -> list[dict]:
         models.append(("all-MiniLM-L6-v2", strategy, Encoder.load(minilm_path, pooling=strategy)))
     rows = []
     for name, strategy, model in models:
-        result, seconds = timed(lambda: evaluate_sts(model, pairs))
+        result, seconds = timed(lambda model=model: evaluate_sts(model, pairs))
         embeddings = model.encode(sentences, normalize=True)
         row = {
             "model": name,

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 
-# No hub on test machines: a hub lookup must fail fast instead of hanging on the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
 
-import pytest  # noqa: E402
-
-from embedlab import Encoder  # noqa: E402
-from embedlab.data import dataset_path  # noqa: E402
-from tests.tiny_models import make_tiny_encoder  # noqa: E402
+from embedlab import Encoder
+from embedlab.data import dataset_path
+from tests.tiny_models import make_tiny_encoder
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -64,7 +66,7 @@ def test_rerank_orders_by_score_and_cuts_at_top_k(tokenizer):
     hits = model.rerank("cat", documents, top_k=3)
     assert [h.corpus_id for h in hits] == sorted(range(4), key=lambda i: (-scores[i], i))[:3]
     assert [h.text for h in hits] == [documents[h.corpus_id] for h in hits]
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(a.score >= b.score for a, b in pairwise(hits))
     with pytest.raises(EmbedlabError):
         model.rerank("cat", documents, top_k=0)
 
@@ -145,7 +147,7 @@ def test_rerank_run_reorders_only_the_top_n():
 
 def load_beir_like():
     class Dataset:
-        queries = {"q": "query"}
+        queries: ClassVar[dict[str, str]] = {"q": "query"}
 
         def doc_ids(self):
             return ["da", "db", "dc", "dd"]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.cli.app import app, main
 from embedlab.errors import EmbedlabError
+from embedlab.scale.bulk import BulkConfig, encode_corpus
 from embedlab.scale.ray_cluster import import_ray
 from embedlab.scale.ray_encode import RayRunner, _whole_chunks
 

@@ -27,7 +27,10 @@ from embedlab.similarity import (
 FLOATS = st.floats(-10, 10, allow_nan=False, width=32)
 
 
-def matrices(max_rows: int = 12, dims: st.SearchStrategy[int] = st.integers(1, 6)) -> st.SearchStrategy:
+DIMS = st.integers(1, 6)
+
+
+def matrices(max_rows: int = 12, dims: st.SearchStrategy[int] = DIMS) -> st.SearchStrategy:
     return st.tuples(st.integers(1, max_rows), dims).flatmap(lambda s: arrays(np.float64, s, elements=FLOATS))
 
 

@@ -12,8 +12,8 @@ import torch
 from embedlab.data import dataset_path
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import GLOVE_FILE
-from embedlab.similarity import pairwise_cosine
 from embedlab.models.static_encoder import StaticEncoder
+from embedlab.similarity import pairwise_cosine
 
 # The pairs of the classic similarity-calculator demo: two paraphrases, two related, two unrelated.
 DEMO_PAIRS = [

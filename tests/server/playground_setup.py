@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from embedlab.data.corpus import Document
-from embedlab.models.encoder import Encoder
 from embedlab.index.index import Index
+from embedlab.models.encoder import Encoder
 from embedlab.server import ServerConfig, create_app
 from tests.server.conftest import running
 

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor, nn

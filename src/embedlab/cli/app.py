@@ -9,7 +9,6 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -19,8 +18,8 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
-from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, distill, export, show_backends
 from embedlab.cli.index import index_app
+from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, distill, export, show_backends
 from embedlab.cli.mine import mine
 from embedlab.cli.pretrain import pretrain
 from embedlab.cli.rag import rag, synth
@@ -61,18 +60,18 @@ def encode(
     input: Path = typer.Option(..., "--input", "-i", help="Texts: .txt (one per line) or .jsonl (a 'text' field)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the embeddings (.npy, float32, n x d)."),
     model: str = ModelOption,
-    pooling: Optional[str] = PoolingOption,
-    prompt: Optional[str] = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
-    dim: Optional[int] = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
+    pooling: str | None = PoolingOption,
+    prompt: str | None = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
+    dim: int | None = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
     batch_size: int = BatchOption,
-    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
+    normalize: bool | None = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
     field: str = typer.Option("text", help="The jsonl field holding the text."),
     backend: str = BackendOption,
-    threads: Optional[int] = ThreadsOption,
-    max_tokens: Optional[int] = MaxTokensOption,
+    threads: int | None = ThreadsOption,
+    max_tokens: int | None = MaxTokensOption,
     workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file with --workers above 1 or --ray."),
-    ray: Optional[str] = typer.Option(
+    ray: str | None = typer.Option(
         None, "--ray", help="Encode the chunks on Ray (needs the ray extra), --workers actors: 'local' to start "
         "Ray here, or a cluster's HOST:PORT, ray://HOST:PORT or auto.",
     ),
@@ -88,7 +87,7 @@ def encode(
         from embedlab.scale.bulk import BulkConfig, encode_to_file
         from embedlab.scale.ray_encode import RayRunner
 
-        options = dict(prompt=prompt, dim=dim, normalize=normalize, max_tokens=max_tokens, batch_size=batch_size)
+        options = {"prompt": prompt, "dim": dim, "normalize": normalize, "max_tokens": max_tokens, "batch_size": batch_size}
         config = BulkConfig(model=model, pooling=pooling, backend=backend, workers=workers,
                             threads_per_worker=threads or 1, chunk_size=chunk_size, **options)
         runner = RayRunner(ray) if ray is not None else None

@@ -6,7 +6,6 @@ Each reads a .txt or .jsonl file, runs one function of embedlab.apps and summari
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -24,7 +23,7 @@ SHOWN_CHARS = 70
 def dedup(
     input: Path = InputArgument,
     out: Path = typer.Option(..., "--out", "-o", help="Where the kept rows go, in the input's format."),
-    report: Optional[Path] = typer.Option(None, help="Also write every group, its scores and the counts as JSON."),
+    report: Path | None = typer.Option(None, help="Also write every group, its scores and the counts as JSON."),
     threshold: float = typer.Option(0.9, help="Cosine at or above which two texts are duplicates."),
     k: int = typer.Option(10, "--k", help="Nearest neighbours searched per text."),
     store: str = typer.Option("exact", help="Vector store for the neighbour search: exact or faiss-hnsw."),
@@ -69,12 +68,12 @@ def cluster(
     input: Path = InputArgument,
     out: Path = typer.Option(..., "--out", "-o", help="Where each text's cluster goes: .jsonl or .csv."),
     method: str = typer.Option("kmeans", help="kmeans, agglomerative or community."),
-    k: Optional[int] = typer.Option(None, "--k", help="k-means clusters (default: best silhouette for 2-10)."),
-    threshold: Optional[float] = typer.Option(
+    k: int | None = typer.Option(None, "--k", help="k-means clusters (default: best silhouette for 2-10)."),
+    threshold: float | None = typer.Option(
         None, help="Cosine for agglomerative merging (default 0.5) or community membership (default 0.75)."
     ),
     min_size: int = typer.Option(3, help="Smallest community kept (community method)."),
-    plot: Optional[Path] = typer.Option(None, help="Also draw a 2-D map of the clusters to this .png."),
+    plot: Path | None = typer.Option(None, help="Also draw a 2-D map of the clusters to this .png."),
     projection: str = typer.Option("pca", help="Map projection: pca, or umap if umap-learn is installed."),
     model: str = ModelOption,
     field: str = FieldOption,

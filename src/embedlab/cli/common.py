@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +27,7 @@ def shorten(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def show_result(result: EvalResult, json_path: Optional[Path] = None) -> None:
+def show_result(result: EvalResult, json_path: Path | None = None) -> None:
     """Print a result's metrics as a table (scores x100, thresholds as they are) and optionally save JSON."""
     table = Table(title=f"{result.task}: {result.model} on {result.dataset}")
     table.add_column("metric")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -31,7 +30,7 @@ def _model(name: str) -> TextEncoder:
 
 
 @eval_app.command()
-def sts(model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Optional[Path] = JsonOption) -> None:
+def sts(model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Path | None = JsonOption) -> None:
     """Spearman/Pearson of cosine (and dot, euclidean, manhattan) against gold scores (sentence1, sentence2, score)."""
     from embedlab.evaluation.sts import evaluate_sts
 
@@ -47,16 +46,16 @@ def retrieval(
     ignore_identical_ids: bool = typer.Option(True, help="Drop hits whose doc id equals the query id (BEIR's default)."),
     cache: bool = typer.Option(True, help="Reuse corpus embeddings cached for this model, data and settings."),
     hybrid: bool = typer.Option(False, help="Fuse the model's ranking with BM25's (reciprocal rank fusion)."),
-    rerank: Optional[Path] = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
+    rerank: Path | None = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
     rerank_top: int = typer.Option(100, help="How many first-stage documents per query --rerank re-orders."),
     rerank_fuse: bool = typer.Option(False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."),
     batch_size: int = BatchOption,
-    json: Optional[Path] = JsonOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
     fused with BM25 (--hybrid) and re-ranked by a cross-encoder (--rerank CE --rerank-top 100)."""
-    from embedlab.models.cross_encoder import CrossEncoder
     from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
+    from embedlab.models.cross_encoder import CrossEncoder
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
@@ -73,7 +72,7 @@ def reranking(
     data: Path = BeirDir,
     split: str = SplitOption,
     top_n: int = typer.Option(100, help="BM25 candidates per query to re-order."),
-    json: Optional[Path] = JsonOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """MAP and MRR@10 after the model re-orders each query's BM25 candidates."""
     from embedlab.evaluation.reranking import evaluate_reranking
@@ -82,7 +81,7 @@ def reranking(
 
 
 @eval_app.command()
-def pairs(model: str = ModelOption, data: Path = DataFile, json: Optional[Path] = JsonOption) -> None:
+def pairs(model: str = ModelOption, data: Path = DataFile, json: Path | None = JsonOption) -> None:
     """Average precision, best-threshold F1 and accuracy on duplicate/paraphrase pairs (sentence1, sentence2, label)."""
     from embedlab.evaluation.pairs import evaluate_pairs
 
@@ -94,7 +93,7 @@ def clustering(
     model: str = ModelOption,
     data: Path = DataFile,
     seed: int = typer.Option(0, help="Seed for k-means and subsampling."),
-    json: Optional[Path] = JsonOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """V-measure and ARI of k-means and agglomerative clusters against labels (text, label)."""
     from embedlab.evaluation.clustering import ClusteringConfig, evaluate_clustering
@@ -108,7 +107,7 @@ def classification(
     data: Path = DataFile,
     folds: int = typer.Option(5, help="Stratified cross-validation folds."),
     seed: int = typer.Option(0, help="Seed for the fold split."),
-    json: Optional[Path] = JsonOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """Accuracy and macro-F1 of a logistic-regression probe on frozen embeddings (text, label)."""
     from embedlab.evaluation.classification import (
@@ -122,9 +121,9 @@ def classification(
 @eval_app.command()
 def suite(
     model: str = ModelOption,
-    root: Optional[Path] = typer.Option(None, help="Data root (default: EMBEDLAB_DATA, else ../shared/data)."),
+    root: Path | None = typer.Option(None, help="Data root (default: EMBEDLAB_DATA, else ../shared/data)."),
     out: Path = typer.Option(Path("runs/suite"), help="Folder for suite.json and suite.md."),
-    only: Optional[list[str]] = typer.Option(None, help="Run only these tasks (repeatable), e.g. --only sts."),
+    only: list[str] | None = typer.Option(None, help="Run only these tasks (repeatable), e.g. --only sts."),
 ) -> None:
     """Run every dataset found under the data root and print one table; writes JSON and markdown."""
     from embedlab.atomic import write_json, write_text
@@ -151,9 +150,9 @@ def suite(
 def diagnose(
     model: str = ModelOption,
     data: Path = typer.Option(..., "--data", "-d", help=".jsonl pairs (sentence1/sentence2[/score|label] or anchor/positive), .jsonl.gz, or .txt texts."),
-    out: Optional[Path] = typer.Option(None, help="Folder for PNG plots (cosine histograms, PCA scatter, spectrum)."),
+    out: Path | None = typer.Option(None, help="Folder for PNG plots (cosine histograms, PCA scatter, spectrum)."),
     max_rows: int = typer.Option(5000, help="Read at most this many rows."),
-    json: Optional[Path] = JsonOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """What makes an embedding space good, measured: anisotropy, alignment/uniformity, effective rank, granularity."""
     from embedlab.atomic import write_json

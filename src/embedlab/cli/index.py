@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -32,7 +31,7 @@ def build(
     out: Path = typer.Option(..., "--out", "-o", help="The index directory to write."),
     model: str = ModelOption,
     store: str = typer.Option("exact", help="exact, faiss-hnsw, faiss-ivfpq, milvus, int8 or binary."),
-    uri: Optional[str] = typer.Option(None, help="Milvus server URI (store milvus); default: embedded milvus-lite."),
+    uri: str | None = typer.Option(None, help="Milvus server URI (store milvus); default: embedded milvus-lite."),
     max_tokens: int = typer.Option(200, help="Most tokens per chunk; longer documents are split."),
     overlap: int = typer.Option(32, help="Tokens shared by consecutive chunks of a document."),
     field: str = FieldOption,
@@ -74,8 +73,8 @@ def search(
     query: str = typer.Argument(..., help="The search query."),
     k: int = typer.Option(10, "--k", "-k", help="Results to show."),
     mode: str = typer.Option("dense", help="dense (embeddings), bm25, or hybrid (both, reciprocal rank fusion)."),
-    where: Optional[list[str]] = typer.Option(None, help="Metadata filter FIELD=VALUE (JSON values allowed); repeatable."),
-    rerank: Optional[Path] = RerankOption,
+    where: list[str] | None = typer.Option(None, help="Metadata filter FIELD=VALUE (JSON values allowed); repeatable."),
+    rerank: Path | None = RerankOption,
     rerank_top: int = RerankTopOption,
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON lines instead of a table."),
 ) -> None:
@@ -121,7 +120,7 @@ def info(index_dir: Path = IndexDirArgument) -> None:
     console.print(table)
 
 
-def load_reranker(path: Optional[Path]):
+def load_reranker(path: Path | None):
     """The cross-encoder at `path`, or None."""
     if path is None:
         return None

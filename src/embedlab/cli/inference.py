@@ -6,7 +6,6 @@ Both write a model directory that `Encoder.load` / `load_model` read back; see d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -36,10 +35,10 @@ def distill(
     model: str = typer.Argument("minilm", help=MODEL_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for the static model (safetensors + tokenizer.json)."),
     dim: int = typer.Option(256, "--dim", help="Dimensions kept by the PCA."),
-    word_frequencies: Optional[str] = typer.Option(
+    word_frequencies: str | None = typer.Option(
         None, "--word-frequencies", help="Words in frequency order for the SIF weights: 'glove' (data root) or a file."
     ),
-    sif: Optional[float] = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
+    sif: float | None = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
     vectors: str = typer.Option(
         "token", "--vectors", help="A token's row: 'token' (its own output vector) or 'pooled' (model2vec's: the pooled [CLS] token [SEP])."
     ),
@@ -48,8 +47,8 @@ def distill(
     ),
 ) -> None:
     """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
-    from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.errors import EmbedlabError
+    from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.models.loading import glove_path
 
     frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
@@ -70,8 +69,8 @@ MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens 
 def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
     from embedlab.backends import BACKENDS, choose_backend
-    from embedlab.backends.int8 import has_fast_int8
     from embedlab.backends.fused_linear import onednn_available
+    from embedlab.backends.int8 import has_fast_int8
     from embedlab.backends.torch_backend import has_native_bf16
     from embedlab.hardware import cpu_info, report_header
 

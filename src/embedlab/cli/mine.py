@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -21,10 +20,10 @@ def mine(
     split: str = typer.Option("train", help="The BEIR qrels split whose pairs get negatives."),
     count: int = typer.Option(5, help="Negatives per anchor; anchors with fewer survivors are dropped."),
     window: tuple[int, int] = typer.Option((10, 100), help="First and last rank (1-based) candidates are taken from."),
-    margin: Optional[float] = typer.Option(0.95, help="Drop candidates scoring above MARGIN x the positive's score."),
+    margin: float | None = typer.Option(0.95, help="Drop candidates scoring above MARGIN x the positive's score."),
     no_margin: bool = typer.Option(False, "--no-margin", help="Turn the margin filter off."),
     skip_above_positive: bool = typer.Option(True, help="Drop candidates ranked above the anchor's own positive."),
-    judge: Optional[str] = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
+    judge: str | None = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
     judge_threshold: float = typer.Option(0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."),
     sampling: str = typer.Option("top", help=f"Which survivors to keep: {', '.join(SAMPLINGS)}."),
     pool: str = typer.Option("all", help=f"Candidates from every text ({POOLS[0]}) or only from texts that are some anchor's positive ({POOLS[1]}): negatives a model cannot reject by recognising never-relevant texts."),

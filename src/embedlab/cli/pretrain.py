@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,12 +32,12 @@ def pretrain(
     weight_decay: float = typer.Option(DEFAULTS.weight_decay, help="AdamW weight decay (weight matrices only)."),
     mask_prob: float = typer.Option(DEFAULTS.mask_prob, help="Share of tokens picked for prediction."),
     max_minutes: float = typer.Option(DEFAULTS.max_minutes, help="Training-time budget; the run stops cleanly at it."),
-    max_steps: Optional[int] = typer.Option(DEFAULTS.max_steps, help="Step budget; the schedule then follows steps."),
+    max_steps: int | None = typer.Option(DEFAULTS.max_steps, help="Step budget; the schedule then follows steps."),
     checkpoint_minutes: float = typer.Option(DEFAULTS.checkpoint_minutes, help="Minutes between checkpoints."),
     log_every: int = typer.Option(DEFAULTS.log_every, help="Steps per printed loss line."),
     seed: int = typer.Option(DEFAULTS.seed, help="Seed for weights, data order and masks."),
     bf16: bool = typer.Option(DEFAULTS.bf16, help="bf16 autocast: about 2x faster on CPUs with AVX512-BF16 or AMX."),
-    threads: Optional[int] = typer.Option(
+    threads: int | None = typer.Option(
         DEFAULTS.threads, help="Torch threads (default: torch's); 1 on a busy machine."
     ),
 ) -> None:

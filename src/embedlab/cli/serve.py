@@ -6,7 +6,6 @@ Loads the models, builds the app with `embedlab.server.create_app` and runs it u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,15 +19,15 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def serve(
     model: str = ModelOption,
-    index: Optional[Path] = typer.Option(None, "--index", help="An index directory (`embedlab index build`) for /v1/search."),
-    reranker: Optional[Path] = typer.Option(None, "--reranker", help="A cross-encoder directory for /v1/rerank and search reranking."),
+    index: Path | None = typer.Option(None, "--index", help="An index directory (`embedlab index build`) for /v1/search."),
+    reranker: Path | None = typer.Option(None, "--reranker", help="A cross-encoder directory for /v1/rerank and search reranking."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback exposes the server."),
     port: int = typer.Option(8080, help="Port to listen on."),
-    api_key: Optional[str] = typer.Option(
+    api_key: str | None = typer.Option(
         None, "--api-key", envvar="EMBEDLAB_API_KEY", show_default=False,
         help="Require 'Authorization: Bearer KEY' on every endpoint but /health and /docs.",
     ),
-    name: Optional[str] = typer.Option(None, "--name", help="The model name clients send and answers carry (default: --model)."),
+    name: str | None = typer.Option(None, "--name", help="The model name clients send and answers carry (default: --model)."),
     no_truncate: bool = typer.Option(False, "--no-truncate", help="Refuse texts over the model's max tokens instead of cutting them."),
     max_batch_tokens: int = typer.Option(DEFAULTS.max_batch_tokens, help="Tokens merged into one encode call."),
     forward_tokens: int = typer.Option(DEFAULTS.forward_tokens, help="Padded tokens per forward pass within a batch."),
@@ -37,13 +36,13 @@ def serve(
     max_inputs: int = typer.Option(DEFAULTS.max_inputs, help="Texts per request."),
     max_body_mb: float = typer.Option(DEFAULTS.max_body_bytes / 2**20, help="Largest request body, in MiB."),
     backend: str = BackendOption,
-    threads: Optional[int] = ThreadsOption,
+    threads: int | None = ThreadsOption,
     log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
-    ray_replicas: Optional[int] = typer.Option(
+    ray_replicas: int | None = typer.Option(
         None, "--ray-replicas", help="Run N replicas as a Ray Serve deployment instead (needs the ray extra); "
         "each reserves --threads CPUs (default 1).",
     ),
-    ray_address: Optional[str] = typer.Option(
+    ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --ray-replicas: a running cluster's HOST:PORT, ray://HOST:PORT or auto "
         "(default: start a local Ray).",
     ),

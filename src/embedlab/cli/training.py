@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,9 +11,9 @@ from embedlab.cli.common import console
 
 def train(
     config: Path = typer.Argument(..., help="A .yaml or .toml training config (see docs/training.md)."),
-    output_dir: Optional[str] = typer.Option(None, help="Override the config's output_dir."),
-    max_steps: Optional[int] = typer.Option(None, help="Override the config's max_steps."),
-    seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
+    output_dir: str | None = typer.Option(None, help="Override the config's output_dir."),
+    max_steps: int | None = typer.Option(None, help="Override the config's max_steps."),
+    seed: int | None = typer.Option(None, help="Override the config's seed."),
     resume: bool = typer.Option(True, help="Continue from output_dir/checkpoint when one exists."),
 ) -> None:
     """Train a sentence encoder as a config file describes; run under torchrun for several processes."""

@@ -21,7 +21,7 @@ Label = str | int
 
 def text_field(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {type(value).__name__}")
+        raise TypeError(f"must be a string, got {type(value).__name__}")
     return value
 
 
@@ -40,14 +40,14 @@ def _binary_label(value: Any) -> int:
 
 def _class_label(value: Any) -> Label:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"must be a string or an integer, got {value!r}")
+        raise TypeError(f"must be a string or an integer, got {value!r}")
     return value
 
 
 def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]) -> list[tuple]:
     """One tuple per non-blank jsonl line, holding `fields` in order, each passed through its checker.
 
-    Checkers raise ValueError; it is re-raised as a one-line EmbedlabError naming file, line and field.
+    Checkers raise TypeError or ValueError; it is re-raised as a one-line EmbedlabError naming file, line and field.
     """
     path = Path(path)
     if not path.is_file():
@@ -75,7 +75,7 @@ def _parse_row(line: str, fields: Mapping[str, Callable[[Any], Any]], where: str
             raise EmbedlabError(f"{where} has no field {name!r}")
         try:
             values.append(check(row[name]))
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             raise EmbedlabError(f"{where} field {name!r} {err}") from None
     return tuple(values)
 

@@ -92,8 +92,9 @@ class ExactStore:
         # Written beside and renamed over the old file, which a memory-mapped store may still be reading.
         save_array(self.vectors, directory / VECTORS_FILE)
         with open(directory / ROWS_FILE, "w", encoding="utf-8") as handle:
-            for i, meta in zip(self.ids, self.metadata):
-                handle.write(json.dumps({"id": i, "metadata": meta}, ensure_ascii=False) + "\n")
+            handle.writelines(
+                json.dumps({"id": i, "metadata": meta}, ensure_ascii=False) + "\n" for i, meta in zip(self.ids, self.metadata)
+            )
 
     @classmethod
     def load(cls, directory: Path, dim: int, mmap: bool = False) -> ExactStore:

@@ -22,6 +22,8 @@ from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks
 from embedlab.mining.task import MiningTask, positives_only
 from embedlab.similarity import unit_rows
 
+DEFAULT_CONFIG = MiningConfig()
+
 
 class Judge(Protocol):
     """A relevance scorer for (anchor, candidate) pairs, such as a CrossEncoder: higher means relevant."""
@@ -61,7 +63,9 @@ class _Candidates:
     texts: list[str]
 
 
-def mine(task: MiningTask, config: MiningConfig = MiningConfig(), model: Any = None, judge: Judge | None = None) -> MiningResult:
+def mine(
+    task: MiningTask, config: MiningConfig = DEFAULT_CONFIG, model: Any = None, judge: Judge | None = None
+) -> MiningResult:
     """Mine `config.count` negatives per anchor of `task`; `model` is needed by the dense and same_document sources.
 
     Anchors left with fewer candidates than `count` are dropped and counted in the report.

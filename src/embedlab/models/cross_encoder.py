@@ -69,7 +69,7 @@ class CrossEncoder(nn.Module):
         head = nn.Linear(encoder.transformer.config.hidden_size, 1)
         try:
             head.load_state_dict(load_file(path / HEAD_FILE))
-        except Exception as err:  # missing file, wrong shapes, corrupt header
+        except Exception as err:  # noqa: BLE001 - missing file, wrong shapes, corrupt header
             raise ModelLoadError(f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}") from None
         model = cls(encoder, head, name=str(read_json(path / MARKER).get("name") or path))
         return model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()

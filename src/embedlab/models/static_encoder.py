@@ -118,7 +118,7 @@ class StaticEncoder:
         try:
             tensors = load_file(str(path / VECTORS_FILE))
             tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
-        except Exception as err:  # safetensors and tokenizers raise their own types for unreadable files
+        except Exception as err:  # noqa: BLE001 - safetensors and tokenizers raise their own types for unreadable files
             raise ModelLoadError(f"cannot read the static model in {path}: {str(err).splitlines()[0]}") from None
         if "embeddings" not in tensors or set(tensors) - {"embeddings", "weights"}:
             raise ModelLoadError(f"{path / VECTORS_FILE} must hold 'embeddings' (and optionally 'weights') only")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embedlab.scale.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
 from embedlab.errors import EmbedlabError
+from embedlab.scale.bulk import BulkConfig, Chunk, encode_chunk, load_worker_model, write_chunk
 from embedlab.scale.ray_cluster import ray_session, worker_error
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
 from embedlab.server.metrics import Metrics
+from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.tokens import TokenCounter
 
 

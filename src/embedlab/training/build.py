@@ -12,11 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from embedlab.models.cross_encoder import CrossEncoder, is_cross_encoder_dir
 from embedlab.data import dataset_path
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import load_training_set
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.result import EvalResult
@@ -32,10 +30,12 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.models.cross_encoder import CrossEncoder, is_cross_encoder_dir
+from embedlab.models.encoder import Encoder
+from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
-from embedlab.models.two_tower import TwoTowerEncoder
 
 Model = Encoder | TwoTowerEncoder | CrossEncoder
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from embedlab.atomic import atomic_path
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
+from embedlab.models.encoder import Encoder
 
 STATE_FILE = "trainer_state.pt"
 MODEL_DIR = "model"
@@ -50,7 +50,7 @@ def load_trainer_state(directory: Path) -> TrainerState:
     try:
         content = torch.load(path, weights_only=True)
         return TrainerState(**content)
-    except Exception as err:  # truncated zip, foreign pickle, missing keys: all mean "not our checkpoint"
+    except Exception as err:  # noqa: BLE001 - truncated zip, foreign pickle, missing keys: "not our checkpoint"
         raise EmbedlabError(f"corrupt training checkpoint {path}: {str(err).splitlines()[0]}") from None
 
 
