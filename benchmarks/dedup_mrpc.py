@@ -152,31 +152,41 @@ def markdown(when: str, mrpc: dict | None, scale: ScaleRun) -> str:
         lines += [
             "## MRPC: threshold from train, scored on test",
             "",
-            f"Model {mrpc['model']} (all-MiniLM-L6-v2), measured {mrpc['created']} in {mrpc['seconds']:.0f} s "
-            f"with `python benchmarks/dedup_mrpc.py`. The threshold is the cosine with the best F1 on the "
-            f"{s['train_pairs']:,} train pairs (label 1 = paraphrase = duplicate); the test has {s['test_pairs']:,} "
-            f"pairs, {s['test_positives']:,} of them positive. Scores are x100.",
+            (
+                f"Model {mrpc['model']} (all-MiniLM-L6-v2), measured {mrpc['created']} in {mrpc['seconds']:.0f} s with "
+                "`python benchmarks/dedup_mrpc.py`. The threshold is the cosine with the best F1 on the "
+                f"{s['train_pairs']:,} train pairs (label 1 = paraphrase = duplicate); the test has "
+                f"{s['test_pairs']:,} pairs, {s['test_positives']:,} of them positive. Scores are x100."
+            ),
             "",
             "| judged by | precision | recall | F1 |",
             "|---|---:|---:|---:|",
-            f"| pair cosine >= {m['threshold']:.4f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
-            f"{100 * m['f1']:.2f} |",
-            f"| same group after deduplicating all test sentences (k = {s['k']}, {s['store']}) | "
-            f"{100 * m['group_precision']:.2f} | {100 * m['group_recall']:.2f} | {100 * m['group_f1']:.2f} |",
+            (
+                f"| pair cosine >= {m['threshold']:.4f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
+                f"{100 * m['f1']:.2f} |"
+            ),
+            (
+                f"| same group after deduplicating all test sentences (k = {s['k']}, {s['store']}) | "
+                f"{100 * m['group_precision']:.2f} | {100 * m['group_recall']:.2f} | {100 * m['group_f1']:.2f} |"
+            ),
             "",
-            f"Train F1 at that threshold: {100 * m['train_f1']:.2f}. MRPC pairs are news sentences about one event "
-            "and two thirds of them are labelled paraphrases, so the F1-best threshold lies far below the 0.9 default "
-            "that `embedlab dedup` uses for near-verbatim copies. The group row adds the neighbour search and "
-            "transitive grouping on top of the pair scores.",
+            (
+                f"Train F1 at that threshold: {100 * m['train_f1']:.2f}. MRPC pairs are news sentences about one event "
+                "and two thirds of them are labelled paraphrases, so the F1-best threshold lies far below the 0.9 "
+                "default that `embedlab dedup` uses for near-verbatim copies. The group row adds the neighbour search "
+                "and transitive grouping on top of the pair scores."
+            ),
             "",
         ]
     lines += [
         f"## Scale: {scale.texts:,} vectors",
         "",
-        f"{scale.texts:,} synthetic {scale.dim}-d unit vectors (200 topics, cosine about 0.5 within one) with "
-        f"{scale.planted_groups:,} planted groups of 2-5 rows ({scale.planted_rows:,} rows, copies at cosine "
-        f"0.92-0.99 to their source); `find_duplicate_pairs` with the `{scale.store}` store, threshold "
-        f"{scale.threshold}, k = {scale.k}, then `group_duplicates`. Measured {when}.",
+        (
+            f"{scale.texts:,} synthetic {scale.dim}-d unit vectors (200 topics, cosine about 0.5 within one) with "
+            f"{scale.planted_groups:,} planted groups of 2-5 rows ({scale.planted_rows:,} rows, copies at cosine "
+            f"0.92-0.99 to their source); `find_duplicate_pairs` with the `{scale.store}` store, threshold "
+            f"{scale.threshold}, k = {scale.k}, then `group_duplicates`. Measured {when}."
+        ),
         "",
         "| step | value |",
         "|---|---:|",
@@ -187,12 +197,16 @@ def markdown(when: str, mrpc: dict | None, scale: ScaleRun) -> str:
         f"| planted groups recovered exactly | {100 * scale.groups_recovered_exactly:.2f}% |",
         f"| unplanted rows put in a group | {scale.stray_rows_grouped:,} |",
         f"| vectors | {scale.vectors_mib:.0f} MiB |",
-        f"| peak RSS before / after pair finding | {scale.peak_rss_before_mib:,.0f} / "
-        f"{scale.peak_rss_after_mib:,.0f} MiB |",
+        (
+            f"| peak RSS before / after pair finding | {scale.peak_rss_before_mib:,.0f} / "
+            f"{scale.peak_rss_after_mib:,.0f} MiB |"
+        ),
         "",
-        "Queries go to the store 256 at a time, so scores never take more than 256 rows x the corpus at once; the "
-        "rest of the peak is the store's own copy of the vectors (and the HNSW graph). Exact search does "
-        "n x n dot products, so its time grows with the square of the corpus; HNSW grows about as n log n.",
+        (
+            "Queries go to the store 256 at a time, so scores never take more than 256 rows x the corpus at once; the "
+            "rest of the peak is the store's own copy of the vectors (and the HNSW graph). Exact search does n x n "
+            "dot products, so its time grows with the square of the corpus; HNSW grows about as n log n."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -49,7 +49,36 @@ PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers on
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
-WORDS = ["the", "model", "encodes", "short", "and", "long", "sentences", "into", "vectors", "so", "that", "similar", "meanings", "land", "close", "together", "while", "unrelated", "texts", "stay", "apart", "across", "retrieval", "clustering", "and", "semantic", "similarity", "benchmarks"]
+WORDS = [
+    "the",
+    "model",
+    "encodes",
+    "short",
+    "and",
+    "long",
+    "sentences",
+    "into",
+    "vectors",
+    "so",
+    "that",
+    "similar",
+    "meanings",
+    "land",
+    "close",
+    "together",
+    "while",
+    "unrelated",
+    "texts",
+    "stay",
+    "apart",
+    "across",
+    "retrieval",
+    "clustering",
+    "and",
+    "semantic",
+    "similarity",
+    "benchmarks",
+]
 
 
 @dataclass
@@ -104,7 +133,9 @@ class PeerProcess:
             raise RuntimeError(reply["error"])
         return reply
 
-    def encode(self, name: str, texts: list[str], batch_size: int, op: str = "encode") -> tuple[float, float, np.ndarray]:
+    def encode(
+        self, name: str, texts: list[str], batch_size: int, op: str = "encode"
+    ) -> tuple[float, float, np.ndarray]:
         reply = self.ask({"op": op, "name": name, "texts": texts, "batch_size": batch_size, "out": str(self.output)})
         return reply["seconds"], reply["cpu_seconds"], np.load(self.output)
 
@@ -394,12 +425,14 @@ def markdown(store: dict) -> str:
     lines = [
         "# Encoding throughput and quality: embedlab's backends against sentence-transformers",
         "",
-        "One section per CPU class; each comes from one run of `benchmarks/encode_throughput.py` in which every "
-        "contender encoded the same texts, alternating, after one warm-up. Speed-up is over sentence-transformers "
-        "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
-        "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
-        "correlation of STS-B pair similarities with fp32's. `within bound` means within "
-        f"{QUALITY_BOUND} points of fp32 on both tasks. Memory over repeated encodes: encode_memory.md.",
+        (
+            "One section per CPU class; each comes from one run of `benchmarks/encode_throughput.py` in which every "
+            "contender encoded the same texts, alternating, after one warm-up. Speed-up is over sentence-transformers "
+            "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
+            "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
+            f"correlation of STS-B pair similarities with fp32's. `within bound` means within {QUALITY_BOUND} points "
+            "of fp32 on both tasks. Memory over repeated encodes: encode_memory.md."
+        ),
         "",
     ]
     for key in sorted(store["classes"]):
@@ -417,7 +450,8 @@ def section(key: str, run: dict) -> list[str]:
         rows.append(
             f"| {r['name']} | {r['sentences_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | **{r['ratio_vs_st']:.2f}x** | "
             f"{_ratio(r.get('best_ratio_vs_st'))} | "
-            f"{_num(r['stsb_spearman'])} | {_num(r['scifact_ndcg10'])} | {_cos(r)} | {_num(r['pair_spearman'], 1, 3)} | "
+            f"{_num(r['stsb_spearman'])} | {_num(r['scifact_ndcg10'])} | {_cos(r)} | "
+            f"{_num(r['pair_spearman'], 1, 3)} | "
             f"{'yes' if bound else ('no' if bound is not None else '')} | {r['spread']:.0%} | {r['note']} |"
         )
     versions_line = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
@@ -427,15 +461,20 @@ def section(key: str, run: dict) -> list[str]:
         recorded_header(run["cpu"]),
         f"- **Libraries:** {versions_line}",
         "",
-        f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "
-        f"({s['truncated_texts']} texts truncated), batch size {s['batch_size']}, {s['threads']} threads, "
-        f"{s['repeats']} interleaved repeats (median; the fastest runs' speed-up is each contender's fastest run "
-        f"against sentence-transformers fp32's fastest). The process got {s['cpu_share_per_thread']:.0%} of its "
-        f"threads' CPU time while timed (well below 100% means the machine was busy with other work). "
-        f"sentence-transformers fp32 and embedlab torch differ by at most {s['max_abs_diff_st_vs_embedlab_torch']:.1e}.",
+        (
+            f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "
+            f"({s['truncated_texts']} texts truncated), batch size {s['batch_size']}, {s['threads']} threads, "
+            f"{s['repeats']} interleaved repeats (median; the fastest runs' speed-up is each contender's fastest run "
+            f"against sentence-transformers fp32's fastest). The process got {s['cpu_share_per_thread']:.0%} of its "
+            "threads' CPU time while timed (well below 100% means the machine was busy with other work). "
+            "sentence-transformers fp32 and embedlab torch differ by at most "
+            f"{s['max_abs_diff_st_vs_embedlab_torch']:.1e}."
+        ),
         "",
-        "| contender | sentences/s | tokens/s | speed-up | speed-up, fastest runs | STS-B | SciFact | "
-        "cosine to fp32 (mean / worst) | pair Spearman | within bound | spread | note |",
+        (
+            "| contender | sentences/s | tokens/s | speed-up | speed-up, fastest runs | STS-B | SciFact | cosine to "
+            "fp32 (mean / worst) | pair Spearman | within bound | spread | note |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
         *rows,
         "",
@@ -467,7 +506,9 @@ def _cos(r: dict) -> str:
 
 
 def show(sides, settings: dict) -> None:
-    table = Table(title=f"Encoding ({settings['source']}, batch {settings['batch_size']}, {settings['threads']} threads)")
+    table = Table(
+        title=f"Encoding ({settings['source']}, batch {settings['batch_size']}, {settings['threads']} threads)"
+    )
     for column in ("contender", "sentences/s", "speed-up", "STS-B", "SciFact", "cos mean/worst"):
         table.add_column(column, justify="left" if column == "contender" else "right")
     for s in sides:

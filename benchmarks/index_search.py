@@ -174,10 +174,18 @@ def run_corpus(corpus: Corpus, kinds: tuple[str, ...]) -> list[Measurement]:
 
 
 def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], command: str) -> str:
-    lines = ["# Vector search: approximate stores against exact", "", report_header(info), "",
-             f"Run {when} on CPU with `{command}`. Recall@10 is the share of exact search's top 10 that a store "
-             "returns in its own top 10 (1.000 for exact by definition); build time covers the upsert and the index "
-             "or codes the first search builds; queries/s searches all queries in one call.", ""]
+    lines = [
+        "# Vector search: approximate stores against exact",
+        "",
+        report_header(info),
+        "",
+        (
+            f"Run {when} on CPU with `{command}`. Recall@10 is the share of exact search's top 10 that a store returns "
+            "in its own top 10 (1.000 for exact by definition); build time covers the upsert and the index or codes "
+            "the first search builds; queries/s searches all queries in one call."
+        ),
+        "",
+    ]
     for corpus, measurements in sections:
         has_ndcg = any(m.ndcg_at_10 is not None for m in measurements)
         lines += [f"## {corpus.source}", "",
@@ -190,19 +198,25 @@ def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], 
                          f"{m.recall_at_10:.3f} | {size} |{ndcg}")
         lines.append("")
     lines += [
-        "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, dim/8 "
-        "sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer than FAISS's "
-        "39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the codes, top 4·k "
-        "rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default index; its build "
-        "time includes starting the embedded server, about a second).",
+        (
+            "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, "
+            "dim/8 sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer "
+            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the "
+            "codes, top 4·k rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default "
+            "index; its build time includes starting the embedded server, about a second)."
+        ),
         "",
-        "nDCG@10 (SciFact qrels, the query's own id dropped as in `embedlab eval retrieval`) compares with the "
-        "evaluation's 64.51 for exact search only when all 5,183 documents are stored.",
+        (
+            "nDCG@10 (SciFact qrels, the query's own id dropped as in `embedlab eval retrieval`) compares with the "
+            "evaluation's 64.51 for exact search only when all 5,183 documents are stored."
+        ),
         "",
-        "Bytes/vector is what a search holds per vector: the FAISS index as serialized (HNSW keeps full vectors plus "
-        "its links), or the int8/binary codes. Every store except Milvus also keeps the float32 vectors (1,536 bytes "
-        "at 384 dims) for rebuilding and rescoring: in memory for FAISS, memory-mapped from disk for int8/binary after "
-        "loading, where rescoring reads only the candidates. Milvus keeps its own files.",
+        (
+            "Bytes/vector is what a search holds per vector: the FAISS index as serialized (HNSW keeps full vectors "
+            "plus its links), or the int8/binary codes. Every store except Milvus also keeps the float32 vectors "
+            "(1,536 bytes at 384 dims) for rebuilding and rescoring: in memory for FAISS, memory-mapped from disk for "
+            "int8/binary after loading, where rescoring reads only the candidates. Milvus keeps its own files."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -78,18 +78,22 @@ def markdown(info, settings: dict, results: dict, when: str) -> str:
             "",
             report_header(info),
             "",
-            f"Run {when} on CPU: the {settings['queries']} {settings['dataset']} claims as questions against "
-            f"{settings['documents']:,} abstracts cut into {settings['chunks']:,} chunks, embedded with "
-            f"{settings['model']} (index built in {settings['build_seconds']:.0f} s).",
+            (
+                f"Run {when} on CPU: the {settings['queries']} {settings['dataset']} claims as questions against "
+                f"{settings['documents']:,} abstracts cut into {settings['chunks']:,} chunks, embedded with "
+                f"{settings['model']} (index built in {settings['build_seconds']:.0f} s)."
+            ),
             "",
             "| mode | " + " | ".join(f"recall@{k}" for k in KS) + " | search s |",
             "|---|" + "---:|" * (len(KS) + 1),
             *rows,
             "",
-            "recall@k is the share of a claim's relevant abstracts that own at least one of the k chunks the RAG "
-            "retriever returns, i.e. that a k-source prompt would quote, averaged over claims (x100). It counts "
-            "chunks, not documents: two chunks of one abstract take two of the k places. Hybrid fuses the dense "
-            "and BM25 rankings as `Index.search(mode=\"hybrid\")` does.",
+            (
+                "recall@k is the share of a claim's relevant abstracts that own at least one of the k chunks the RAG "
+                "retriever returns, i.e. that a k-source prompt would quote, averaged over claims (x100). It counts "
+                "chunks, not documents: two chunks of one abstract take two of the k places. Hybrid fuses the dense "
+                'and BM25 rankings as `Index.search(mode="hybrid")` does.'
+            ),
             "",
         ]
     )

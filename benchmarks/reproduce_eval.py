@@ -119,8 +119,10 @@ def markdown(published: list[Row], pooling: list[dict], header: str, stamp: str)
         "",
         header,
         "",
-        f"Measured {stamp} on the CPU with `python benchmarks/reproduce_eval.py` "
-        f"(embedlab {version('embedlab')}, torch {version('torch')}, transformers {version('transformers')}).",
+        (
+            f"Measured {stamp} on the CPU with `python benchmarks/reproduce_eval.py` (embedlab {version('embedlab')}, "
+            f"torch {version('torch')}, transformers {version('transformers')})."
+        ),
         "Scores are x100. Data: `EMBEDLAB_DATA` (default `../shared/data`).",
         "",
         "### Published figures",
@@ -175,7 +177,9 @@ def main() -> None:
         },
         args.out / "benchmarks" / "results.json",
     )
-    page = write_section("evaluation", markdown(published, pooling, report_header(info), stamp), args.out / "results.md")
+    page = write_section(
+        "evaluation", markdown(published, pooling, report_header(info), stamp), args.out / "results.md"
+    )
     print(f"wrote {page}")
 
 

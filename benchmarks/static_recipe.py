@@ -53,7 +53,9 @@ def main() -> None:
               "STS-B Spearman and SciFact nDCG@10, x100. Development columns first."), "",
              "| token row | weighting | " + " | ".join(COLUMNS.values()) + " |",
              "|---|---|" + "---:|" * len(COLUMNS)]
-    lines += [f"| {r['vectors']} | {r['weighting']} | " + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |" for r in rows]
+    lines += [
+        f"| {r['vectors']} | {r['weighting']} | " + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |" for r in rows
+    ]
     write_report(args.out, "static_recipe", report, "\n".join(lines))
     print(f"wrote {args.out / 'static_recipe.md'}")
 

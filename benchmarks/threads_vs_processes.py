@@ -82,9 +82,14 @@ def markdown(store: dict) -> str:
             "",
             "| setup | seconds | texts/s |",
             "|---|---:|---:|",
-            f"| 1 process x {r['one_process_threads']} threads | {r['one_process_s']:.1f} | {n / r['one_process_s']:,.0f} |",
-            f"| {r['processes']} processes x 1 thread (pool start and model loads included) | {r['processes_s']:.1f} | "
-            f"{n / r['processes_s']:,.0f} |",
+            (
+                f"| 1 process x {r['one_process_threads']} threads | {r['one_process_s']:.1f} | "
+                f"{n / r['one_process_s']:,.0f} |"
+            ),
+            (
+                f"| {r['processes']} processes x 1 thread (pool start and model loads included) | "
+                f"{r['processes_s']:.1f} | {n / r['processes_s']:,.0f} |"
+            ),
             f"| of which starting the pool and loading the models | {r['processes_startup_s']:.1f} | |",
             "",
         ]

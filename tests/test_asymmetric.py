@@ -49,7 +49,10 @@ def test_towers_train_apart_and_round_trip(tokenizer, tmp_path):
 
 def test_two_tower_evaluates_through_encode_queries_and_documents(tokenizer, tmp_path):
     beir = tmp_path / "beir"
-    write_jsonl(beir / "corpus.jsonl", [{"_id": f"d{i}", "text": f"document about {w}"} for i, w in enumerate(["cats", "roads"])])
+    write_jsonl(
+        beir / "corpus.jsonl",
+        [{"_id": f"d{i}", "text": f"document about {w}"} for i, w in enumerate(["cats", "roads"])],
+    )
     write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "cats"}])
     (beir / "qrels").mkdir()
     (beir / "qrels/test.tsv").write_text("q1\td0\t1\n")
@@ -94,12 +97,19 @@ def test_embed_queries_matches_encode_queries_with_prompts(minilm):
     with torch.no_grad():
         embedded = torch.nn.functional.normalize(model.embed_queries(["a small cat"]), dim=-1).numpy()
     np.testing.assert_allclose(embedded, model.encode_queries(["a small cat"]).reshape(1, -1), atol=1e-5)
-    np.testing.assert_allclose(model.encode_queries(["a small cat"]), model.encode(["a small cat"], prompt="query: "), atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode_queries(["a small cat"]), model.encode(["a small cat"], prompt="query: "), atol=1e-6
+    )
 
 
 def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
-    data = write_jsonl(tmp_path / "pairs.jsonl", [{"anchor": f"question {i} about {w}", "positive": f"an answer on {w} {i}"}
-                                                   for i, w in enumerate(["cats", "dogs", "roads", "rain", "snow", "fish"])])
+    data = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"anchor": f"question {i} about {w}", "positive": f"an answer on {w} {i}"}
+            for i, w in enumerate(["cats", "dogs", "roads", "rain", "snow", "fish"])
+        ],
+    )
     config = TrainConfig(data=[{"path": str(data), "kind": "pairs"}], output_dir=str(tmp_path / "run"), max_steps=2,
                          batch_size=4, eval_data=None, prompts=dict(PROMPTS))
     train(config)

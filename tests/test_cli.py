@@ -74,7 +74,9 @@ def test_bad_input_file_is_one_line_not_a_traceback(tmp_path):
     result = run_cli("encode", "-i", str(bad), "-o", str(tmp_path / "x.npy"))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"error: {bad}:2 is not valid JSON: Expecting property name enclosed in double quotes"
+    assert (
+        result.stderr.strip() == f"error: {bad}:2 is not valid JSON: Expecting property name enclosed in double quotes"
+    )
     assert not (tmp_path / "x.npy").exists()
 
 

@@ -38,8 +38,13 @@ def tiny_cross_encoder(tokenizer, seed: int = 0) -> CrossEncoder:
 def scored_data(n: int = 48) -> TrainingSet:
     """Pairs that share a word score 5, pairs that do not score 0: learnable by a tiny model in a few steps."""
     first = [f"{WORDS[i % 20]} {WORDS[(i + 5) % 20]}" for i in range(n)]
-    second = [f"{WORDS[i % 20]} {WORDS[(i + 9) % 20]}" if i % 2 else f"{WORDS[(i + 3) % 20]} {WORDS[(i + 11) % 20]}" for i in range(n)]
-    return TrainingSet("toy", {"sentence1": first, "sentence2": second, "score": [5.0 if i % 2 else 0.0 for i in range(n)]})
+    second = [
+        f"{WORDS[i % 20]} {WORDS[(i + 9) % 20]}" if i % 2 else f"{WORDS[(i + 3) % 20]} {WORDS[(i + 11) % 20]}"
+        for i in range(n)
+    ]
+    return TrainingSet(
+        "toy", {"sentence1": first, "sentence2": second, "score": [5.0 if i % 2 else 0.0 for i in range(n)]}
+    )
 
 
 def test_save_load_round_trip_predicts_the_same(tokenizer, tmp_path):
@@ -50,7 +55,9 @@ def test_save_load_round_trip_predicts_the_same(tokenizer, tmp_path):
     loaded = CrossEncoder.load(tmp_path / "ce", device="cpu")
     np.testing.assert_allclose(loaded.predict(pairs), before, atol=1e-6)
     assert ((before > 0) & (before < 1)).all()
-    np.testing.assert_allclose(torch.sigmoid(torch.tensor(model.predict(pairs, activation=False))).numpy(), before, atol=1e-6)
+    np.testing.assert_allclose(
+        torch.sigmoid(torch.tensor(model.predict(pairs, activation=False))).numpy(), before, atol=1e-6
+    )
 
 
 def test_loading_a_non_cross_encoder_is_an_error(tmp_path, tokenizer):
@@ -101,7 +108,9 @@ def test_cross_encoder_checkpoint_resumes(tokenizer, tmp_path):
                          architecture="cross_encoder", loss={"name": "bce"})
     trainer = Trainer(config, model, CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16))
     save_checkpoint(tmp_path / "checkpoint", model, trainer._state())
-    fresh = Trainer(config, tiny_cross_encoder(tokenizer, seed=5), CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16))
+    fresh = Trainer(
+        config, tiny_cross_encoder(tokenizer, seed=5), CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16)
+    )
     fresh._resume()
     for mine, theirs in zip(model.state_dict().values(), fresh.model.state_dict().values()):
         assert torch.equal(mine, theirs)
@@ -111,8 +120,16 @@ def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_
     make_tiny_encoder(tokenizer).save(tmp_path / "base")
     data = write_jsonl(tmp_path / "scored.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in
                                                      zip(*scored_data(16).columns.values())])
-    config = TrainConfig(data=[{"path": str(data)}], model=str(tmp_path / "base"), output_dir=str(tmp_path / "run"),
-                         batch_size=8, max_steps=2, eval_data=str(data), architecture="cross_encoder", loss={"name": "bce"})
+    config = TrainConfig(
+        data=[{"path": str(data)}],
+        model=str(tmp_path / "base"),
+        output_dir=str(tmp_path / "run"),
+        batch_size=8,
+        max_steps=2,
+        eval_data=str(data),
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+    )
     trainer = build_trainer(config)
     assert isinstance(trainer.model, CrossEncoder) and isinstance(trainer.loss, CrossEncoderBCELoss)
     report = trainer.train()
@@ -198,7 +215,9 @@ def test_rerank_fusion_keeps_the_first_stage_in_the_order(tiny_beir, minilm):
             return np.arange(len(pairs), dtype=np.float32)
 
     plain = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False), reranker=Reversing())
-    fused = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False, rerank_fusion=True), reranker=Reversing())
+    fused = evaluate_retrieval(
+        minilm, tiny_beir, RetrievalConfig(use_cache=False, rerank_fusion=True), reranker=Reversing()
+    )
     first = fused.settings["first_stage_ndcg@10"]
     assert fused.settings["reranked_ndcg@10"] == pytest.approx(plain.metrics["ndcg@10"])
     assert plain.metrics["ndcg@10"] < first

@@ -85,7 +85,9 @@ def test_token_vectors_are_the_tokens_own_outputs_and_pooled_the_models_pooling(
     tokenizer = tiny_teacher.tokenizer
     sequences = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id] for i in ids])
     with torch.inference_mode():
-        hidden = tiny_teacher.transformer(input_ids=sequences, attention_mask=torch.ones_like(sequences)).last_hidden_state
+        hidden = tiny_teacher.transformer(
+            input_ids=sequences, attention_mask=torch.ones_like(sequences)
+        ).last_hidden_state
     token = token_vectors(tiny_teacher, ids, batch_size=2, vectors="token")
     pooled = token_vectors(tiny_teacher, ids, batch_size=2, vectors="pooled")
     np.testing.assert_allclose(token, hidden[:, 1].numpy(), atol=1e-5)
@@ -118,10 +120,14 @@ def test_distill_cli_writes_a_loadable_model(tiny_teacher, tmp_path) -> None:
     words = tmp_path / "words.txt"
     words.write_text("the 10\nguitar 3\nmarket 2\n")
     out = tmp_path / "static"
-    result = CliRunner().invoke(app, ["distill", str(teacher), "--dim", "6", "--out", str(out), "--word-frequencies", str(words)])
+    result = CliRunner().invoke(
+        app, ["distill", str(teacher), "--dim", "6", "--out", str(out), "--word-frequencies", str(words)]
+    )
     assert result.exit_code == 0, result.output
     assert load_model(str(out)).encode(TEXTS).shape == (4, 6)
-    bad = CliRunner().invoke(app, ["distill", str(teacher), "--out", str(tmp_path / "x"), "--word-frequencies", "nope.txt"])
+    bad = CliRunner().invoke(
+        app, ["distill", str(teacher), "--out", str(tmp_path / "x"), "--word-frequencies", "nope.txt"]
+    )
     assert bad.exit_code != 0 and "not found" in str(bad.exception)
 
 
@@ -130,6 +136,8 @@ def test_distill_cli_writes_a_loadable_model(tiny_teacher, tmp_path) -> None:
 def test_sub_word_encode_matches_a_plain_loop(tiny_static, texts, batch_size) -> None:
     got = tiny_static.encode(texts, batch_size=batch_size, normalize=False)
     for text, row in zip(texts, got):
-        ids = [i for i in tiny_static._tokenizer.encode(text, add_special_tokens=False).ids if i != tiny_static._unknown_id]
+        ids = [
+            i for i in tiny_static._tokenizer.encode(text, add_special_tokens=False).ids if i != tiny_static._unknown_id
+        ]
         expected = tiny_static._vectors[ids].mean(axis=0) if ids else np.zeros(tiny_static.dim)
         np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,10 @@ from embedlab.losses import InfoNCELoss
 from embedlab.training import distributed
 from tests.tiny_models import make_tiny_encoder
 
-ANCHORS = [f"anchor text number {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain", "sun", "trees", "rivers", "cars", "hills"])]
+ANCHORS = [
+    f"anchor text number {i} about {w}"
+    for i, w in enumerate(["cats", "dogs", "rain", "sun", "trees", "rivers", "cars", "hills"])
+]
 BATCH = {"anchor": ANCHORS, "positive": [a.replace("text", "sentence") for a in ANCHORS]}
 
 

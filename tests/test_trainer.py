@@ -18,7 +18,28 @@ from embedlab.training.config import LossSpec, TrainConfig, load_config
 from embedlab.training.trainer import Trainer, linear_schedule
 from tests.tiny_models import make_tiny_encoder
 
-WORDS = ["cat", "dog", "bird", "fish", "tree", "rock", "sun", "moon", "car", "bus", "road", "city", "sea", "lake", "hill", "snow", "rain", "wind", "fire", "ice"]
+WORDS = [
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "tree",
+    "rock",
+    "sun",
+    "moon",
+    "car",
+    "bus",
+    "road",
+    "city",
+    "sea",
+    "lake",
+    "hill",
+    "snow",
+    "rain",
+    "wind",
+    "fire",
+    "ice",
+]
 
 
 def pair_data(n: int = 40) -> TrainingSet:

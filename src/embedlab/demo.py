@@ -21,7 +21,11 @@ DEMO_PAIRS = [
     ("weather / sunny", "The weather is lovely today.", "It is so sunny outside!"),
     ("running / exercise", "He goes running every morning.", "Regular exercise keeps you healthy."),
     ("cat / stock market", "The cat sleeps on the sofa.", "The stock market fell sharply today."),
-    ("deep learning / neural networks", "Deep learning is a branch of machine learning.", "Neural networks learn representations from data."),
+    (
+        "deep learning / neural networks",
+        "Deep learning is a branch of machine learning.",
+        "Neural networks learn representations from data.",
+    ),
     ("writing code / moon", "I enjoy writing code in Python.", "The moon orbits the Earth."),
 ]
 UNRELATED_PAIRS = (3, 5)

@@ -96,7 +96,9 @@ def answer(question: str, index: Any, config: RagConfig = RagConfig(), reranker:
     if config.chat is not None:
         reply = ChatClient(config.chat).ask(prompt, system=SYSTEM_PROMPT)
         return RagAnswer(reply.strip(), citations, prompt, "generated")
-    return RagAnswer(extractive_answer(question, sources, index.encoder, config.sentences), citations, prompt, "extractive")
+    return RagAnswer(
+        extractive_answer(question, sources, index.encoder, config.sentences), citations, prompt, "extractive"
+    )
 
 
 def retrieve(questions: Sequence[str], index: Any, config: RagConfig, reranker: Any, k: int) -> list[list[Any]]:

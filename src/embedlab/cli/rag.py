@@ -58,7 +58,9 @@ def rag(
 
 def synth(
     corpus: Path = typer.Option(..., "--corpus", help="The passages: a corpus file (.jsonl with id and text)."),
-    out: Path = typer.Option(..., "--out", help="Where (anchor, positive) pairs are appended, as `embedlab train` reads."),
+    out: Path = typer.Option(
+        ..., "--out", help="Where (anchor, positive) pairs are appended, as `embedlab train` reads."
+    ),
     endpoint: str | None = EndpointOption,
     chat_model: str | None = ChatModelOption,
     per_passage: int = typer.Option(3, help="Queries asked for each passage."),

@@ -20,7 +20,9 @@ def evaluate_pair_scorer(model: Any, data: str | os.PathLike | ScoredPairs, batc
     """Spearman (main) and Pearson of `model.predict(pairs)` against gold scores."""
     pairs = data if isinstance(data, ScoredPairs) else read_scored_pairs(data)
     gold = gold_scores(pairs)
-    predicted = np.asarray(model.predict(list(zip(pairs.sentence1, pairs.sentence2)), batch_size=batch_size), np.float64)
+    predicted = np.asarray(
+        model.predict(list(zip(pairs.sentence1, pairs.sentence2)), batch_size=batch_size), np.float64
+    )
     metrics = {"spearman": correlation(spearmanr, gold, predicted), "pearson": correlation(pearsonr, gold, predicted)}
     settings = {"batch_size": batch_size, "pairs": len(gold), "scorer": "cross_encoder"}
     return EvalResult("sts", pairs.name, model.name, metrics, "spearman", settings)

@@ -98,7 +98,8 @@ class Index:
 
     @classmethod
     def build(
-        cls, encoder: Any, documents: Iterable[Document], config: IndexConfig = IndexConfig(), model_name: str | None = None
+        cls, encoder: Any, documents: Iterable[Document], config: IndexConfig = IndexConfig(),
+        model_name: str | None = None,
     ) -> Index:
         """Chunk, embed and store `documents`; `model_name` as in the constructor."""
         index = cls(encoder, config, model_name=model_name)
@@ -247,7 +248,9 @@ class Index:
         an index that loads; older generations are removed afterwards.
         """
         directory = Path(directory).expanduser()
-        if directory.exists() and not (directory.is_dir() and (not any(directory.iterdir()) or (directory / MANIFEST).exists())):
+        if directory.exists() and not (
+            directory.is_dir() and (not any(directory.iterdir()) or (directory / MANIFEST).exists())
+        ):
             raise EmbedlabError(f"{directory} exists and is not an index directory; refusing to write into it")
         directory.mkdir(parents=True, exist_ok=True)
         previous = read_manifest(directory) if (directory / MANIFEST).exists() else None
@@ -256,14 +259,17 @@ class Index:
         # A folder of this name can only be left by a save killed before its manifest: atomic_directory replaces it.
         with atomic_directory(directory / generation) as staging:
             with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in self.chunks.values())
+                handle.writelines(
+                    json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in self.chunks.values()
+                )
             self.store.save(staging / STORE_DIR)
             files = {
                 path.relative_to(staging).as_posix(): sha256_file(path)
                 for path in sorted(staging.rglob("*")) if path.is_file()
             }
-        manifest = {**self.info(), "generation": generation, "files": files,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "embedlab": version("embedlab")}
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest = {**self.info(), "generation": generation, "files": files, "created": created,
+                    "embedlab": version("embedlab")}
         write_json(manifest, directory / MANIFEST)
         for stale in directory.iterdir():
             if stale.name != generation and GENERATION.fullmatch(stale.name) and stale.is_dir():
@@ -271,7 +277,9 @@ class Index:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, encoder: Any = None, verify: bool = True, **store_options: Any) -> Index:
+    def load(
+        cls, directory: str | os.PathLike, encoder: Any = None, verify: bool = True, **store_options: Any
+    ) -> Index:
         """Open a saved index with the model it was built with (loaded from the manifest when not given).
 
         A given encoder whose dimensions or weights differ from the manifest's is refused; with `verify`, every

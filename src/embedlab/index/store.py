@@ -37,7 +37,9 @@ class VectorStore(Protocol):
     kind: str
     dim: int
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None) -> None: ...
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None
+    ) -> None: ...
 
     def delete(self, ids: Sequence[str]) -> int: ...
 

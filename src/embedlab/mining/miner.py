@@ -1,4 +1,5 @@
-"""Mining itself: candidates from a source, false-negative filters, a count per anchor, and a report of what was dropped.
+"""Mining itself: candidates from a source, false-negative filters, a count per anchor, and a report of what was
+dropped.
 
 The filters exist because unlabelled positives are common in retrieval data; training against them hurts.
 """
@@ -98,7 +99,9 @@ def write_triplets(result: MiningResult, path: str | Path) -> tuple[Path, Path]:
     return path, write_json(result.report.to_dict(), report_path)
 
 
-def _candidates(task: MiningTask, config: MiningConfig, model: Any, reasons: Counter) -> Iterator[tuple[int, _Candidates]]:
+def _candidates(
+    task: MiningTask, config: MiningConfig, model: Any, reasons: Counter
+) -> Iterator[tuple[int, _Candidates]]:
     if config.source == "random":
         yield from _random_candidates(task, config, reasons)
     elif config.source == "same_document":
@@ -107,10 +110,15 @@ def _candidates(task: MiningTask, config: MiningConfig, model: Any, reasons: Cou
         for start, scores in score_blocks(task, config, model):
             for offset, row_scores in enumerate(scores):
                 i = start + offset
-                yield i, _Candidates(task.pool[task.positives[i]], _ranked_candidates(task, i, row_scores, config, reasons))
+                yield (
+                    i,
+                    _Candidates(task.pool[task.positives[i]], _ranked_candidates(task, i, row_scores, config, reasons)),
+                )
 
 
-def _ranked_candidates(task: MiningTask, i: int, scores: np.ndarray, config: MiningConfig, reasons: Counter) -> list[str]:
+def _ranked_candidates(
+    task: MiningTask, i: int, scores: np.ndarray, config: MiningConfig, reasons: Counter
+) -> list[str]:
     """Pool texts ranked in the window that pass the known-positive, rank and margin filters, best first."""
     first, last = config.window
     positive = task.positives[i]
@@ -191,7 +199,9 @@ def _same_document_candidates(
         yield i, _Candidates(parts[best].text, kept)
 
 
-def _take(i: int, anchor: str, texts: list[str], config: MiningConfig, judge: Judge | None, reasons: Counter) -> list[str]:
+def _take(
+    i: int, anchor: str, texts: list[str], config: MiningConfig, judge: Judge | None, reasons: Counter
+) -> list[str]:
     """The first `count` candidates in sampling order that the judge (if any) does not call relevant.
 
     The judge is asked about a few candidates at a time, so a cross-encoder scores only what might be kept.

@@ -70,7 +70,9 @@ class CrossEncoder(nn.Module):
         try:
             head.load_state_dict(load_file(path / HEAD_FILE))
         except Exception as err:  # noqa: BLE001 - missing file, wrong shapes, corrupt header
-            raise ModelLoadError(f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}") from None
+            raise ModelLoadError(
+                f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}"
+            ) from None
         model = cls(encoder, head, name=str(read_json(path / MARKER).get("name") or path))
         return model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
@@ -131,7 +133,9 @@ class CrossEncoder(nn.Module):
         self.train(was_training)
         return (torch.sigmoid(scores) if activation else scores).numpy()
 
-    def rerank(self, query: str, documents: Sequence[str], top_k: int | None = None, batch_size: int = 32) -> list[RerankHit]:
+    def rerank(
+        self, query: str, documents: Sequence[str], top_k: int | None = None, batch_size: int = 32
+    ) -> list[RerankHit]:
         """The documents ordered by score for the query, best first (ties: earlier document first), top_k of them."""
         if top_k is not None and top_k < 1:
             raise EmbedlabError(f"top_k must be at least 1, not {top_k}")

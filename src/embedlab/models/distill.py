@@ -59,7 +59,9 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
     tokenizer = Tokenizer.from_str(encoder.tokenizer.backend_tokenizer.to_str())
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    words = [token for token, _ in sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])]
+    words = [
+        token for token, _ in sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])
+    ]
     special = set(encoder.tokenizer.all_special_ids)
     kept = np.array([i not in special and not UNUSED_TOKEN.fullmatch(w) for i, w in enumerate(words)])
     if not 1 <= config.dim <= min(encoder.dim, int(kept.sum())):
@@ -77,7 +79,9 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
     return StaticEncoder(words, table, name=f"{encoder.name}-static{config.dim}", tokenizer=tokenizer)
 
 
-def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 1024, vectors: str = "token") -> np.ndarray:
+def token_vectors(
+    encoder: Encoder, token_ids: np.ndarray, batch_size: int = 1024, vectors: str = "token"
+) -> np.ndarray:
     """(tokens, hidden) vectors of the given token ids, each run alone as [CLS] token [SEP].
 
     vectors="token" reads the token's own position through a torch backend's transformer; "pooled" takes the

@@ -114,7 +114,9 @@ class StaticEncoder:
 
         path = Path(path)
         if not is_static_dir(path):
-            raise ModelLoadError(f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})")
+            raise ModelLoadError(
+                f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})"
+            )
         try:
             tensors = load_file(str(path / VECTORS_FILE))
             tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
@@ -315,7 +317,9 @@ def is_static_dir(path: Path) -> bool:
 def check_static_backend(backend: str) -> None:
     """Static models are table look-ups with one implementation; asking for another backend is a mistake."""
     if backend not in ("torch", "auto"):
-        raise ModelLoadError(f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)")
+        raise ModelLoadError(
+            f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)"
+        )
 
 
 def _unknown_token_id(tokenizer: Any) -> int | None:

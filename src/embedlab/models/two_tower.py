@@ -103,7 +103,12 @@ class TwoTowerEncoder(nn.Module):
         return self.document_encoder.document_prompt
 
     def info(self) -> dict:
-        return {"name": self.name, "kind": "two_tower", "query": self.query_encoder.info(), "document": self.document_encoder.info()}
+        return {
+            "name": self.name,
+            "kind": "two_tower",
+            "query": self.query_encoder.info(),
+            "document": self.document_encoder.info(),
+        }
 
     def encode(self, texts, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode(texts, **kwargs)

@@ -65,7 +65,9 @@ def encode_corpus(
     """
     texts = list(texts)
     parts_dir = Path(parts_dir)
-    chunks = [(i, texts[start : start + config.chunk_size]) for i, start in enumerate(range(0, len(texts), config.chunk_size))]
+    chunks = [
+        (i, texts[start : start + config.chunk_size]) for i, start in enumerate(range(0, len(texts), config.chunk_size))
+    ]
     _claim(parts_dir, texts, config)
     todo = [(i, chunk) for i, chunk in chunks if not _chunk_path(parts_dir, i).is_file()]
     if on_chunk:
