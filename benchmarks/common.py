@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: where reports go, the CPU and time they record, and writing them.
+"""What the benchmark scripts share: where reports go, the CPU and time they record, writing them, and the
+synthetic texts a benchmark falls back on when the data root is missing.
 
 A report is a pair, `<name>.json` (every number, for re-reading) and `<name>.md` (the table the docs link),
 written atomically under docs/benchmarks/ unless a script's --out says otherwise. Reports that keep one run
@@ -8,6 +9,7 @@ per CPU class (encode, encode_memory, threads) store them under "classes", keyed
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +20,11 @@ from embedlab.hardware import CpuInfo, cpu_info, report_header
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "docs" / "benchmarks"
+WORDS = [
+    "the", "model", "encodes", "short", "and", "long", "sentences", "into", "vectors", "so", "that", "similar",
+    "meanings", "land", "close", "together", "while", "unrelated", "texts", "stay", "apart", "across", "retrieval",
+    "clustering", "and", "semantic", "similarity", "benchmarks",
+]
 
 
 def measured_at() -> str:
@@ -57,3 +64,9 @@ def load_store(path: Path) -> dict:
         if "classes" in stored:
             return stored
     return {"classes": {}}
+
+
+def synthetic_texts(n: int) -> list[str]:
+    """`n` texts of random words, the same every run; a long tail of lengths mixes short and truncated texts."""
+    rng = random.Random(0)
+    return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]

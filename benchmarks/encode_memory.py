@@ -18,8 +18,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from common import REPORTS, cpu_class, load_store, measured_at, recorded_header, write_report
-from encode_throughput import read_jsonl, synthetic_texts
+from common import REPORTS, cpu_class, load_store, measured_at, recorded_header, synthetic_texts, write_report
+from encode_throughput import read_jsonl
 
 from embedlab.data import dataset_path
 from embedlab.hardware import as_dict, cpu_info

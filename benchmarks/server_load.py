@@ -22,43 +22,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import REPORTS, measured_at, write_report
+from common import REPORTS, measured_at, synthetic_texts, write_report
 
 from embedlab.data import dataset_path, read_scored_pairs
 from embedlab.data.corpus import read_corpus
 from embedlab.hardware import as_dict, cpu_info, report_header
 
 STARTUP_S = 180.0
-WORDS = [
-    "the",
-    "model",
-    "encodes",
-    "short",
-    "and",
-    "long",
-    "sentences",
-    "into",
-    "vectors",
-    "so",
-    "that",
-    "similar",
-    "meanings",
-    "land",
-    "close",
-    "together",
-    "while",
-    "unrelated",
-    "texts",
-    "stay",
-    "apart",
-    "across",
-    "retrieval",
-    "clustering",
-    "and",
-    "semantic",
-    "similarity",
-    "benchmarks",
-]
 
 
 @dataclass
@@ -108,10 +78,7 @@ def load_texts(n_sts: int, n_scifact: int) -> tuple[list[str], str]:
     """STS-B test sentences (short) and SciFact abstracts (long, many truncated), or synthetic ones without data."""
     sts, scifact = dataset_path("sts", "stsb", "test.jsonl"), dataset_path("beir", "scifact")
     if sts is None or scifact is None:
-        rng = random.Random(0)
-        texts = [
-            " ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n_sts + n_scifact)
-        ]
+        texts = synthetic_texts(n_sts + n_scifact)
         return texts, f"{len(texts)} synthetic mixed-length texts (the data root was not found)"
     pairs = read_scored_pairs(sts)
     sentences = [s for pair in zip(pairs.sentence1, pairs.sentence2) for s in pair][:n_sts]
