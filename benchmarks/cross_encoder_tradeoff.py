@@ -1,4 +1,5 @@
-"""Bi-encoder vs cross-encoder on this CPU: STS-B test accuracy of both, and the cost of scoring every pair of 10,000 sentences.
+"""Bi-encoder vs cross-encoder on this CPU: STS-B test accuracy of both, and the cost of scoring every pair of
+10,000 sentences.
 
 The bi-encoder time is measured whole (encode + one matrix product); the cross-encoder is timed on a sample
 of pairs and extrapolated to all 49,995,000. Writes docs/benchmarks/cross_encoder_tradeoff.{json,md}.
@@ -9,24 +10,21 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from common import REPORTS, measured_at, report_heading, write_report
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
-from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import cpu_info, report_header
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "benchmarks" / "cross_encoder_tradeoff"
 SENTENCES = 10_000
 
 
@@ -77,22 +75,36 @@ def time_cross_encoder(model: CrossEncoder, texts: list[str], sample: int, seed:
 def markdown(result: dict) -> str:
     bi, ce = result["bi_encoder"], result["cross_encoder"]
     hours = ce["timing"]["extrapolated_seconds"] / 3600
-    return "\n".join([
-        "# Bi-encoder vs cross-encoder", "", report_header(cpu_info()), "",
-        f"Measured {result['measured']} with `python benchmarks/cross_encoder_tradeoff.py`.", "",
-        f"| model | STS-B test Spearman | all pairs of {result['sentences']:,} sentences |", "|---|---:|---:|",
-        f"| bi-encoder: all-MiniLM-L6-v2 (cosine) | {100 * bi['stsb_test_spearman']:.2f} | "
-        f"{bi['timing']['total_seconds']:.1f} s measured (encode {bi['timing']['encode_seconds']:.1f} s + product "
-        f"{bi['timing']['matmul_seconds']:.2f} s) |",
-        f"| cross-encoder: MiniLM-L6 transformer + head, trained on STS-B train | {100 * ce['stsb_test_spearman']:.2f} | "
-        f"{hours:.1f} h extrapolated ({ce['timing']['pairs_per_second']:.0f} pairs/s on {ce['timing']['sample_pairs']} pairs "
-        f"x {result['all_pairs']:,} pairs) |", "",
-        "Published (SBERT paper, BERT-base on a V100 GPU): about 65 hours with a cross-encoder vs about 5 seconds",
-        "with SBERT for the same 10,000 sentences. Both figures here are for a 6-layer MiniLM on this CPU.", "",
-        f"Cross-encoder training: {ce['training']['steps']} steps ({ce['training']['seconds'] / 60:.1f} min), BCE on "
-        "score / 5, batch 16, learning rate 4e-5, best STS-B dev checkpoint "
-        f"({100 * ce['training']['best_dev']:.2f}).", "",
-    ])
+    return "\n".join(
+        [
+            *report_heading("Bi-encoder vs cross-encoder"),
+            f"Measured {result['measured']} with `python benchmarks/cross_encoder_tradeoff.py`.",
+            "",
+            f"| model | STS-B test Spearman | all pairs of {result['sentences']:,} sentences |",
+            "|---|---:|---:|",
+            (
+                f"| bi-encoder: all-MiniLM-L6-v2 (cosine) | {100 * bi['stsb_test_spearman']:.2f} | "
+                f"{bi['timing']['total_seconds']:.1f} s measured (encode {bi['timing']['encode_seconds']:.1f} s + "
+                f"product {bi['timing']['matmul_seconds']:.2f} s) |"
+            ),
+            (
+                "| cross-encoder: MiniLM-L6 transformer + head, trained on STS-B train | "
+                f"{100 * ce['stsb_test_spearman']:.2f} | {hours:.1f} h extrapolated "
+                f"({ce['timing']['pairs_per_second']:.0f} pairs/s on {ce['timing']['sample_pairs']} pairs x "
+                f"{result['all_pairs']:,} pairs) |"
+            ),
+            "",
+            "Published (SBERT paper, BERT-base on a V100 GPU): about 65 hours with a cross-encoder vs about 5 seconds",
+            "with SBERT for the same 10,000 sentences. Both figures here are for a 6-layer MiniLM on this CPU.",
+            "",
+            (
+                f"Cross-encoder training: {ce['training']['steps']} steps ({ce['training']['seconds'] / 60:.1f} min), "
+                "BCE on score / 5, batch 16, learning rate 4e-5, best STS-B dev checkpoint "
+                f"({100 * ce['training']['best_dev']:.2f})."
+            ),
+            "",
+        ]
+    )
 
 
 def main() -> None:
@@ -112,7 +124,7 @@ def main() -> None:
     cross_encoder = CrossEncoder.load(Path(args.output_dir) / "best")
     texts = sentences(args.sentences)
     result = {
-        "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": report_header(cpu_info()),
+        "measured": measured_at(), "cpu": report_header(cpu_info()),
         "sentences": len(texts), "all_pairs": all_pairs(len(texts)),
         "bi_encoder": {"model": "all-MiniLM-L6-v2", "stsb_test_spearman": evaluate_sts(bi_encoder, test).main_score,
                        "timing": time_bi_encoder(bi_encoder, texts)},
@@ -123,8 +135,7 @@ def main() -> None:
                                        "seconds": time.perf_counter() - started, "dev": report.evaluations,
                                        "best_dev": report.best_score}},
     }
-    write_json(result, OUT.with_suffix(".json"))
-    write_text(markdown(result), OUT.with_suffix(".md"))
+    write_report(REPORTS, "cross_encoder_tradeoff", result, markdown(result))
     print(markdown(result))
 
 

@@ -10,20 +10,17 @@ import json
 import resource
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import REPORTS, measured_at, report_heading, write_report
 
 from embedlab import Encoder
 from embedlab.apps.dedup import DedupConfig, evaluate_dedup_on_pairs, find_duplicate_pairs, group_duplicates
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path
 from embedlab.errors import EmbedlabError
-from embedlab.hardware import as_dict, cpu_info, report_header
-
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+from embedlab.hardware import as_dict, cpu_info
 
 
 @dataclass
@@ -55,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=2_000, help="planted near-duplicate groups (2-5 rows each)")
     parser.add_argument("--store", default="faiss-hnsw", help="store for the scale run: exact or faiss-hnsw")
     parser.add_argument("--skip-mrpc", action="store_true", help="only the scale run (keeps the saved MRPC figures)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where dedup.json and dedup.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where dedup.json and dedup.md go")
     return parser.parse_args()
 
 
@@ -138,49 +135,58 @@ def main() -> None:
     mrpc = previous["mrpc"] if args.skip_mrpc and previous else (None if args.skip_mrpc else mrpc_run())
     scale = scale_run(args.texts, args.groups, args.store)
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     result = {"date": when, "cpu": as_dict(info), "torch": torch.__version__, "mrpc": mrpc, "scale": asdict(scale)}
-    write_json(result, out_json)
-    write_text(markdown(info, when, mrpc, scale), args.out / "dedup.md")
-    print(markdown(info, when, mrpc, scale))
+    write_report(args.out, "dedup", result, markdown(when, mrpc, scale))
+    print(markdown(when, mrpc, scale))
 
 
 def json_or_none(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def markdown(info, when: str, mrpc: dict | None, scale: ScaleRun) -> str:
-    lines = [f"# Near-duplicate detection: MRPC and {scale.texts:,} vectors", "", report_header(info), ""]
+def markdown(when: str, mrpc: dict | None, scale: ScaleRun) -> str:
+    lines = report_heading(f"Near-duplicate detection: MRPC and {scale.texts:,} vectors")
     if mrpc:
         m, s = mrpc["metrics"], mrpc["settings"]
         lines += [
             "## MRPC: threshold from train, scored on test",
             "",
-            f"Model {mrpc['model']} (all-MiniLM-L6-v2), measured {mrpc['created']} in {mrpc['seconds']:.0f} s "
-            f"with `python benchmarks/dedup_mrpc.py`. The threshold is the cosine with the best F1 on the "
-            f"{s['train_pairs']:,} train pairs (label 1 = paraphrase = duplicate); the test has {s['test_pairs']:,} "
-            f"pairs, {s['test_positives']:,} of them positive. Scores are x100.",
+            (
+                f"Model {mrpc['model']} (all-MiniLM-L6-v2), measured {mrpc['created']} in {mrpc['seconds']:.0f} s with "
+                "`python benchmarks/dedup_mrpc.py`. The threshold is the cosine with the best F1 on the "
+                f"{s['train_pairs']:,} train pairs (label 1 = paraphrase = duplicate); the test has "
+                f"{s['test_pairs']:,} pairs, {s['test_positives']:,} of them positive. Scores are x100."
+            ),
             "",
             "| judged by | precision | recall | F1 |",
             "|---|---:|---:|---:|",
-            f"| pair cosine >= {m['threshold']:.4f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
-            f"{100 * m['f1']:.2f} |",
-            f"| same group after deduplicating all test sentences (k = {s['k']}, {s['store']}) | "
-            f"{100 * m['group_precision']:.2f} | {100 * m['group_recall']:.2f} | {100 * m['group_f1']:.2f} |",
+            (
+                f"| pair cosine >= {m['threshold']:.4f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
+                f"{100 * m['f1']:.2f} |"
+            ),
+            (
+                f"| same group after deduplicating all test sentences (k = {s['k']}, {s['store']}) | "
+                f"{100 * m['group_precision']:.2f} | {100 * m['group_recall']:.2f} | {100 * m['group_f1']:.2f} |"
+            ),
             "",
-            f"Train F1 at that threshold: {100 * m['train_f1']:.2f}. MRPC pairs are news sentences about one event "
-            "and two thirds of them are labelled paraphrases, so the F1-best threshold lies far below the 0.9 default "
-            "that `embedlab dedup` uses for near-verbatim copies. The group row adds the neighbour search and "
-            "transitive grouping on top of the pair scores.",
+            (
+                f"Train F1 at that threshold: {100 * m['train_f1']:.2f}. MRPC pairs are news sentences about one event "
+                "and two thirds of them are labelled paraphrases, so the F1-best threshold lies far below the 0.9 "
+                "default that `embedlab dedup` uses for near-verbatim copies. The group row adds the neighbour search "
+                "and transitive grouping on top of the pair scores."
+            ),
             "",
         ]
     lines += [
         f"## Scale: {scale.texts:,} vectors",
         "",
-        f"{scale.texts:,} synthetic {scale.dim}-d unit vectors (200 topics, cosine about 0.5 within one) with "
-        f"{scale.planted_groups:,} planted groups of 2-5 rows ({scale.planted_rows:,} rows, copies at cosine "
-        f"0.92-0.99 to their source); `find_duplicate_pairs` with the `{scale.store}` store, threshold "
-        f"{scale.threshold}, k = {scale.k}, then `group_duplicates`. Measured {when}.",
+        (
+            f"{scale.texts:,} synthetic {scale.dim}-d unit vectors (200 topics, cosine about 0.5 within one) with "
+            f"{scale.planted_groups:,} planted groups of 2-5 rows ({scale.planted_rows:,} rows, copies at cosine "
+            f"0.92-0.99 to their source); `find_duplicate_pairs` with the `{scale.store}` store, threshold "
+            f"{scale.threshold}, k = {scale.k}, then `group_duplicates`. Measured {when}."
+        ),
         "",
         "| step | value |",
         "|---|---:|",
@@ -191,12 +197,16 @@ def markdown(info, when: str, mrpc: dict | None, scale: ScaleRun) -> str:
         f"| planted groups recovered exactly | {100 * scale.groups_recovered_exactly:.2f}% |",
         f"| unplanted rows put in a group | {scale.stray_rows_grouped:,} |",
         f"| vectors | {scale.vectors_mib:.0f} MiB |",
-        f"| peak RSS before / after pair finding | {scale.peak_rss_before_mib:,.0f} / "
-        f"{scale.peak_rss_after_mib:,.0f} MiB |",
+        (
+            f"| peak RSS before / after pair finding | {scale.peak_rss_before_mib:,.0f} / "
+            f"{scale.peak_rss_after_mib:,.0f} MiB |"
+        ),
         "",
-        "Queries go to the store 256 at a time, so scores never take more than 256 rows x the corpus at once; the "
-        "rest of the peak is the store's own copy of the vectors (and the HNSW graph). Exact search does "
-        "n x n dot products, so its time grows with the square of the corpus; HNSW grows about as n log n.",
+        (
+            "Queries go to the store 256 at a time, so scores never take more than 256 rows x the corpus at once; the "
+            "rest of the peak is the store's own copy of the vectors (and the HNSW graph). Exact search does n x n "
+            "dot products, so its time grows with the square of the corpus; HNSW grows about as n log n."
+        ),
         "",
     ]
     return "\n".join(lines)

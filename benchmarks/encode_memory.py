@@ -15,15 +15,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from encode_throughput import DEFAULT_OUT, cpu_class, load_store, read_jsonl, synthetic_texts
+from common import REPORTS, cpu_class, load_store, measured_at, recorded_header, synthetic_texts, write_report
+from encode_throughput import read_jsonl
 
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path
-from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
 
 CONTENDERS = ("embedlab auto", "sentence-transformers fp32")
 GROWTH_BOUND = 0.05  # the bound: RSS after the last round at most 5% above the first
@@ -35,7 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=50, help="encodes of the same texts (at least 2)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help=f"comma-separated, from: {CONTENDERS}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode_memory.json and .md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where encode_memory.json and .md go")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # set when running as the child
     return parser.parse_args()
 
@@ -114,18 +113,16 @@ def main() -> None:
         print(f"{name}: RSS {results[name]['rss_first_mib']:.0f} -> {results[name]['rss_last_mib']:.0f} MiB "
               f"({results[name]['growth']:+.1%})", flush=True)
     info = cpu_info()
-    args.out.mkdir(parents=True, exist_ok=True)
     store_path = args.out / "encode_memory.json"
     store = load_store(store_path)
     # Contenders measured in separate runs sit side by side; each result keeps its own date and texts.
     run = store["classes"].setdefault(cpu_class(info), {"results": {}})
     run["cpu"] = as_dict(info)
-    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    date = measured_at()
     for name, result in results.items():
         run["results"][name] = {**result, "date": date, "batch_size": args.batch_size}
-    write_json(store, store_path)
     plot(store["classes"], args.out / "encode_memory.png")
-    write_text(markdown(store), args.out / "encode_memory.md")
+    write_report(args.out, "encode_memory", store, markdown(store))
     print(f"wrote {store_path} and encode_memory.md")
 
 
@@ -135,8 +132,7 @@ def markdown(store: dict) -> str:
               f"(`benchmarks/encode_memory.py`). Bound: the last round at most {GROWTH_BOUND:.0%} above the first. "
               "RSS per round: encode_memory.png."), ""]
     for key, run in sorted(store["classes"].items()):
-        info = CpuInfo(**{k: v for k, v in run["cpu"].items() if k != "features"})
-        lines += [f"## CPU class {key}", "", report_header(info), "",
+        lines += [f"## CPU class {key}", "", recorded_header(run["cpu"]), "",
                   ("| contender | backend | texts | rounds | RSS first (MiB) | RSS last (MiB) | growth | within bound "
                    "| time | run |"),
                   "|---|---|---|---:|---:|---:|---:|---|---:|---|"]

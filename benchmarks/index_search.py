@@ -9,24 +9,21 @@ import argparse
 import gc
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from common import REPORTS, ROOT, measured_at, write_report
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path, load_beir
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Qrels, ranking_metrics
 from embedlab.hardware import as_dict, cpu_info, report_header
-from embedlab.index.registry import create_store
 from embedlab.index.faiss_store import FaissStore, default_nlist
 from embedlab.index.quantized import memory_per_vector
+from embedlab.index.registry import create_store
 from embedlab.index.store import StoreHit
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 STORES = ("exact", "faiss-hnsw", "faiss-ivfpq", "int8", "binary")
 K = 10
 
@@ -70,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clusters", type=int, default=1_000, help="gaussian clusters in the synthetic corpus")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "index-embeddings",
                         help="where the SciFact embeddings are cached")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where index.json and index.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where index.json and index.md go")
     return parser
 
 
@@ -177,10 +174,18 @@ def run_corpus(corpus: Corpus, kinds: tuple[str, ...]) -> list[Measurement]:
 
 
 def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], command: str) -> str:
-    lines = ["# Vector search: approximate stores against exact", "", report_header(info), "",
-             f"Run {when} on CPU with `{command}`. Recall@10 is the share of exact search's top 10 that a store "
-             "returns in its own top 10 (1.000 for exact by definition); build time covers the upsert and the index "
-             "or codes the first search builds; queries/s searches all queries in one call.", ""]
+    lines = [
+        "# Vector search: approximate stores against exact",
+        "",
+        report_header(info),
+        "",
+        (
+            f"Run {when} on CPU with `{command}`. Recall@10 is the share of exact search's top 10 that a store returns "
+            "in its own top 10 (1.000 for exact by definition); build time covers the upsert and the index or codes "
+            "the first search builds; queries/s searches all queries in one call."
+        ),
+        "",
+    ]
     for corpus, measurements in sections:
         has_ndcg = any(m.ndcg_at_10 is not None for m in measurements)
         lines += [f"## {corpus.source}", "",
@@ -193,19 +198,25 @@ def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], 
                          f"{m.recall_at_10:.3f} | {size} |{ndcg}")
         lines.append("")
     lines += [
-        "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, dim/8 "
-        "sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer than FAISS's "
-        "39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the codes, top 4·k "
-        "rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default index; its build "
-        "time includes starting the embedded server, about a second).",
+        (
+            "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, "
+            "dim/8 sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer "
+            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the "
+            "codes, top 4·k rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default "
+            "index; its build time includes starting the embedded server, about a second)."
+        ),
         "",
-        "nDCG@10 (SciFact qrels, the query's own id dropped as in `embedlab eval retrieval`) compares with the "
-        "evaluation's 64.51 for exact search only when all 5,183 documents are stored.",
+        (
+            "nDCG@10 (SciFact qrels, the query's own id dropped as in `embedlab eval retrieval`) compares with the "
+            "evaluation's 64.51 for exact search only when all 5,183 documents are stored."
+        ),
         "",
-        "Bytes/vector is what a search holds per vector: the FAISS index as serialized (HNSW keeps full vectors plus "
-        "its links), or the int8/binary codes. Every store except Milvus also keeps the float32 vectors (1,536 bytes "
-        "at 384 dims) for rebuilding and rescoring: in memory for FAISS, memory-mapped from disk for int8/binary after "
-        "loading, where rescoring reads only the candidates. Milvus keeps its own files.",
+        (
+            "Bytes/vector is what a search holds per vector: the FAISS index as serialized (HNSW keeps full vectors "
+            "plus its links), or the int8/binary codes. Every store except Milvus also keeps the float32 vectors "
+            "(1,536 bytes at 384 dims) for rebuilding and rescoring: in memory for FAISS, memory-mapped from disk for "
+            "int8/binary after loading, where rescoring reads only the candidates. Milvus keeps its own files."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -225,7 +236,7 @@ def main() -> None:
             smaller = subset(synthetic, min(args.milvus_synthetic, args.synthetic))
             sections.append((smaller, run_corpus(smaller, ("exact", "milvus"))))
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     command = "python benchmarks/index_search.py" + "".join(
         f" --{name.replace('_', '-')} {value}" for name, value in vars(args).items()
         if name not in ("out", "cache_dir") and value != defaults[name]
@@ -237,8 +248,7 @@ def main() -> None:
         "k": K,
         "corpora": [{"name": c.name, "source": c.source, "stores": [asdict(m) for m in ms]} for c, ms in sections],
     }
-    write_json(result, args.out / "index.json")
-    write_text(markdown(info, when, sections, command), args.out / "index.md")
+    write_report(args.out, "index", result, markdown(info, when, sections, command))
     print(f"wrote {args.out / 'index.json'} and {args.out / 'index.md'}")
 
 

@@ -11,23 +11,20 @@ import argparse
 import logging
 import statistics
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
+from common import REPORTS, ROOT, measured_at, report_heading, write_report
 from encode_throughput import agreement, load_texts, read_jsonl
 from timing import timed
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
 from embedlab.backends.export import FP32_FILE, INT8_FILE, export_onnx
 from embedlab.backends.int8 import Int8Config, quantize_graph
 from embedlab.backends.onnx_backend import OnnxBackend
 from embedlab.data import dataset_path
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 DEFAULT_WORK = ROOT / "runs" / "int8_recipe"
 
 
@@ -91,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calibration", type=int, default=256, help="calibration texts (half short, half long)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the quantizer's advice about pre-processing, once per graph
@@ -135,18 +132,16 @@ def main() -> None:
     fp32 = rows[0]["median_s"]
     for row in rows:
         row["speed_vs_onnx_fp32"] = fp32 / row["median_s"]
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": as_dict(cpu_info()),
+    report = {"date": measured_at(), "cpu": as_dict(cpu_info()),
               "texts": source, "calibration_texts": len(calibration), "repeats": args.repeats, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(report, args.out / "int8_recipe.json")
-    lines = ["# int8 recipe: dynamic or static", "", report_header(cpu_info()), "",
+    lines = [*report_heading("int8 recipe: dynamic or static"),
              (f"Run {report['date']} (`benchmarks/int8_recipe.py`): all-MiniLM-L6-v2, {source}, batch 32, "
               f"median of {args.repeats} interleaved runs; static graphs calibrated on {len(calibration)} STS-B train "
               "sentences and SciFact abstracts. STS-B test Spearman x100; cosine to the torch fp32 embeddings."), "",
              "| graph | speed vs onnx fp32 | spread | STS-B | cosine mean / worst |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['name']} | {r['speed_vs_onnx_fp32']:.2f}x | {100 * r['spread']:.0f}% | {r['stsb_spearman']:.2f} | "
               f"{r['mean_cosine']:.4f} / {r['worst_cosine']:.4f} |" for r in rows]
-    write_text("\n".join(lines) + "\n", args.out / "int8_recipe.md")
+    write_report(args.out, "int8_recipe", report, "\n".join(lines))
     print(f"wrote {args.out / 'int8_recipe.md'}")
 
 

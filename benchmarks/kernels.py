@@ -11,16 +11,14 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import REPORTS, measured_at, report_heading, write_report
 
-from embedlab.atomic import write_json, write_text
-from embedlab.hardware import as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 BATCH, HEADS, HEAD_DIM, HIDDEN = 32, 12, 32, 384  # all-MiniLM-L6-v2 at batch 32
 PRODUCTS = ((HIDDEN, 3 * HIDDEN), (HIDDEN, 4 * HIDDEN), (4 * HIDDEN, HIDDEN))  # (in, out): QKV, FFN up, FFN down
 
@@ -86,24 +84,22 @@ def measure(cases: dict[str, tuple[float, dict]], rounds: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args()
     cases = {f"product {rows} x {i} -> {o}": product_routes(rows, i, o)
              for rows in (BATCH * 16, BATCH * 64, BATCH * 256) for i, o in PRODUCTS}
     cases.update({f"attention, {length} tokens": attention_routes(length) for length in (32, 128, 256)})
     rows = measure(cases, args.rounds)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": as_dict(cpu_info()),
+    report = {"date": measured_at(), "cpu": as_dict(cpu_info()),
               "threads": torch.get_num_threads(), "rounds": args.rounds, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(report, args.out / "kernels.json")
-    lines = ["# bf16 kernels: products and attention, every route", "", report_header(cpu_info()), "",
+    lines = [*report_heading("bf16 kernels: products and attention, every route"),
              (f"Run {report['date']} (`benchmarks/kernels.py`): MiniLM's shapes at batch {BATCH} ({HEADS} heads of "
               f"{HEAD_DIM}); product rows are tokens in the batch. Median of {args.rounds} rounds, routes alternating; "
               "GFLOP/s counts the products' (or attention's two products') arithmetic; the exp row counts "
               "attention's, to compare."), "",
              "| case | route | ms | GFLOP/s | spread |", "|---|---|---:|---:|---:|"]
     lines += [f"| {r['case']} | {r['route']} | {r['ms']:.2f} | {r['gflops']:,.0f} | {r['spread']:.0%} |" for r in rows]
-    write_text("\n".join(lines) + "\n", args.out / "kernels.md")
+    write_report(args.out, "kernels", report, "\n".join(lines))
     print("\n".join(lines))
 
 

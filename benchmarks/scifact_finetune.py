@@ -1,4 +1,5 @@
-"""SciFact fine-tuning experiment: in-batch vs mined hard negatives, asymmetric modes, fusion and cross-encoder reranking.
+"""SciFact fine-tuning experiment: in-batch vs mined hard negatives, asymmetric modes, fusion and cross-encoder
+reranking.
 
 all-MiniLM-L6-v2 is fine-tuned on SciFact train (qrels/train.tsv) and scored on SciFact test (nDCG@10, Recall@100).
 Each (row, seed) writes docs/benchmarks/scifact/<row>-seed<k>.json and is skipped when that file exists, so the
@@ -14,38 +15,36 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from common import REPORTS, measured_at, write_report
 from cross_encoder_tradeoff import cross_encoder_config
 from results_page import write_section
 
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
-from embedlab.models.cross_encoder import CrossEncoder
+from embedlab.atomic import write_json
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.hardware import cpu_info, report_header
-from embedlab.models.loading import load_model
 from embedlab.mining import MiningConfig, load_mining_task, mine, write_triplets
+from embedlab.models.cross_encoder import CrossEncoder
+from embedlab.models.loading import load_model
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks" / "scifact"
-SUMMARY = ROOT / "docs" / "benchmarks" / "scifact_finetune"
+RESULTS = REPORTS / "scifact"
 RUNS = Path("runs") / "scifact"
 DATASET = "scifact"
-# Training reads 128 tokens per text (a step costs about half of 256 on this CPU); evaluation reads 256, the
-# model's own limit, so every row is scored exactly as the published 64.5 was.
+# Training reads 128 tokens per text (a step costs far less than at 256); evaluation reads 256, the model's own
+# limit, so every row is scored exactly as the published figure was.
 TRAIN_LENGTH, EVAL_LENGTH = 128, 256
 PROMPTS = {"query": "query: ", "document": "passage: "}
-# This CPU has AMX-BF16: bf16 autocast (embedlab's torch-bf16 backend; cosine about 0.9999 to fp32) roughly halves
-# the cost of every row, which is what lets the table fit in the time here. Its embeddings stay out of the shared cache.
+# On a CPU with AMX-BF16, bf16 autocast (embedlab's torch-bf16 backend, within its quality bound of fp32) cuts the
+# cost of every row, which is what lets the table fit in the time. Its embeddings stay out of the shared cache.
 os.environ.setdefault("EMBEDLAB_CACHE", str(Path("runs") / "scifact" / "bf16-embedding-cache"))
 RERANK_TOP = 100  # 30,000 cross-encoder passes over the 300 test queries
-# The reranker starts from the STS-B cross-encoder of cross_encoder_tradeoff.py: from a fresh head, 49 steps of
-# SciFact train never left the loss of chance (ln 3), while a head that already scores similarity adapts
+# The reranker starts from the STS-B cross-encoder of cross_encoder_tradeoff.py: from a fresh head, a short run on
+# SciFact train never left the loss of chance, while a head that already scores similarity adapts
 # (that run predates the trainer's autocast fix, and the bug it fixed may explain it; not re-run).
 STS_CROSS_ENCODER = Path("runs") / "cross-encoder-stsb"
 CE_NEGATIVES = MiningConfig(source="bm25", count=3, window=(3, 30), margin=0.95, sampling="random")
@@ -69,27 +68,48 @@ ROWS: dict[str, Row] = {
     "bm25": Row("BM25 (ours)", seeded=False),
     "inbatch": Row("+ fine-tune, in-batch negatives only"),
     "inbatch_3_epochs": Row("+ fine-tune, in-batch negatives only, 3 epochs", extra={"epochs": 3}),
-    "bm25_negatives": Row("+ BM25 hard negatives", MiningConfig(source="bm25", count=1, window=(3, 30), margin=0.95, sampling="random")),
+    "bm25_negatives": Row(
+        "+ BM25 hard negatives", MiningConfig(source="bm25", count=1, window=(3, 30), margin=0.95, sampling="random")
+    ),
     "dense_negatives": Row("+ dense hard negatives, false-negative filter", DENSE),
-    "dense_unfiltered": Row("+ dense hard negatives, no filter",
-                            MiningConfig(source="dense", count=1, window=(1, 30), margin=None, skip_above_positive=False, sampling="random")),
+    "dense_unfiltered": Row(
+        "+ dense hard negatives, no filter",
+        MiningConfig(
+            source="dense", count=1, window=(1, 30), margin=None, skip_above_positive=False, sampling="random"
+        ),
+    ),
     "same_document": Row("+ same-document negatives", MiningConfig(source="same_document", count=1, margin=0.95)),
     "prefix": Row("+ dense filtered negatives, query:/passage: prefixes", DENSE, {"prompts": PROMPTS}),
     "two_tower": Row("+ dense filtered negatives, two-tower", DENSE, {"architecture": "two_tower"}),
     "dense_3_epochs": Row("+ dense filtered negatives, 3 epochs", DENSE, {"epochs": 3}),
     "dense_5_epochs": Row("+ dense filtered negatives, 5 epochs", DENSE, {"epochs": 5}),
     # Ranks 3-100: a query whose positive ranks below 30 still finds negatives ranked below its positive.
-    "dense_wide_5_epochs": Row("+ dense filtered negatives from ranks 3-100, 5 epochs", replace(DENSE, window=(3, 100)),
-                               {"epochs": 5}),
+    "dense_wide_5_epochs": Row(
+        "+ dense filtered negatives from ranks 3-100, 5 epochs", replace(DENSE, window=(3, 100)), {"epochs": 5}
+    ),
     # Unlabelled domain adaptation: the corpus's own sentences as queries for the rest of their abstract (ICT).
-    "ict_corpus": Row("+ inverse-cloze pairs from the SciFact corpus, in-batch negatives",
-                      extra={"data": [{"path": f"beir/{DATASET}", "kind": "beir"}, {"path": f"beir/{DATASET}", "kind": "ict"}]}),
+    "ict_corpus": Row(
+        "+ inverse-cloze pairs from the SciFact corpus, in-batch negatives",
+        extra={"data": [{"path": f"beir/{DATASET}", "kind": "beir"}, {"path": f"beir/{DATASET}", "kind": "ict"}]},
+    ),
     "hybrid": Row("hybrid BM25 + best bi-encoder (reciprocal rank fusion)"),
     "rerank": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}"),
     "rerank_fused": Row(f"hybrid + cross-encoder rerank of top {RERANK_TOP}, fused with the hybrid's order (RRF)"),
 }
-TRAINED = ("inbatch", "inbatch_3_epochs", "bm25_negatives", "dense_negatives", "dense_unfiltered", "same_document", "prefix", "two_tower",
-           "dense_3_epochs", "dense_5_epochs", "dense_wide_5_epochs", "ict_corpus")
+TRAINED = (
+    "inbatch",
+    "inbatch_3_epochs",
+    "bm25_negatives",
+    "dense_negatives",
+    "dense_unfiltered",
+    "same_document",
+    "prefix",
+    "two_tower",
+    "dense_3_epochs",
+    "dense_5_epochs",
+    "dense_wide_5_epochs",
+    "ict_corpus",
+)
 
 
 def result_path(row: str, seed: int) -> Path:
@@ -109,7 +129,11 @@ def at_eval_length(model):
 
 
 def scores(result) -> dict:
-    return {"ndcg@10": result.metrics["ndcg@10"], "recall@100": result.metrics["recall@100"], "settings": result.settings}
+    return {
+        "ndcg@10": result.metrics["ndcg@10"],
+        "recall@100": result.metrics["recall@100"],
+        "settings": result.settings,
+    }
 
 
 def mined_triplets(negatives: MiningConfig, seed: int) -> tuple[Path, dict]:
@@ -160,7 +184,7 @@ def best_trained(seed: int) -> str:
 
 
 def sts_cross_encoder() -> Path:
-    """The STS-B cross-encoder the reranker starts from, trained here (about 10 min) when it is missing."""
+    """The STS-B cross-encoder the reranker starts from, trained first (minutes) when it is missing."""
     best = STS_CROSS_ENCODER / "best"
     if not best.is_dir():
         train(cross_encoder_config(str(STS_CROSS_ENCODER), epochs=2), resume=True)
@@ -170,7 +194,7 @@ def sts_cross_encoder() -> Path:
 def cross_encoder(seed: int) -> tuple[CrossEncoder, dict]:
     """The STS-B cross-encoder fine-tuned on SciFact train: each query's positive against 3 BM25 negatives.
 
-    4 epochs at 6e-5 (192 steps): 2 epochs at 3e-5 left the ranking loss at 1.2 and reranking at 37.8.
+    4 epochs at 6e-5: 2 epochs at 3e-5 left the ranking loss high and reranking below BM25's order.
     """
     output = RUNS / f"cross-encoder-v3-s{seed}"
     path, mining = mined_triplets(CE_NEGATIVES, seed)
@@ -182,7 +206,11 @@ def cross_encoder(seed: int) -> tuple[CrossEncoder, dict]:
     if not (output / "final").is_dir():
         start = time.perf_counter()
         report = train(config, resume=True)
-        summary["training"] = {"steps": report.steps, "seconds": time.perf_counter() - start, "last_losses": report.losses[-5:]}
+        summary["training"] = {
+            "steps": report.steps,
+            "seconds": time.perf_counter() - start,
+            "last_losses": report.losses[-5:],
+        }
     return CrossEncoder.load(output / "final"), summary
 
 
@@ -214,7 +242,7 @@ def _run_row(name: str, seed: int) -> dict:
         result = evaluate_retrieval(model, DATASET, eval_config())
     return {"row": name, "label": row.label, "seed": seed, **scores(result), **summary,
             "minutes": (time.perf_counter() - start) / 60,
-            "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "measured": measured_at()}
 
 
 def spread(values: list[float]) -> str:
@@ -224,25 +252,38 @@ def spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 
-def report(seeds: int) -> str:
+def report(seeds: int) -> tuple[dict, str]:
+    """Every stored run by row, and the markdown section of docs/results.md made from them."""
     found = {name: [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{name}-seed*.json"))] for name in ROWS}
-    write_json({name: runs for name, runs in found.items() if runs}, SUMMARY.with_suffix(".json"))
-    lines = ["## SciFact: hard negatives, asymmetric models and a cross-encoder", "", report_header(cpu_info()), "",
-             "Measured by `python benchmarks/scifact_finetune.py run` (one JSON per row and seed under "
-             "`docs/benchmarks/scifact/`). Fine-tuning: all-MiniLM-L6-v2 on SciFact train (919 query/document pairs), "
-             f"InfoNCE (temperature 0.05), batch 32, 1 epoch (unless the row says otherwise), learning rate 5e-5, texts cut to {TRAIN_LENGTH} tokens "
-             f"in training and {EVAL_LENGTH} in evaluation; every forward pass (training, mining, evaluation) in bf16 "
-             "autocast on this CPU's AMX units (the torch-bf16 backend, cosine about 0.9999 to fp32), base model included. Mined negatives: 1 per query from ranks 3-30 (unless the row says otherwise) of the "
-             "base model (dense) or BM25, dropping candidates ranked above the positive or scoring above 95% of it; "
-             "'no filter' takes ranks 1-30 as they come. A pair whose positive ranks below the window keeps no candidate "
-             "and is left out of that row's training. Scores x100 on SciFact test (300 queries, full corpus); "
-             "mean ± sample standard deviation over seeds (seeds change batch order and negative sampling). The "
-             "reranker is the STS-B cross-encoder of cross_encoder_tradeoff.py fine-tuned 4 epochs at 6e-5 on "
-             "SciFact train against 3 BM25 negatives per query (pairs cut to 128 tokens).", "",
-             "Every trained row was re-measured on 2026-12-01 after a trainer fix: before it, this script's enclosing "
-             "autocast kept the bf16 casts of the weights cached for a whole run, so each forward pass saw the "
-             "starting weights (rows not re-run since read 'not run yet').", "",
-             "| setting | nDCG@10 | Recall@100 | published |", "|---|---:|---:|---:|"]
+    lines = [
+        "## SciFact: hard negatives, asymmetric models and a cross-encoder",
+        "",
+        report_header(cpu_info()),
+        "",
+        (
+            "Measured by `python benchmarks/scifact_finetune.py run` (one JSON per row and seed under "
+            "`docs/benchmarks/scifact/`). Fine-tuning: all-MiniLM-L6-v2 on SciFact train (919 query/document pairs), "
+            "InfoNCE (temperature 0.05), batch 32, 1 epoch (unless the row says otherwise), learning rate 5e-5, texts "
+            f"cut to {TRAIN_LENGTH} tokens in training and {EVAL_LENGTH} in evaluation; every forward pass (training, "
+            "mining, evaluation) in bf16 autocast on this CPU's AMX units (the torch-bf16 backend, cosine about "
+            "0.9999 to fp32), base model included. Mined negatives: 1 per query from ranks 3-30 (unless the row says "
+            "otherwise) of the base model (dense) or BM25, dropping candidates ranked above the positive or scoring "
+            "above 95% of it; 'no filter' takes ranks 1-30 as they come. A pair whose positive ranks below the window "
+            "keeps no candidate and is left out of that row's training. Scores x100 on SciFact test (300 queries, "
+            "full corpus); mean ± sample standard deviation over seeds (seeds change batch order and negative "
+            "sampling). The reranker is the STS-B cross-encoder of cross_encoder_tradeoff.py fine-tuned 4 epochs at "
+            "6e-5 on SciFact train against 3 BM25 negatives per query (pairs cut to 128 tokens)."
+        ),
+        "",
+        (
+            "Every trained row was re-measured on 2026-12-01 after a trainer fix: before it, this script's enclosing "
+            "autocast kept the bf16 casts of the weights cached for a whole run, so each forward pass saw the "
+            "starting weights (rows not re-run since read 'not run yet')."
+        ),
+        "",
+        "| setting | nDCG@10 | Recall@100 | published |",
+        "|---|---:|---:|---:|",
+    ]
     for name, row in ROWS.items():
         runs = found[name]
         published = f"{PUBLISHED[name]:.1f}" if name in PUBLISHED else ""
@@ -268,11 +309,15 @@ def report(seeds: int) -> str:
         score, name = max(best)
         goal = max(base, bm25) + 0.03
         verdict = "meets" if score >= goal else "misses"
-        lines += ["", f"Best bi-encoder: {ROWS[name].label.lstrip('+ ')} at {100 * score:.2f}; the goal (3 points over "
-                  f"both the base model and BM25, >= {100 * goal:.2f}) it **{verdict}**."]
+        lines += [
+            "",
+            (
+                f"Best bi-encoder: {ROWS[name].label.lstrip('+ ')} at {100 * score:.2f}; the goal (3 points over both "
+                f"the base model and BM25, >= {100 * goal:.2f}) it **{verdict}**."
+            ),
+        ]
     lines += ["", "Published figures: all-MiniLM-L6-v2 64.51 (MTEB); BM25 66.5 (BEIR paper; bm25s 68.74).", ""]
-    return "\n".join(lines)
-
+    return {name: runs for name, runs in found.items() if runs}, "\n".join(lines)
 
 
 def main() -> None:
@@ -293,8 +338,8 @@ def main() -> None:
                 write_json(result, result_path(name, seed))
                 print(f"{name} seed {seed}: nDCG@10 {100 * result['ndcg@10']:.2f}  Recall@100 "
                       f"{100 * result['recall@100']:.2f}  ({result['minutes']:.1f} min)", flush=True)
-    markdown = report(len(SEEDS))
-    write_text("# SciFact fine-tuning\n\n" + markdown, SUMMARY.with_suffix(".md"))
+    runs, markdown = report(len(SEEDS))
+    write_report(REPORTS, "scifact_finetune", runs, "# SciFact fine-tuning\n\n" + markdown)
     write_section("scifact", markdown)
     print(markdown)
 

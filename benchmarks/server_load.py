@@ -18,24 +18,17 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import numpy as np
+from common import REPORTS, measured_at, synthetic_texts, write_report
 
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path, read_scored_pairs
 from embedlab.data.corpus import read_corpus
 from embedlab.hardware import as_dict, cpu_info, report_header
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "benchmarks"
 STARTUP_S = 180.0
-WORDS = (
-    "the model encodes short and long sentences into vectors so that similar meanings land close together "
-    "while unrelated texts stay apart across retrieval clustering and semantic similarity benchmarks"
-).split()
 
 
 @dataclass
@@ -73,7 +66,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scifact", type=int, default=200, help="SciFact abstracts in the text pool")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (the same for both)")
     parser.add_argument("--serve-args", default="", help="extra `embedlab serve` options, e.g. '--forward-tokens 512'")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where server.json and server.md go")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="where server.json and server.md go")
     parser.add_argument("--serve-peer", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the peer's own process
     return parser.parse_args()
 
@@ -85,8 +78,7 @@ def load_texts(n_sts: int, n_scifact: int) -> tuple[list[str], str]:
     """STS-B test sentences (short) and SciFact abstracts (long, many truncated), or synthetic ones without data."""
     sts, scifact = dataset_path("sts", "stsb", "test.jsonl"), dataset_path("beir", "scifact")
     if sts is None or scifact is None:
-        rng = random.Random(0)
-        texts = [" ".join(rng.choices(WORDS, k=rng.choice((6, 12, 20, 40, 120, 300)))) for _ in range(n_sts + n_scifact)]
+        texts = synthetic_texts(n_sts + n_scifact)
         return texts, f"{len(texts)} synthetic mixed-length texts (the data root was not found)"
     pairs = read_scored_pairs(sts)
     sentences = [s for pair in zip(pairs.sentence1, pairs.sentence2) for s in pair][:n_sts]
@@ -235,41 +227,57 @@ def markdown(header: str, settings: dict, runs: list[Run], overload: Run, max_di
                 f"{run.p99_ms:,.0f} | {run.failed} | {run.rejected_429:,} | {batch} |")
 
     by_clients = {(r.server, r.clients): r for r in runs}
+    speed = {key: run.requests_per_s for key, run in by_clients.items()}
     ratios = [
-        f"{c} client{'s' if c > 1 else ''}: {by_clients[('embedlab', c)].requests_per_s / by_clients[('peer', c)].requests_per_s:.2f}x"
-        for c in settings["clients"] if by_clients[("peer", c)].requests_per_s > 0
+        f"{c} client{'s' if c > 1 else ''}: {speed[('embedlab', c)] / speed[('peer', c)]:.2f}x"
+        for c in settings["clients"]
+        if by_clients[("peer", c)].requests_per_s > 0
     ]
-    return "\n".join([
-        "# Server load: embedlab serve vs a hand-written FastAPI + sentence-transformers server",
-        "",
-        header,
-        "",
-        f"Run {when}: {settings['source']}; each request carries one text drawn at random (same seed for both "
-        f"servers); closed-loop clients send the next request when the answer is back. Each run lasts at most "
-        f"{settings['seconds']:.0f} s or {settings['max_requests']:,} requests; runs alternate between the servers, "
-        f"which both run all-MiniLM-L6-v2 on the CPU in their own processes on loopback (max |diff| between their "
-        f"vectors: {max_diff:.1e}). Each server runs torch with {settings['server_threads']} thread(s) (`--threads`); "
-        f"the clients share the machine's {settings['cores']} cores with the servers.",
-        "",
-        "- **embedlab**: `embedlab serve` with its defaults (dynamic batching under an 8,192-token budget, queue 256).",
-        "- **peer**: the usual hand-written server, a plain FastAPI `def` endpoint calling "
-        "`SentenceTransformer.encode` on each request's texts (FastAPI runs it in its thread pool).",
-        f"- **embedlab, queue {settings['overload_queue']}**: an embedlab server started with `--max-queue "
-        f"{settings['overload_queue']}` under {overload.clients} clients, to show overload: it answers 429 with "
-        "Retry-After (clients back off 0.1 s) and nothing fails.",
-        "",
-        "| server | clients | answered | requests/s | p50 ms | p99 ms | failed | 429 | requests per batch |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[row(run) for run in runs],
-        row(overload),
-        "",
-        f"Throughput of embedlab over the peer: {', '.join(ratios)}. {single_client(by_clients)}With more clients, "
-        "embedlab's single inference worker merges whatever queued while it was busy into one length-sorted encode "
-        "call (the last column), while the peer runs one encode per request in concurrent threads that compete for "
-        "the same cores; p99 includes the queueing. The overloaded server answers fewer requests per second than "
-        "the others because its clients' quick 429 round trips take CPU from the model on this small machine.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Server load: embedlab serve vs a hand-written FastAPI + sentence-transformers server",
+            "",
+            header,
+            "",
+            (
+                f"Run {when}: {settings['source']}; each request carries one text drawn at random (same seed for both "
+                "servers); closed-loop clients send the next request when the answer is back. Each run lasts at most "
+                f"{settings['seconds']:.0f} s or {settings['max_requests']:,} requests; runs alternate between the "
+                "servers, which both run all-MiniLM-L6-v2 on the CPU in their own processes on loopback (max |diff| "
+                f"between their vectors: {max_diff:.1e}). Each server runs torch with {settings['server_threads']} "
+                f"thread(s) (`--threads`); the clients share the machine's {settings['cores']} cores with the servers."
+            ),
+            "",
+            (
+                "- **embedlab**: `embedlab serve` with its defaults (dynamic batching under an 8,192-token budget, "
+                "queue 256)."
+            ),
+            (
+                "- **peer**: the usual hand-written server, a plain FastAPI `def` endpoint calling "
+                "`SentenceTransformer.encode` on each request's texts (FastAPI runs it in its thread pool)."
+            ),
+            (
+                f"- **embedlab, queue {settings['overload_queue']}**: an embedlab server started with `--max-queue "
+                f"{settings['overload_queue']}` under {overload.clients} clients, to show overload: it answers 429 "
+                "with Retry-After (clients back off 0.1 s) and nothing fails."
+            ),
+            "",
+            "| server | clients | answered | requests/s | p50 ms | p99 ms | failed | 429 | requests per batch |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *[row(run) for run in runs],
+            row(overload),
+            "",
+            (
+                f"Throughput of embedlab over the peer: {', '.join(ratios)}. {single_client(by_clients)}With more "
+                "clients, embedlab's single inference worker merges whatever queued while it was busy into one "
+                "length-sorted encode call (the last column), while the peer runs one encode per request in "
+                "concurrent threads that compete for the same cores; p99 includes the queueing. The overloaded server "
+                "answers fewer requests per second than the others because its clients' quick 429 round trips take "
+                "CPU from the model on this small machine."
+            ),
+            "",
+        ]
+    )
 
 
 def single_client(by_clients: dict[tuple[str, int], Run]) -> str:
@@ -307,8 +315,12 @@ def main() -> None:
         for clients in args.clients:
             for name in ("embedlab", "peer"):
                 runs.append(load(name, urls[name], clients, texts, args.seconds, args.max_requests))
-                print(f"{name:9s} {clients:3d} clients: {runs[-1].requests_per_s:7.1f} req/s  p50 {runs[-1].p50_ms:6.0f} ms"
-                      f"  p99 {runs[-1].p99_ms:6.0f} ms  failed {runs[-1].failed}  429 {runs[-1].rejected_429}", flush=True)
+                print(
+                    f"{name:9s} {clients:3d} clients: {runs[-1].requests_per_s:7.1f} req/s  "
+                    f"p50 {runs[-1].p50_ms:6.0f} ms"
+                    f"  p99 {runs[-1].p99_ms:6.0f} ms  failed {runs[-1].failed}  429 {runs[-1].rejected_429}",
+                    flush=True,
+                )
         overload = load("embedlab-overload", urls["overload"], args.overload_clients, texts, args.seconds,
                         args.max_requests)
         overload.server = f"embedlab, queue {args.overload_queue}"
@@ -318,16 +330,14 @@ def main() -> None:
         for process in processes.values():
             stop(process)
     info = cpu_info()
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = measured_at()
     settings = {"source": source, "texts": len(texts), "clients": args.clients, "seconds": args.seconds,
                 "max_requests": args.max_requests, "overload_queue": args.overload_queue, "cores": info.logical_cores,
                 "server_threads": args.threads, "serve_args": args.serve_args,
                 "model": "all-MiniLM-L6-v2 (bundled)", "texts_per_request": 1}
     result = {"date": when, "settings": settings, "cpu": as_dict(info), "max_abs_diff": max_diff,
               "runs": [{k: v for k, v in asdict(r).items() if k != "latencies_ms"} for r in [*runs, overload]]}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(result, args.out / "server.json")
-    write_text(markdown(report_header(info), settings, runs, overload, max_diff, when), args.out / "server.md")
+    write_report(args.out, "server", result, markdown(report_header(info), settings, runs, overload, max_diff, when))
     print(f"wrote {args.out / 'server.md'}")
 
 

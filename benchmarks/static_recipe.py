@@ -8,26 +8,25 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
+from common import REPORTS, measured_at, report_heading, write_report
+
 from embedlab import Encoder
-from embedlab.atomic import write_json, write_text
 from embedlab.data import dataset_path
-from embedlab.models.distill import VECTORS, DistillConfig, distill
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
+from embedlab.models.distill import VECTORS, DistillConfig, distill
 from embedlab.models.loading import glove_path
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 COLUMNS = {"stsb_dev": "STS-B dev", "scifact_train": "SciFact train nDCG@10", "stsb_test": "STS-B test",
            "scifact_test": "SciFact test nDCG@10"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args()
     sts, scifact = dataset_path("sts", "stsb"), dataset_path("beir", "scifact")
     if sts is None or scifact is None:
@@ -47,17 +46,17 @@ def main() -> None:
                 scores[f"scifact_{split}"] = 100 * evaluate_retrieval(static, scifact, retrieval).metrics["ndcg@10"]
             rows.append({"vectors": vectors, "weighting": weighting, **{k: round(v, 2) for k, v in scores.items()}})
             print(rows[-1], flush=True)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": as_dict(cpu_info()),
+    report = {"date": measured_at(), "cpu": as_dict(cpu_info()),
               "config": {k: str(v) for k, v in asdict(DistillConfig()).items()}, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(report, args.out / "static_recipe.json")
-    lines = ["# Static distillation recipe", "", report_header(cpu_info()), "",
+    lines = [*report_heading("Static distillation recipe"),
              (f"Run {report['date']} (`benchmarks/static_recipe.py`): all-MiniLM-L6-v2 distilled to 256 dims; "
               "STS-B Spearman and SciFact nDCG@10, x100. Development columns first."), "",
              "| token row | weighting | " + " | ".join(COLUMNS.values()) + " |",
              "|---|---|" + "---:|" * len(COLUMNS)]
-    lines += [f"| {r['vectors']} | {r['weighting']} | " + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |" for r in rows]
-    write_text("\n".join(lines) + "\n", args.out / "static_recipe.md")
+    lines += [
+        f"| {r['vectors']} | {r['weighting']} | " + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |" for r in rows
+    ]
+    write_report(args.out, "static_recipe", report, "\n".join(lines))
     print(f"wrote {args.out / 'static_recipe.md'}")
 
 

@@ -11,15 +11,15 @@ import json
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from encode_throughput import DEFAULT_OUT, cpu_class, load_store, load_texts
+from common import REPORTS, cpu_class, load_store, measured_at, recorded_header, write_report
+from encode_throughput import load_texts
 
 from embedlab import Encoder
+from embedlab.hardware import as_dict, cpu_info
 from embedlab.scale.bulk import BulkConfig, encode_corpus
-from embedlab.hardware import as_dict, cpu_info, report_header
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +27,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="T: threads, or processes")
     parser.add_argument("--copies", type=int, default=3, help="the benchmark texts repeated this many times")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=REPORTS)
     return parser.parse_args()
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         pooled = time.perf_counter() - start
     info = cpu_info()
     run = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": measured_at(),
         "cpu": as_dict(info),
         "backend": args.backend,
         "texts": len(texts),
@@ -64,31 +64,32 @@ def main() -> None:
     }
     store = load_store(args.out / "threads.json")
     store["classes"][cpu_class(info)] = run
-    (args.out / "threads.json").write_text(json.dumps(store, indent=2) + "\n")
-    (args.out / "threads.md").write_text(markdown(store))
+    write_report(args.out, "threads", store, markdown(store))
     print(json.dumps(run, indent=2))
 
 
 def markdown(store: dict) -> str:
-    from embedlab.hardware import CpuInfo
-
     lines = ["# One process with T threads, or T processes with one thread each", ""]
     for key in sorted(store["classes"]):
         r = store["classes"][key]
-        info = CpuInfo(**{k: v for k, v in r["cpu"].items() if k != "features"})
         n = r["texts"]
         lines += [
             f"## CPU class {key}",
             "",
-            report_header(info),
+            recorded_header(r["cpu"]),
             "",
             f"Run {r['date']}, backend {r['backend']}, {n:,} texts ({r['source']}).",
             "",
             "| setup | seconds | texts/s |",
             "|---|---:|---:|",
-            f"| 1 process x {r['one_process_threads']} threads | {r['one_process_s']:.1f} | {n / r['one_process_s']:,.0f} |",
-            f"| {r['processes']} processes x 1 thread (pool start and model loads included) | {r['processes_s']:.1f} | "
-            f"{n / r['processes_s']:,.0f} |",
+            (
+                f"| 1 process x {r['one_process_threads']} threads | {r['one_process_s']:.1f} | "
+                f"{n / r['one_process_s']:,.0f} |"
+            ),
+            (
+                f"| {r['processes']} processes x 1 thread (pool start and model loads included) | "
+                f"{r['processes_s']:.1f} | {n / r['processes_s']:,.0f} |"
+            ),
             f"| of which starting the pool and loading the models | {r['processes_startup_s']:.1f} | |",
             "",
         ]

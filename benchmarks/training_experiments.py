@@ -1,6 +1,7 @@
 """Training experiments: raw MLM BERT vs contrastively trained, CoSENT on STS-B, Matryoshka dims.
 
-Each experiment writes docs/benchmarks/training_<name>.json; `report` gathers them into docs/results.md (its own section).
+Each experiment writes docs/benchmarks/training_<name>.json; `report` gathers them into docs/results.md (its own
+section).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
+from common import REPORTS, ROOT, measured_at, recorded_header
 from results_page import write_section
 
 from embedlab import Encoder
@@ -22,14 +23,13 @@ from embedlab.data.labeled import read_scored_pairs
 from embedlab.data.training_sets import load_training_set
 from embedlab.evaluation.diagnostics import anisotropy
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import CpuInfo, as_dict, cpu_info, report_header
+from embedlab.hardware import as_dict, cpu_info
 from embedlab.losses.cached_infonce import CachedInfoNCELoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks"
+RESULTS = REPORTS
 CONFIGS = ROOT / "benchmarks" / "configs"
 MATRYOSHKA_DIMS = (384, 256, 128, 64, 32)
 PLOT = RESULTS / "training_temperature_batch.png"
@@ -75,7 +75,7 @@ def run_summary(name: str, edit: Callable[[TrainConfig], None] | None = None, re
 
 
 def run_config(name: str, edit: Callable[[TrainConfig], None] | None = None, **overrides) -> tuple[Encoder, dict]:
-    """Train from benchmarks/configs/<name>.yaml (changed by `edit`); returns the best (or final) model and a summary."""
+    """Train from benchmarks/configs/<name>.yaml (changed by `edit`); the best (or final) model and a summary."""
     summary = run_summary(name, edit, **overrides)
     return Encoder.load(summary["model"]), summary
 
@@ -107,7 +107,10 @@ def cosent_truncated() -> dict:
     chosen = Path(load_config(CONFIGS / "stsb_cosent.yaml").output_dir) / "best"
     if not chosen.is_dir():
         raise SystemExit(f"{chosen} is missing: run `python benchmarks/training_experiments.py cosent` first")
-    return {"model": str(chosen), "by_dim": {str(dim): score for dim, score in sts_by_dim(Encoder.load(chosen)).items()}}
+    return {
+        "model": str(chosen),
+        "by_dim": {str(dim): score for dim, score in sts_by_dim(Encoder.load(chosen)).items()},
+    }
 
 
 def raw_vs_trained(pretrained: str) -> dict:
@@ -118,7 +121,7 @@ def raw_vs_trained(pretrained: str) -> dict:
 
 
 def nli_only(config: TrainConfig) -> None:
-    """Ablations train on the NLI triplets alone (as SBERT's did): one epoch is 91 steps of 64, minutes here."""
+    """Ablations train on the NLI triplets alone (as SBERT's did): one epoch takes minutes, not hours."""
     config.data = [spec for spec in config.data if spec.path.startswith("nli/")]
 
 
@@ -147,7 +150,9 @@ def temperature_and_batch(pretrained: str) -> dict:
     for t in (0.01, 0.05, 0.1, 1.0):
         summary = run_summary("mlm_contrastive", edit=lambda c, t=t: (nli_only(c), setattr(c.loss, "temperature", t)),
                               reuse=True, model=pretrained, epochs=1, output_dir=f"runs/ablation-temperature-{t}")
-        result["temperature"].append({"temperature": t, "dev_spearman": dev_score(summary), "seconds": summary["seconds"]})
+        result["temperature"].append(
+            {"temperature": t, "dev_spearman": dev_score(summary), "seconds": summary["seconds"]}
+        )
         write_json(result, RESULTS / "training_temperature_and_batch.partial.json")
     # Batch 128 once, with the cached loss: it gives the plain loss's gradients (tests/test_cached_infonce.py), and
     # what it costs in time is measured apart below.
@@ -230,7 +235,7 @@ NEEDS_PRETRAINED = ("raw_vs_trained", "pooling_ablation", "temperature_and_batch
 
 def ran_on(result: dict) -> list[str]:
     """The header lines naming the CPU an experiment ran on, then a blank line."""
-    return [report_header(CpuInfo(**{k: v for k, v in result["cpu"].items() if k != "features"})), ""] if "cpu" in result else []
+    return [recorded_header(result["cpu"]), ""] if "cpu" in result else []
 
 
 def report() -> str:
@@ -240,65 +245,123 @@ def report() -> str:
     partial = RESULTS / "training_temperature_and_batch.partial.json"
     if "temperature_and_batch" not in found and partial.exists():
         found["temperature_and_batch"] = json.loads(partial.read_text())
-    lines = ["## Training experiments", "",
-             "Every number below was measured on a CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
-             "each experiment names the CPU it ran on. STS-B figures are Spearman x100 on the test split unless marked dev.",
-             ""]
+    lines = [
+        "## Training experiments",
+        "",
+        "Every number below was measured on a CPU (no GPU) by `python benchmarks/training_experiments.py NAME`;",
+        "each experiment names the CPU it ran on. STS-B figures are Spearman x100 on the test split unless marked dev.",
+        "",
+    ]
     if "raw_vs_trained" in found:
         r = found["raw_vs_trained"]
-        lines += ["### 1. Raw MLM BERT vs contrastively trained", "", *ran_on(r),
-                  f"Model: `{r['pretrained']}`, pretrained here from scratch by `embedlab pretrain` (see docs/pretraining.md).",
-                  "", "| model | pooling | STS-B test | anisotropy |", "|---|---|---:|---:|"]
+        lines += [
+            "### 1. Raw MLM BERT vs contrastively trained",
+            "",
+            *ran_on(r),
+            f"Model: `{r['pretrained']}`, pretrained from scratch by `embedlab pretrain` (see docs/pretraining.md).",
+            "",
+            "| model | pooling | STS-B test | anisotropy |",
+            "|---|---|---:|---:|",
+        ]
         lines += [f"| raw MLM | {p} | {100 * v['spearman']:.2f} | {v['anisotropy']:.3f} |" for p, v in r["raw"].items()]
         t = r["trained_mean"]
-        lines += [f"| + contrastive (InfoNCE: NLI triplets, MRPC positives, SimCSE) | mean | {100 * t['spearman']:.2f} | {t['anisotropy']:.3f} |",
-                  "| (averaged GloVe 6B-50d, above) | mean | 41.30 | 0.788 |", "",
-                  f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.", ""]
+        lines += [
+            (
+                f"| + contrastive (InfoNCE: NLI triplets, MRPC positives, SimCSE) | mean | {100 * t['spearman']:.2f} | "
+                f"{t['anisotropy']:.3f} |"
+            ),
+            "| (averaged GloVe 6B-50d, above) | mean | 41.30 | 0.788 |",
+            "",
+            f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min.",
+            "",
+        ]
     if "pooling_ablation" in found:
         r = found["pooling_ablation"]
         lines += ["### 2. Pooling ablation (same pretrained start, 1 epoch of NLI triplets, STS-B dev)", "", *ran_on(r),
                   "| pooling | STS-B dev | minutes |", "|---|---:|---:|"]
-        lines += [f"| {row['pooling']} | {100 * row['dev_spearman']:.2f} | {row['seconds'] / 60:.1f} |" for row in r["rows"]]
+        lines += [
+            f"| {row['pooling']} | {100 * row['dev_spearman']:.2f} | {row['seconds'] / 60:.1f} |" for row in r["rows"]
+        ]
         lines.append("")
     if "temperature_and_batch" in found:
         r = found["temperature_and_batch"]
         lines += ["### 3. Temperature and batch size (1 epoch of NLI triplets, STS-B dev)", "", *ran_on(r)]
         p = r.get("pretraining")
         if p:
-            lines += [f"Start: `{r['pretrained']}` from a separate `embedlab pretrain` run ({p['steps']} steps, "
-                      f"{p['minutes']:.0f} min on {p['threads']} thread of a shared CPU; held-out MLM accuracy "
-                      f"{p['held_out']['mlm_accuracy']:.3f}), weaker than experiment 1's, so compare rows "
-                      "within this table only.", ""]
+            lines += [
+                (
+                    f"Start: `{r['pretrained']}` from a separate `embedlab pretrain` run ({p['steps']} steps, "
+                    f"{p['minutes']:.0f} min on {p['threads']} thread of a shared CPU; held-out MLM accuracy "
+                    f"{p['held_out']['mlm_accuracy']:.3f}), weaker than experiment 1's, so compare rows within this "
+                    "table only."
+                ),
+                "",
+            ]
         lines += ["| temperature | STS-B dev |", "|---:|---:|"]
         lines += [f"| {row['temperature']} | {100 * row['dev_spearman']:.2f} |" for row in r["temperature"]]
-        lines += ["", "Batch sizes: one epoch each, learning rate 1e-4 x sqrt(batch / 64) so fewer, larger steps stay comparable.",
-                  "", "| batch size | loss | STS-B dev | steps | seconds per step |", "|---:|---|---:|---:|---:|"]
+        lines += [
+            "",
+            (
+                "Batch sizes: one epoch each, learning rate 1e-4 x sqrt(batch / 64), so fewer, larger steps stay "
+                "comparable."
+            ),
+            "",
+            "| batch size | loss | STS-B dev | steps | seconds per step |",
+            "|---:|---|---:|---:|---:|",
+        ]
         lines += [f"| {row['batch_size']} | {row['loss']} | {100 * row['dev_spearman']:.2f} | {row['steps']} | "
                   f"{row['seconds'] / row['steps']:.2f} |" for row in r["batch_size"]]
         c = r.get("cached_cost")
         if c is None:
-            lines += ["", "Partial: the runs not listed and the cached-loss timing are still to do "
-                      "(`python benchmarks/training_experiments.py temperature_and_batch` resumes).", ""]
+            lines += [
+                "",
+                (
+                    "Partial: the runs not listed and the cached-loss timing are still to do (`python "
+                    "benchmarks/training_experiments.py temperature_and_batch` resumes)."
+                ),
+                "",
+            ]
         else:
-            lines += ["", f"![STS-B dev vs temperature and batch size]({PLOT.relative_to(ROOT / 'docs').as_posix()})", "",
-                      f"Cached loss cost, measured on one batch of {c['batch_size']} NLI pairs (mini-batches of "
-                      f"{c['mini_batch_size']}), forward + backward alternated {c['repeats']} times: plain "
-                      f"{c['median_seconds']['infonce']:.2f} s, cached {c['median_seconds']['cached_infonce']:.2f} s, "
-                      f"**{c['ratio']:.2f}x** (sentence-transformers reports 2-2.4x for its cached loss).", ""]
+            lines += [
+                "",
+                f"![STS-B dev vs temperature and batch size]({PLOT.relative_to(ROOT / 'docs').as_posix()})",
+                "",
+                (
+                    f"Cached loss cost, measured on one batch of {c['batch_size']} NLI pairs (mini-batches of "
+                    f"{c['mini_batch_size']}), forward + backward alternated {c['repeats']} times: plain "
+                    f"{c['median_seconds']['infonce']:.2f} s, cached {c['median_seconds']['cached_infonce']:.2f} s, "
+                    f"**{c['ratio']:.2f}x** (sentence-transformers reports 2-2.4x for its cached loss)."
+                ),
+                "",
+            ]
     if "cosent" in found:
         r = found["cosent"]
-        lines += ["### 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train", "", *ran_on(r),
-                  "| model | STS-B test | anisotropy |", "|---|---:|---:|",
-                  f"| all-MiniLM-L6-v2 | {100 * r['before']['spearman']:.2f} | {r['before']['anisotropy']:.3f} |",
-                  f"| + CoSENT, STS-B train (best of STS-B dev) | {100 * r['after']['spearman']:.2f} | {r['after']['anisotropy']:.3f} |",
-                  "", f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min; dev checks: "
-                  + ", ".join(f"step {e['step']} {100 * e['spearman']:.2f}" for e in r["training"]["dev"]), ""]
+        lines += [
+            "### 4. CoSENT fine-tuning of all-MiniLM-L6-v2 on STS-B train",
+            "",
+            *ran_on(r),
+            "| model | STS-B test | anisotropy |",
+            "|---|---:|---:|",
+            f"| all-MiniLM-L6-v2 | {100 * r['before']['spearman']:.2f} | {r['before']['anisotropy']:.3f} |",
+            (
+                f"| + CoSENT, STS-B train (best of STS-B dev) | {100 * r['after']['spearman']:.2f} | "
+                f"{r['after']['anisotropy']:.3f} |"
+            ),
+            "",
+            f"Training: {r['training']['steps']} steps, {r['training']['seconds'] / 60:.1f} min; dev checks: "
+            + ", ".join(f"step {e['step']} {100 * e['spearman']:.2f}" for e in r["training"]["dev"]),
+            "",
+        ]
     if "matryoshka" in found:
         r = found["matryoshka"]
         control = found.get("cosent_truncated", {}).get("by_dim")
-        lines += ["### 5. Matryoshka: quality kept when truncating", "", *ran_on(r),
-                  "| dims | all-MiniLM-L6-v2 truncated | + CoSENT (exp. 4), truncated | + Matryoshka CoSENT, truncated |",
-                  "|---:|---:|---:|---:|"]
+        lines += [
+            "### 5. Matryoshka: quality kept when truncating",
+            "",
+            *ran_on(r),
+            "| dims | all-MiniLM-L6-v2 truncated | + CoSENT (exp. 4), truncated | + Matryoshka CoSENT, truncated |",
+            "|---:|---:|---:|---:|",
+        ]
         for row in r["rows"]:
             plain = f"{100 * control[str(row['dim'])]:.2f}" if control else "not run"
             lines.append(f"| {row['dim']} | {100 * row['original']:.2f} | {plain} | {100 * row['matryoshka']:.2f} |")
@@ -314,7 +377,7 @@ def main() -> None:
     if args.experiment != "report":
         job = EXPERIMENTS[args.experiment]
         result = job(args.pretrained) if args.experiment in NEEDS_PRETRAINED else job()
-        result["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        result["created"] = measured_at()
         result["cpu"] = as_dict(cpu_info())
         write_json(result, RESULTS / f"training_{args.experiment}.json")
         if args.experiment == "temperature_and_batch":

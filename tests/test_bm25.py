@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -73,7 +74,7 @@ def test_search_returns_sorted_unique_rows_with_ties_in_row_order(corpus, querie
         assert len(hits) == min(top_k, len(corpus))
         assert len({hit.corpus_id for hit in hits}) == len(hits)
         assert all(0 <= hit.corpus_id < len(corpus) for hit in hits)
-        for a, b in zip(hits, hits[1:]):
+        for a, b in pairwise(hits):
             assert a.score > b.score or (a.score == b.score and a.corpus_id < b.corpus_id)
 
 

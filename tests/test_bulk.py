@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.scale.bulk import MANIFEST, BulkConfig, encode_corpus
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
 from embedlab.models.loading import load_model
 from embedlab.models.static_encoder import StaticEncoder
+from embedlab.scale.bulk import MANIFEST, BulkConfig, encode_corpus
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "mat", "fast", "slow"]
 

@@ -13,7 +13,6 @@ from embedlab.losses import (
     infonce_from_embeddings,
 )
 from embedlab.losses.embedding import embed_texts
-from tests.test_losses import tiny_encoder  # noqa: F401  (fixture)
 
 ANCHORS = [
     "red apple",
@@ -57,7 +56,7 @@ def assert_same(first, second, atol=1e-5):
         assert torch.allclose(grads_a[name], grads_b[name], atol=atol), name
 
 
-def test_eval_mode_matches_plain_infonce_with_uneven_mini_batches(tiny_encoder):  # noqa: F811
+def test_eval_mode_matches_plain_infonce_with_uneven_mini_batches(tiny_encoder):
     tiny_encoder.eval()
     plain = loss_and_gradients(tiny_encoder, lambda: InfoNCELoss()(tiny_encoder, BATCH))
     for size in (1, 3, 5):
@@ -65,7 +64,7 @@ def test_eval_mode_matches_plain_infonce_with_uneven_mini_batches(tiny_encoder):
         assert_same(loss_and_gradients(tiny_encoder, lambda loss=loss: loss(tiny_encoder, BATCH)), plain)
 
 
-def test_train_mode_replays_dropout_exactly(tiny_encoder):  # noqa: F811
+def test_train_mode_replays_dropout_exactly(tiny_encoder):
     """Mini-batches that hold whole columns see exactly the plain loss's dropout masks."""
     tiny_encoder.train()
     try:
@@ -85,7 +84,7 @@ def test_train_mode_replays_dropout_exactly(tiny_encoder):  # noqa: F811
     assert abs(other_masks[0] - plain[0]) > 1e-4
 
 
-def test_train_mode_with_uneven_mini_batches_matches_the_same_computation_with_gradients(tiny_encoder):  # noqa: F811
+def test_train_mode_with_uneven_mini_batches_matches_the_same_computation_with_gradients(tiny_encoder):
     """With several mini-batches per column, the reference embeds the same mini-batches with gradients."""
     size = 3
 
@@ -112,7 +111,7 @@ def test_train_mode_with_uneven_mini_batches_matches_the_same_computation_with_g
     assert_same(cached, expected)
 
 
-def test_options_and_learnable_temperature_get_the_same_gradients(tiny_encoder):  # noqa: F811
+def test_options_and_learnable_temperature_get_the_same_gradients(tiny_encoder):
     options = {"symmetric": True, "false_negative_margin": 0.05, "learnable_temperature": True, "temperature": 0.1}
     plain_loss, cached_loss = InfoNCELoss(**options), CachedInfoNCELoss(mini_batch_size=4, **options)
     plain = loss_and_gradients(tiny_encoder, lambda: plain_loss(tiny_encoder, BATCH))
@@ -122,7 +121,7 @@ def test_options_and_learnable_temperature_get_the_same_gradients(tiny_encoder):
     assert torch.allclose(cached_loss.log_scale.grad, plain_loss.log_scale.grad, atol=1e-5)
 
 
-def test_gradients_follow_the_scaling_of_the_loss(tiny_encoder):  # noqa: F811
+def test_gradients_follow_the_scaling_of_the_loss(tiny_encoder):
     loss = CachedInfoNCELoss(mini_batch_size=4, learnable_temperature=True)
     _, full = loss_and_gradients(tiny_encoder, lambda: loss(tiny_encoder, BATCH))
     full_temperature = loss.log_scale.grad.clone()
@@ -133,7 +132,7 @@ def test_gradients_follow_the_scaling_of_the_loss(tiny_encoder):  # noqa: F811
     assert torch.allclose(loss.log_scale.grad, full_temperature * 0.25)
 
 
-def test_no_grad_gives_the_value_only(tiny_encoder):  # noqa: F811
+def test_no_grad_gives_the_value_only(tiny_encoder):
     with torch.no_grad():
         cached = CachedInfoNCELoss(mini_batch_size=3)(tiny_encoder, BATCH)
         plain = InfoNCELoss()(tiny_encoder, BATCH)
@@ -141,7 +140,7 @@ def test_no_grad_gives_the_value_only(tiny_encoder):  # noqa: F811
     assert cached.item() == pytest.approx(plain.item(), abs=1e-5)
 
 
-def test_matryoshka_over_the_cached_loss_matches_matryoshka_over_plain_infonce(tiny_encoder):  # noqa: F811
+def test_matryoshka_over_the_cached_loss_matches_matryoshka_over_plain_infonce(tiny_encoder):
     dims = (32, 16, 8)
     plain = loss_and_gradients(tiny_encoder, lambda: MatryoshkaLoss(InfoNCELoss(), dims)(tiny_encoder, BATCH))
     cached = loss_and_gradients(
@@ -150,7 +149,7 @@ def test_matryoshka_over_the_cached_loss_matches_matryoshka_over_plain_infonce(t
     assert_same(cached, plain)
 
 
-def test_backward_recomputes_exactly_the_first_embeddings_under_dropout_and_autocast(tiny_encoder):  # noqa: F811
+def test_backward_recomputes_exactly_the_first_embeddings_under_dropout_and_autocast(tiny_encoder):
     """The second forward pass runs inside backward(), outside the caller's autocast block and RNG stream."""
     outputs: list[torch.Tensor] = []
     handle = tiny_encoder.register_forward_hook(lambda module, args, output: outputs.append(output.detach().clone()))

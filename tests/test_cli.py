@@ -21,7 +21,8 @@ runner = CliRunner()
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The installed entry point in a fresh process, as a user would run it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "embedlab", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "embedlab", *args], capture_output=True, text=True, env=env,
+                          check=False)
 
 
 def test_help_lists_every_command():
@@ -73,7 +74,9 @@ def test_bad_input_file_is_one_line_not_a_traceback(tmp_path):
     result = run_cli("encode", "-i", str(bad), "-o", str(tmp_path / "x.npy"))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"error: {bad}:2 is not valid JSON: Expecting property name enclosed in double quotes"
+    assert (
+        result.stderr.strip() == f"error: {bad}:2 is not valid JSON: Expecting property name enclosed in double quotes"
+    )
     assert not (tmp_path / "x.npy").exists()
 
 

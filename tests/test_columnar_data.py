@@ -20,7 +20,8 @@ from embedlab.errors import EmbedlabError
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 from tests.files import write_jsonl
-from tests.test_trainer import pair_data, tiny_encoder
+from tests.test_trainer import pair_data
+from tests.tiny_models import make_tiny_encoder as tiny_encoder
 
 # A few repeated texts, so that the no-duplicate packing has clashes to defer.
 ROWS = [{"anchor": f"question {i % 17}", "positive": f"answer {i}", "id": i} for i in range(60)]

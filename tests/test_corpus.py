@@ -66,7 +66,13 @@ def test_bad_chunk_settings():
 def test_a_short_document_stays_whole():
     doc = Document("d", "  short text  ", "Title", {"k": 1})
     (chunk,) = chunk_document(doc, WORDS, ChunkConfig(5, 1))
-    assert (chunk.id, chunk.text, chunk.start, chunk.end, chunk.encoded_text()) == ("d#0", doc.text, 0, 14, "Title   short text")  # BEIR: (title + " " + text).strip()
+    assert (chunk.id, chunk.text, chunk.start, chunk.end, chunk.encoded_text()) == (
+        "d#0",
+        doc.text,
+        0,
+        14,
+        "Title   short text",
+    )  # BEIR: (title + " " + text).strip()
 
 
 @settings(max_examples=150, deadline=None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -11,37 +13,38 @@ from typer.testing import CliRunner
 
 from embedlab import EmbedlabError
 from embedlab.cli.app import app
-from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.data.batch_sampling import MixtureSampler
 from embedlab.data.training_sets import TrainingSet
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.models.cross_encoder import CrossEncoder
 from embedlab.training.build import build_model, build_trainer
 from embedlab.training.checkpoint import save_checkpoint
 from embedlab.training.config import TrainConfig
 from embedlab.training.trainer import Trainer
 from tests.files import write_jsonl, write_tiny_beir
 from tests.test_cli import run_cli
-from tests.test_trainer import WORDS, tiny_encoder
+from tests.test_trainer import WORDS
+from tests.tiny_models import make_tiny_encoder
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm):
-    return minilm.tokenizer
-
-
 def tiny_cross_encoder(tokenizer, seed: int = 0) -> CrossEncoder:
     torch.manual_seed(seed)
-    return CrossEncoder(tiny_encoder(tokenizer, seed), name="tiny-ce")
+    return CrossEncoder(make_tiny_encoder(tokenizer, seed), name="tiny-ce")
 
 
 def scored_data(n: int = 48) -> TrainingSet:
     """Pairs that share a word score 5, pairs that do not score 0: learnable by a tiny model in a few steps."""
     first = [f"{WORDS[i % 20]} {WORDS[(i + 5) % 20]}" for i in range(n)]
-    second = [f"{WORDS[i % 20]} {WORDS[(i + 9) % 20]}" if i % 2 else f"{WORDS[(i + 3) % 20]} {WORDS[(i + 11) % 20]}" for i in range(n)]
-    return TrainingSet("toy", {"sentence1": first, "sentence2": second, "score": [5.0 if i % 2 else 0.0 for i in range(n)]})
+    second = [
+        f"{WORDS[i % 20]} {WORDS[(i + 9) % 20]}" if i % 2 else f"{WORDS[(i + 3) % 20]} {WORDS[(i + 11) % 20]}"
+        for i in range(n)
+    ]
+    return TrainingSet(
+        "toy", {"sentence1": first, "sentence2": second, "score": [5.0 if i % 2 else 0.0 for i in range(n)]}
+    )
 
 
 def test_save_load_round_trip_predicts_the_same(tokenizer, tmp_path):
@@ -52,11 +55,13 @@ def test_save_load_round_trip_predicts_the_same(tokenizer, tmp_path):
     loaded = CrossEncoder.load(tmp_path / "ce", device="cpu")
     np.testing.assert_allclose(loaded.predict(pairs), before, atol=1e-6)
     assert ((before > 0) & (before < 1)).all()
-    np.testing.assert_allclose(torch.sigmoid(torch.tensor(model.predict(pairs, activation=False))).numpy(), before, atol=1e-6)
+    np.testing.assert_allclose(
+        torch.sigmoid(torch.tensor(model.predict(pairs, activation=False))).numpy(), before, atol=1e-6
+    )
 
 
 def test_loading_a_non_cross_encoder_is_an_error(tmp_path, tokenizer):
-    tiny_encoder(tokenizer).save(tmp_path / "bi")
+    make_tiny_encoder(tokenizer).save(tmp_path / "bi")
     with pytest.raises(EmbedlabError, match="not a cross-encoder"):
         CrossEncoder.load(tmp_path / "bi")
 
@@ -68,7 +73,7 @@ def test_rerank_orders_by_score_and_cuts_at_top_k(tokenizer):
     hits = model.rerank("cat", documents, top_k=3)
     assert [h.corpus_id for h in hits] == sorted(range(4), key=lambda i: (-scores[i], i))[:3]
     assert [h.text for h in hits] == [documents[h.corpus_id] for h in hits]
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(a.score >= b.score for a, b in pairwise(hits))
     with pytest.raises(EmbedlabError):
         model.rerank("cat", documents, top_k=0)
 
@@ -103,18 +108,28 @@ def test_cross_encoder_checkpoint_resumes(tokenizer, tmp_path):
                          architecture="cross_encoder", loss={"name": "bce"})
     trainer = Trainer(config, model, CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16))
     save_checkpoint(tmp_path / "checkpoint", model, trainer._state())
-    fresh = Trainer(config, tiny_cross_encoder(tokenizer, seed=5), CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16))
+    fresh = Trainer(
+        config, tiny_cross_encoder(tokenizer, seed=5), CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16)
+    )
     fresh._resume()
     for mine, theirs in zip(model.state_dict().values(), fresh.model.state_dict().values()):
         assert torch.equal(mine, theirs)
 
 
 def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_path):
-    tiny_encoder(tokenizer).save(tmp_path / "base")
+    make_tiny_encoder(tokenizer).save(tmp_path / "base")
     data = write_jsonl(tmp_path / "scored.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in
                                                      zip(*scored_data(16).columns.values())])
-    config = TrainConfig(data=[{"path": str(data)}], model=str(tmp_path / "base"), output_dir=str(tmp_path / "run"),
-                         batch_size=8, max_steps=2, eval_data=str(data), architecture="cross_encoder", loss={"name": "bce"})
+    config = TrainConfig(
+        data=[{"path": str(data)}],
+        model=str(tmp_path / "base"),
+        output_dir=str(tmp_path / "run"),
+        batch_size=8,
+        max_steps=2,
+        eval_data=str(data),
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+    )
     trainer = build_trainer(config)
     assert isinstance(trainer.model, CrossEncoder) and isinstance(trainer.loss, CrossEncoderBCELoss)
     report = trainer.train()
@@ -149,7 +164,7 @@ def test_rerank_run_reorders_only_the_top_n():
 
 def load_beir_like():
     class Dataset:
-        queries = {"q": "query"}
+        queries: ClassVar[dict[str, str]] = {"q": "query"}
 
         def doc_ids(self):
             return ["da", "db", "dc", "dd"]
@@ -200,7 +215,9 @@ def test_rerank_fusion_keeps_the_first_stage_in_the_order(tiny_beir, minilm):
             return np.arange(len(pairs), dtype=np.float32)
 
     plain = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False), reranker=Reversing())
-    fused = evaluate_retrieval(minilm, tiny_beir, RetrievalConfig(use_cache=False, rerank_fusion=True), reranker=Reversing())
+    fused = evaluate_retrieval(
+        minilm, tiny_beir, RetrievalConfig(use_cache=False, rerank_fusion=True), reranker=Reversing()
+    )
     first = fused.settings["first_stage_ndcg@10"]
     assert fused.settings["reranked_ndcg@10"] == pytest.approx(plain.metrics["ndcg@10"])
     assert plain.metrics["ndcg@10"] < first

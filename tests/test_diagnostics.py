@@ -14,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 
 from embedlab.atomic import write_json
 from embedlab.demo import DEMO_PAIRS, random_bert
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.diagnostic_plots import save_plots
 from embedlab.evaluation.diagnostics import (
     DiagnoseConfig,
@@ -32,7 +33,6 @@ from embedlab.evaluation.diagnostics import (
     top_pc_variance_share,
     uniformity,
 )
-from embedlab.errors import EmbedlabError
 from embedlab.similarity import cosine_similarity
 from tests.conftest import real_data
 from tests.files import write_jsonl

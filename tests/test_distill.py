@@ -9,15 +9,15 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import BertConfig, BertModel
 from typer.testing import CliRunner
 
 from embedlab import Encoder
 from embedlab.cli.app import app
-from embedlab.models.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.distill import UNUSED_TOKEN, DistillConfig, distill, token_probabilities, token_vectors
 from embedlab.models.loading import load_model
 from embedlab.models.static_encoder import StaticEncoder
+from tests.tiny_models import make_tiny_encoder
 
 TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
 
@@ -25,16 +25,7 @@ TEXTS = ["A man is playing a guitar.", "The stock market fell.", "", "zzzqqq"]
 @pytest.fixture(scope="module")
 def tiny_teacher(minilm) -> Encoder:
     """A one-layer, 32-wide BERT with MiniLM's tokenizer: the whole vocabulary runs through it in seconds."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=minilm.tokenizer.backend_tokenizer.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    return Encoder.from_transformer(BertModel(config).eval(), minilm.tokenizer, name="tiny")
+    return make_tiny_encoder(minilm.tokenizer, layers=1)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +85,9 @@ def test_token_vectors_are_the_tokens_own_outputs_and_pooled_the_models_pooling(
     tokenizer = tiny_teacher.tokenizer
     sequences = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id] for i in ids])
     with torch.inference_mode():
-        hidden = tiny_teacher.transformer(input_ids=sequences, attention_mask=torch.ones_like(sequences)).last_hidden_state
+        hidden = tiny_teacher.transformer(
+            input_ids=sequences, attention_mask=torch.ones_like(sequences)
+        ).last_hidden_state
     token = token_vectors(tiny_teacher, ids, batch_size=2, vectors="token")
     pooled = token_vectors(tiny_teacher, ids, batch_size=2, vectors="pooled")
     np.testing.assert_allclose(token, hidden[:, 1].numpy(), atol=1e-5)
@@ -127,10 +120,14 @@ def test_distill_cli_writes_a_loadable_model(tiny_teacher, tmp_path) -> None:
     words = tmp_path / "words.txt"
     words.write_text("the 10\nguitar 3\nmarket 2\n")
     out = tmp_path / "static"
-    result = CliRunner().invoke(app, ["distill", str(teacher), "--dim", "6", "--out", str(out), "--word-frequencies", str(words)])
+    result = CliRunner().invoke(
+        app, ["distill", str(teacher), "--dim", "6", "--out", str(out), "--word-frequencies", str(words)]
+    )
     assert result.exit_code == 0, result.output
     assert load_model(str(out)).encode(TEXTS).shape == (4, 6)
-    bad = CliRunner().invoke(app, ["distill", str(teacher), "--out", str(tmp_path / "x"), "--word-frequencies", "nope.txt"])
+    bad = CliRunner().invoke(
+        app, ["distill", str(teacher), "--out", str(tmp_path / "x"), "--word-frequencies", "nope.txt"]
+    )
     assert bad.exit_code != 0 and "not found" in str(bad.exception)
 
 
@@ -139,6 +136,8 @@ def test_distill_cli_writes_a_loadable_model(tiny_teacher, tmp_path) -> None:
 def test_sub_word_encode_matches_a_plain_loop(tiny_static, texts, batch_size) -> None:
     got = tiny_static.encode(texts, batch_size=batch_size, normalize=False)
     for text, row in zip(texts, got):
-        ids = [i for i in tiny_static._tokenizer.encode(text, add_special_tokens=False).ids if i != tiny_static._unknown_id]
+        ids = [
+            i for i in tiny_static._tokenizer.encode(text, add_special_tokens=False).ids if i != tiny_static._unknown_id
+        ]
         expected = tiny_static._vectors[ids].mean(axis=0) if ids else np.zeros(tiny_static.dim)
         np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)

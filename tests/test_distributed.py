@@ -7,22 +7,21 @@ import os
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from transformers import BertConfig, BertModel
 
 from embedlab import Encoder
 from embedlab.losses import InfoNCELoss
 from embedlab.training import distributed
+from tests.tiny_models import make_tiny_encoder
 
-ANCHORS = [f"anchor text number {i} about {w}" for i, w in enumerate("cats dogs rain sun trees rivers cars hills".split())]
+ANCHORS = [
+    f"anchor text number {i} about {w}"
+    for i, w in enumerate(["cats", "dogs", "rain", "sun", "trees", "rivers", "cars", "hills"])
+]
 BATCH = {"anchor": ANCHORS, "positive": [a.replace("text", "sentence") for a in ANCHORS]}
 
 
 def tiny_model() -> Encoder:
-    tokenizer = Encoder.load().tokenizer
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    return Encoder.from_transformer(BertModel(config), tokenizer, "mean", max_seq_length=32)  # eval mode: no dropout
+    return make_tiny_encoder(Encoder.load().tokenizer, layers=1)  # eval mode: no dropout
 
 
 def loss_and_gradients(model: Encoder, gather: bool) -> tuple[float, dict[str, torch.Tensor]]:

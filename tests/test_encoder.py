@@ -15,7 +15,26 @@ from hypothesis import strategies as st
 from embedlab import EmbedlabError, Encoder, InputTypeError, ModelLoadError
 from tests.conftest import real_data
 
-WORDS = "the a cat dog market stock sun rain code python moon earth neural learning food eat run fast".split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "market",
+    "stock",
+    "sun",
+    "rain",
+    "code",
+    "python",
+    "moon",
+    "earth",
+    "neural",
+    "learning",
+    "food",
+    "eat",
+    "run",
+    "fast",
+]
 
 
 def varied_texts(n: int = 200, seed: int = 0) -> list[str]:

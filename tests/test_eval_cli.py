@@ -102,9 +102,21 @@ def test_eval_suite_cli_writes_json_and_markdown(tiny_root, tmp_path):
 
 
 def test_diagnose_cli_prints_measures_and_writes_plots(tiny_root, tmp_path):
-    args = ["diagnose", "-d", str(tiny_root / "sts/tiny/test.jsonl"), "--out", str(tmp_path), "--json", str(tmp_path / "d.json")]
+    args = [
+        "diagnose",
+        "-d",
+        str(tiny_root / "sts/tiny/test.jsonl"),
+        "--out",
+        str(tmp_path),
+        "--json",
+        str(tmp_path / "d.json"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "anisotropy" in result.output and "granularity" in result.output
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["cosine_histogram.png", "pca_scatter.png", "singular_values.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "cosine_histogram.png",
+        "pca_scatter.png",
+        "singular_values.png",
+    ]
     assert json.loads((tmp_path / "d.json").read_text())["n_texts"] == 12

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
 from embedlab.lab.rankings import matryoshka_dimensions, ranking
 from embedlab.lab.tokens import raw_twin, token_views
+from embedlab.models.encoder import Encoder
 
 TEXT = "A man is playing the guitar."
 

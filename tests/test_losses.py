@@ -31,23 +31,6 @@ SCORED = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder(minilm_path) -> Encoder:
-    """A random two-layer, 32-dim BERT with MiniLM's tokenizer: fast, with dropout to test randomness."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    torch.manual_seed(0)
-    return Encoder.from_transformer(BertModel(config), tokenizer)
-
-
 def at(*angles: float, length: float = 1.0) -> torch.Tensor:
     """2-D vectors at the given angles (radians): cosine similarity is the cosine of the angle between them."""
     return torch.tensor([[length * math.cos(a), length * math.sin(a)] for a in angles])

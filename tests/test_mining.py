@@ -36,7 +36,9 @@ class AngleModel(FakeEmbedder):
         return np.tile([1.0, 0.0], (len(texts), 1)).astype(np.float32)
 
     def encode_documents(self, texts, batch_size: int = 32):
-        return np.array([[self.scores.get(t, 0.0), math.sqrt(1 - self.scores.get(t, 0.0) ** 2)] for t in texts], np.float32)
+        return np.array(
+            [[self.scores.get(t, 0.0), math.sqrt(1 - self.scores.get(t, 0.0) ** 2)] for t in texts], np.float32
+        )
 
 
 def hand_built(known=frozenset({0, 2})) -> tuple[MiningTask, AngleModel]:
@@ -101,7 +103,9 @@ def test_random_sampling_and_the_random_source_are_seeded():
         first, again = mine(task, config, model).rows, mine(task, config, model).rows
         assert first == again
         assert set(first[0]["negatives"]).isdisjoint({"doc 0", "doc 2"})
-    other_seeds = {tuple(mine(task, dense(source="random", seed=s, count=3), model).rows[0]["negatives"]) for s in range(6)}
+    other_seeds = {
+        tuple(mine(task, dense(source="random", seed=s, count=3), model).rows[0]["negatives"]) for s in range(6)
+    }
     assert len(other_seeds) > 1
 
 
@@ -135,7 +139,9 @@ def test_same_document_negatives_are_non_overlapping_passages_of_the_positive():
     passages = chunk_document(Document("doc", document), token_spans(None), ChunkConfig(8, 2))
     liked = {p.text: 0.9 if p.text.startswith("w18 ") else 0.3 for p in passages}
     task = MiningTask("doc", ["q"], [0], [document, "other"], [frozenset({0})])
-    result = mine(task, MiningConfig(source="same_document", count=2, passage_words=8, passage_overlap=2), AngleModel(liked))
+    result = mine(
+        task, MiningConfig(source="same_document", count=2, passage_words=8, passage_overlap=2), AngleModel(liked)
+    )
     row = result.rows[0]
     best = next(p for p in passages if p.text.startswith("w18 "))
     assert row["positive"] == best.text
@@ -156,7 +162,10 @@ def tiny_beir(tmp_path):
         "d6": "The history of the electric guitar in rock music.",
     }
     write_jsonl(beir / "corpus.jsonl", [{"_id": k, "title": "", "text": v} for k, v in docs.items()])
-    write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "learn to play guitar chords"}, {"_id": "q2", "text": "onion soup recipe"}])
+    write_jsonl(
+        beir / "queries.jsonl",
+        [{"_id": "q1", "text": "learn to play guitar chords"}, {"_id": "q2", "text": "onion soup recipe"}],
+    )
     (beir / "qrels").mkdir()
     (beir / "qrels/train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
     return beir
@@ -182,7 +191,10 @@ def test_the_positives_pool_offers_only_other_anchors_positives(tiny_beir):
     among_positives = mine(task, MiningConfig(source="bm25", count=1, window=(1, 6), margin=None, pool="positives"))
     guitar, onion = task.pool[0], task.pool[2]  # d1 and d3, the only judged documents
     assert {row["negatives"][0] for row in everything.rows} != {guitar, onion}
-    assert [(row["positive"], row["negatives"]) for row in among_positives.rows] == [(guitar, [onion]), (onion, [guitar])]
+    assert [(row["positive"], row["negatives"]) for row in among_positives.rows] == [
+        (guitar, [onion]),
+        (onion, [guitar]),
+    ]
     assert among_positives.report.settings["pool"] == "positives"
 
 

@@ -133,7 +133,12 @@ def test_minilm_metrics_on_a_three_document_corpus_match_hand_computation(minilm
         "p@10": 0.1 * (1 + 1 + 2) / 3,
     }
     assert {k: result.metrics[k] for k in expected} == pytest.approx(expected)
-    assert (result.task, result.dataset, result.model, result.main_metric) == ("retrieval", "tiny/test", "minilm", "ndcg@10")
+    assert (result.task, result.dataset, result.model, result.main_metric) == (
+        "retrieval",
+        "tiny/test",
+        "minilm",
+        "ndcg@10",
+    )
     assert result.settings["queries"] == 3 and result.settings["documents"] == 3
     assert result.settings["prompts"] == {"query": "", "document": ""} and result.settings["ignore_identical_ids"]
 

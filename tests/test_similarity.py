@@ -21,12 +21,16 @@ from embedlab.similarity import (
     euclidean_distance,
     pairwise_cosine,
     semantic_search,
+    unit_rows,
 )
 
 FLOATS = st.floats(-10, 10, allow_nan=False, width=32)
 
 
-def matrices(max_rows: int = 12, dims: st.SearchStrategy[int] = st.integers(1, 6)) -> st.SearchStrategy:
+DIMS = st.integers(1, 6)
+
+
+def matrices(max_rows: int = 12, dims: st.SearchStrategy[int] = DIMS) -> st.SearchStrategy:
     return st.tuples(st.integers(1, max_rows), dims).flatmap(lambda s: arrays(np.float64, s, elements=FLOATS))
 
 
@@ -44,6 +48,18 @@ def test_zero_vectors_score_zero_not_nan() -> None:
     m = cosine_similarity(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 0.0], [1.0, 0.0]]))
     np.testing.assert_array_equal(m, [[0.0, 0.0], [0.0, 1.0]])
     np.testing.assert_array_equal(pairwise_cosine([[0.0, 0.0]], [[1.0, 2.0]]), [0.0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(matrices())
+def test_unit_rows_have_length_one_or_stay_zero(x: np.ndarray) -> None:
+    x[0] = 0.0  # always one zero row
+    lengths = np.linalg.norm(unit_rows(x), axis=1)
+    nonzero = np.linalg.norm(x, axis=1) > 0
+    np.testing.assert_allclose(lengths[nonzero], 1.0, rtol=1e-6)
+    assert (lengths[~nonzero] == 0).all()
+    assert unit_rows(x.astype(np.float32)).dtype == np.float32
+    assert unit_rows(np.array([[3, 4]])).tolist() == [[0.6, 0.8]]
 
 
 def test_shapes_and_mixed_ranks() -> None:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.models.loading import GLOVE_FILE
-from embedlab.similarity import cosine_similarity
 from embedlab.models.static_encoder import StaticEncoder, tokenize, zipf_sif_weights
+from embedlab.similarity import cosine_similarity
 from tests.conftest import real_data
 
 WORDS = ["the", "cat", "dog"]

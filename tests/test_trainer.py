@@ -13,7 +13,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from transformers import BertConfig, BertModel
 
 from embedlab import EmbedlabError, Encoder
 from embedlab.data.batch_sampling import MixtureSampler
@@ -25,16 +24,11 @@ from embedlab.training.config import LossSpec, TrainConfig, load_config
 from embedlab.training.schedule import Budget, learning_rate_factor
 from embedlab.training.step_log import StepLog
 from embedlab.training.trainer import Trainer
+from tests.tiny_models import make_tiny_encoder
 
 WORDS = ["cat", "dog", "bird", "fish", "tree", "rock", "sun", "moon", "car", "bus",
          "road", "city", "sea", "lake", "hill", "snow", "rain", "wind", "fire", "ice"]
 
-
-def tiny_encoder(tokenizer, seed: int = 0) -> Encoder:
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    return Encoder.from_transformer(BertModel(config), tokenizer, "mean", max_seq_length=32)
 
 
 def pair_data(n: int = 40) -> TrainingSet:
@@ -46,14 +40,9 @@ def make_trainer(tokenizer, tmp_path: Path, max_steps: int = 6, checkpoint_every
     config = TrainConfig(data=[], output_dir=str(tmp_path), max_steps=max_steps, batch_size=8, learning_rate=1e-3,
                          checkpoint_every=checkpoint_every, eval_every=1000, seed=3, **settings)
     torch.manual_seed(config.seed)
-    model = tiny_encoder(tokenizer)
+    model = make_tiny_encoder(tokenizer)
     batches = MixtureSampler([pair_data()], config.batch_size, seed=config.seed)
     return Trainer(config, model, InfoNCELoss(temperature=0.1), batches)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm):
-    return minilm.tokenizer
 
 
 def test_warmup_then_linear_decay():
@@ -237,5 +226,5 @@ def test_train_from_config_on_files(tmp_path, minilm, tokenizer):
                             for a, p in zip(pair_data().columns["anchor"], pair_data().columns["positive"])))
     config = TrainConfig(data=[{"path": str(data)}], output_dir=str(tmp_path / "out"), max_steps=3, batch_size=8,
                          eval_data=None)
-    report = train(config, model=tiny_encoder(tokenizer))
+    report = train(config, model=make_tiny_encoder(tokenizer))
     assert report.steps == 3 and (tmp_path / "out" / "final" / "modules.json").is_file()

@@ -31,7 +31,11 @@ def test_nli_rows_become_premise_entailment_contradiction_triplets(tmp_path):
         {"premise": "Dogs bark.", "hypothesis": "Animals make noise.", "label": "entailment"},  # no contradiction
     ])
     triplets = read_nli(path)
-    assert triplets.columns == {"anchor": ["A man sleeps."], "positive": ["A person rests."], "negatives": [["A man runs."]]}
+    assert triplets.columns == {
+        "anchor": ["A man sleeps."],
+        "positive": ["A person rests."],
+        "negatives": [["A man runs."]],
+    }
     labelled = read_nli(path, as_triplets=False)
     assert labelled.columns["label"] == [0, 2, 1, 0]
 
@@ -52,8 +56,13 @@ def test_limit_keeps_the_first_rows_of_every_kind(tmp_path):
 def test_triplets_with_negative_lists_and_errors(tmp_path):
     good = write_jsonl(tmp_path / "t.jsonl", [{"anchor": "a", "positive": "b", "negatives": ["c", "d"]}])
     assert read_triplets(good).columns["negatives"] == [["c", "d"]]
-    uneven = write_jsonl(tmp_path / "u.jsonl", [
-        {"anchor": "a", "positive": "b", "negatives": ["c"]}, {"anchor": "e", "positive": "f", "negatives": ["g", "h"]}])
+    uneven = write_jsonl(
+        tmp_path / "u.jsonl",
+        [
+            {"anchor": "a", "positive": "b", "negatives": ["c"]},
+            {"anchor": "e", "positive": "f", "negatives": ["g", "h"]},
+        ],
+    )
     with pytest.raises(EmbedlabError, match="same number of negatives"):
         read_triplets(uneven)
 
@@ -98,7 +107,9 @@ def test_simcse_rows_repeat_their_own_text_and_still_form_batches():
 
 
 def toy(name: str, n: int) -> TrainingSet:
-    return TrainingSet(name, {"anchor": [f"{name} a{i}" for i in range(n)], "positive": [f"{name} p{i}" for i in range(n)]})
+    return TrainingSet(
+        name, {"anchor": [f"{name} a{i}" for i in range(n)], "positive": [f"{name} p{i}" for i in range(n)]}
+    )
 
 
 def test_mixture_batches_come_from_one_dataset_in_proportion():

@@ -43,7 +43,11 @@ def test_ids_equal_the_rust_tokenizer_on_any_text(bert_tokenizer, texts):
 
 
 def test_real_sentences_match_and_words_are_memoised(bert_tokenizer):
-    texts = ["The quick brown fox jumps over the lazy dog.", "Tumour-suppressor genes (e.g. p53) – a review", "CAFÉ au lait"]
+    texts = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Tumour-suppressor genes (e.g. p53) – a review",
+        "CAFÉ au lait",
+    ]
     memo = CachedWordPiece.for_tokenizer(bert_tokenizer)
     assert memo.ids(texts) == rust_ids(bert_tokenizer, texts)
     assert {"quick", "cafe", "p53", "–"} <= set(memo._pieces)  # accents stripped, as BertNormalizer does
@@ -60,5 +64,7 @@ def test_other_tokenizers_get_no_memo(bert_tokenizer):
     spec["pre_tokenizer"] = {"type": "Whitespace"}
     assert CachedWordPiece.for_tokenizer(Tokenizer.from_str(json.dumps(spec))) is None
     spec = json.loads(bert_tokenizer.to_str())
-    spec["added_tokens"].append({**spec["added_tokens"][-1], "id": 30522, "content": "protein", "special": False, "normalized": True})
+    spec["added_tokens"].append(
+        {**spec["added_tokens"][-1], "id": 30522, "content": "protein", "special": False, "normalized": True}
+    )
     assert CachedWordPiece.for_tokenizer(Tokenizer.from_str(json.dumps(spec))) is None

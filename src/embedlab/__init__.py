@@ -11,12 +11,12 @@ from embedlab.models.static_encoder import StaticEncoder
 compat.install()
 
 __all__ = [
+    "POOLING_STRATEGIES",
     "Embedder",
     "EmbedlabError",
     "Encoder",
     "InputTypeError",
     "ModelLoadError",
-    "POOLING_STRATEGIES",
     "StaticEncoder",
     "load_model",
 ]

@@ -65,9 +65,8 @@ def write_text(content: str, path: str | os.PathLike) -> Path:
 
 def save_array(array: np.ndarray, path: str | os.PathLike) -> Path:
     """np.save, atomically (the name is kept as given: no .npy is appended)."""
-    with atomic_path(path) as partial:
-        with open(partial, "wb") as handle:
-            np.save(handle, array)
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.save(handle, array)
     return Path(path)
 
 

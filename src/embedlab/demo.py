@@ -13,8 +13,8 @@ from embedlab.data import dataset_path
 from embedlab.embedder import Embedder
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import GLOVE_FILE
-from embedlab.similarity import pairwise_cosine
 from embedlab.models.static_encoder import StaticEncoder
+from embedlab.similarity import pairwise_cosine
 
 # The pairs of the classic similarity-calculator demo: two paraphrases, two related, two unrelated.
 DEMO_PAIRS = [
@@ -22,7 +22,11 @@ DEMO_PAIRS = [
     ("weather / sunny", "The weather is lovely today.", "It is so sunny outside!"),
     ("running / exercise", "He goes running every morning.", "Regular exercise keeps you healthy."),
     ("cat / stock market", "The cat sleeps on the sofa.", "The stock market fell sharply today."),
-    ("deep learning / neural networks", "Deep learning is a branch of machine learning.", "Neural networks learn representations from data."),
+    (
+        "deep learning / neural networks",
+        "Deep learning is a branch of machine learning.",
+        "Neural networks learn representations from data.",
+    ),
     ("writing code / moon", "I enjoy writing code in Python.", "The moon orbits the Earth."),
 ]
 UNRELATED_PAIRS = (3, 5)

@@ -30,9 +30,14 @@ def _as_matrix(x: Any, name: str) -> tuple[np.ndarray, bool]:
     return np.atleast_2d(arr), arr.ndim == 1
 
 
-def _unit_rows(m: np.ndarray) -> np.ndarray:
-    """Scale rows to length 1, leaving zero rows at zero so their cosine is 0, not NaN."""
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
+def unit_rows(rows: Any) -> np.ndarray:
+    """Rows (or a single vector) scaled to length 1; zero rows stay zero, so their cosine is 0, not NaN.
+
+    The one place embedlab normalises numpy rows; the result is float32 or wider (integers become float64).
+    """
+    m = np.asarray(rows)
+    m = m.astype(np.result_type(m.dtype, np.float32), copy=False)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
     return m / np.where(norms > 0, norms, 1.0)
 
 
@@ -52,7 +57,7 @@ def cosine_similarity(a: Any, b: Any) -> Any:
 
     Zero vectors score 0 against everything; values are clipped to [-1, 1] against rounding.
     """
-    return _pairwise(a, b, lambda x, y: np.clip(_unit_rows(x) @ _unit_rows(y).T, -1.0, 1.0))
+    return _pairwise(a, b, lambda x, y: np.clip(unit_rows(x) @ unit_rows(y).T, -1.0, 1.0))
 
 
 def dot_similarity(a: Any, b: Any) -> Any:
@@ -85,7 +90,7 @@ def pairwise_cosine(a: Any, b: Any) -> np.ndarray:
     (ma, _), (mb, _) = _as_matrix(a, "a"), _as_matrix(b, "b")
     if ma.shape != mb.shape:
         raise EmbedlabError(f"shape mismatch: a is {ma.shape}, b is {mb.shape}; rows must pair up")
-    return np.clip((_unit_rows(ma) * _unit_rows(mb)).sum(axis=1), -1.0, 1.0)
+    return np.clip((unit_rows(ma) * unit_rows(mb)).sum(axis=1), -1.0, 1.0)
 
 
 class Hit(NamedTuple):
@@ -113,13 +118,13 @@ def semantic_search(
     if queries.shape[1] != corpus.shape[1]:
         raise EmbedlabError(f"dimension mismatch: queries have {queries.shape[1]} dims, corpus has {corpus.shape[1]}")
     if score == "cosine":
-        queries = _unit_rows(queries)  # once here; corpus rows are normalised chunk by chunk
+        queries = unit_rows(queries)  # once here; corpus rows are normalised chunk by chunk
     n = len(queries)
     best_ids = np.empty((n, 0), dtype=np.int64)
     best_scores = np.empty((n, 0), dtype=queries.dtype)
     for start in range(0, len(corpus), chunk_size):
         chunk = corpus[start : start + chunk_size]
-        chunk_scores = queries @ (_unit_rows(chunk) if score == "cosine" else chunk).T
+        chunk_scores = queries @ (unit_rows(chunk) if score == "cosine" else chunk).T
         if not np.isfinite(chunk_scores).all():
             raise EmbedlabError(f"non-finite scores in corpus rows {start}..{start + len(chunk) - 1}: NaN or inf input")
         # The chunk's own k best first, so the merge with the running best (all ids below this chunk, kept

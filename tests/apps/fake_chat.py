@@ -41,7 +41,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+            return self._send(
+                401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+            )
         if fake.failures:
             status = fake.failures.pop(0)
             headers = {"Retry-After": fake.retry_after} if fake.retry_after else {}

@@ -11,8 +11,8 @@ import pytest
 
 from embedlab import Encoder
 from embedlab.backends.export import ExportReport
-from embedlab.models.export import export_model
 from embedlab.backends.graphs import CACHE_ENV
+from embedlab.models.export import export_model
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from embedlab import Encoder, backends
 from embedlab.backends import BACKENDS, choose_backend, load_backend
 from embedlab.backends.torch_backend import TorchHalfBackend
-from embedlab.models.token_batches import length_sorted_batches
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import FEATURES, cpu_info
+from embedlab.models.token_batches import length_sorted_batches
 from tests.backends.conftest import running_on
 
 TEXTS = ["short", "a somewhat longer sentence about music and guitars", "", "x " * 30, "Two dogs run in snow."]

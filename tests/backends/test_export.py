@@ -17,10 +17,10 @@ from embedlab.backends.export import (
     INT8_MIN_MEAN_COSINE,
     INT8_MIN_WORST_COSINE,
 )
-from embedlab.models.export import export_model
 from embedlab.backends.manifest import MANIFEST, weights_sha256
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.export import export_model
 
 TEXTS = [
     "A man is playing a guitar.",

@@ -9,26 +9,25 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from embedlab.backends.fused_linear import FusedLinear, FusedResidualOutput, fuse_linear_layers, onednn_available
 from embedlab.backends.torch_backend import TorchHalfBackend
 from tests.backends.conftest import running_on
+from tests.tiny_models import tiny_bert
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN fused linear ops")
 
 
-def tiny_bert(hidden_act: str) -> BertModel:
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, hidden_act=hidden_act, max_position_embeddings=64,
-                        initializer_range=0.3)  # large weights, so every sublayer moves the output
-    return BertModel(config, add_pooling_layer=False).to(torch.bfloat16).eval()
+def bf16_bert(hidden_act: str) -> BertModel:
+    # Large initial weights, so every sublayer moves the output.
+    model = tiny_bert(50, pooler=False, num_attention_heads=4, hidden_act=hidden_act, initializer_range=0.3)
+    return model.to(torch.bfloat16).eval()
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu", "silu"])
 def test_fused_layers_compute_what_the_unfused_ones_do(hidden_act) -> None:
-    model = tiny_bert(hidden_act)
+    model = bf16_bert(hidden_act)
     fused = copy.deepcopy(model)
     swapped = fuse_linear_layers(fused)
     # Per layer: query, key, value, the two residual blocks, and the feed-forward expansion.
@@ -50,7 +49,7 @@ def test_fused_layers_compute_what_the_unfused_ones_do(hidden_act) -> None:
 
 def test_a_wrong_activation_would_be_caught() -> None:
     # The check above can fail: fusing relu where the model computes gelu changes the output.
-    model = tiny_bert("gelu")
+    model = bf16_bert("gelu")
     fused = copy.deepcopy(model)
     fused.config.hidden_act = "relu"
     fuse_linear_layers(fused)

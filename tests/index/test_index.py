@@ -182,7 +182,10 @@ def test_other_stores_behind_the_same_index(store, tmp_path):
 
 
 def test_with_the_real_model_meaning_beats_shared_words(minilm):
-    docs = [Document("a", "The feline dozed on the sofa all afternoon."), Document("b", "A cat alarm clock sat on my desk.")]
+    docs = [
+        Document("a", "The feline dozed on the sofa all afternoon."),
+        Document("b", "A cat alarm clock sat on my desk."),
+    ]
     index = Index.build(minilm, docs + DOCS[1:3])
     assert index.search("a sleeping kitty", k=1)[0].doc_id == "a"
 
@@ -211,10 +214,15 @@ def test_a_save_killed_midway_leaves_a_loadable_index(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     for attempt in range(3):
-        child = subprocess.Popen([sys.executable, str(script), str(directory), str(ROOT)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(directory), str(ROOT)], stdout=subprocess.PIPE, text=True
+        )
         # Wait until the child is writing a generation (its staging directory exists), then kill it without warning.
         deadline = time.monotonic() + 120
-        while not any(p.name.endswith(f".partial-{child.pid}") for p in directory.iterdir()) and time.monotonic() < deadline:
+        while (
+            not any(p.name.endswith(f".saving-{child.pid}") for p in directory.iterdir())
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.001)
         time.sleep(0.02 * attempt)
         os.kill(child.pid, signal.SIGKILL)

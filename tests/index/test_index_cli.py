@@ -46,7 +46,12 @@ def test_build_search_add_info(tmp_path, fake_model):
 
 
 def test_where_values_are_json_when_they_parse():
-    assert parse_where(["year=2020", "lang=en", "ok=true", "tags=[1, 2]"]) == {"year": 2020, "lang": "en", "ok": True, "tags": [1, 2]}
+    assert parse_where(["year=2020", "lang=en", "ok=true", "tags=[1, 2]"]) == {
+        "year": 2020,
+        "lang": "en",
+        "ok": True,
+        "tags": [1, 2],
+    }
     with pytest.raises(EmbedlabError, match="FIELD=VALUE"):
         parse_where(["year"])
 

@@ -12,7 +12,9 @@ from embedlab.server import ServerConfig, create_app
 from tests.server.conftest import running
 
 DOCUMENTS = [
-    Document("guitar", "How to play the guitar for beginners. Start with three chords and practise every day.", "Guitars"),
+    Document(
+        "guitar", "How to play the guitar for beginners. Start with three chords and practise every day.", "Guitars"
+    ),
     Document("markets", "Stock markets fell sharply on Monday. Investors sold shares after weak earnings.", "Markets"),
     Document("soup", "A simple recipe for onion soup. Slice the onions and cook them slowly in butter.", "Onion soup"),
     Document("moon", "The moon orbits the Earth every 27 days. Its gravity causes the tides.", "The moon"),

@@ -28,7 +28,9 @@ def test_take_batch_takes_the_longest_prefix_within_budget(sizes, budget):
 def make_worker(encoder, **options) -> tuple[InferenceWorker, list[tuple[int, int, int]]]:
     batches: list[tuple[int, int, int]] = []
     settings_ = {"max_queue": 100, "max_batch_tokens": 1000, **options}
-    worker = InferenceWorker(lambda texts, key: encoder.encode(texts), on_batch=lambda *b: batches.append(b), **settings_)
+    worker = InferenceWorker(
+        lambda texts, key: encoder.encode(texts), on_batch=lambda *b: batches.append(b), **settings_
+    )
     worker.start()
     return worker, batches
 

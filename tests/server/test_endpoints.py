@@ -77,7 +77,9 @@ def test_metrics_are_prometheus_text(full):
     assert response.headers["content-type"].startswith("text/plain")
     assert re.search(r'^embedlab_requests_total\{endpoint="/v1/embeddings",status="200"\} [1-9]', text, re.MULTILINE)
     assert re.search(r'^embedlab_errors_total\{status="400",code="invalid_request"\} [1-9]', text, re.MULTILINE)
-    assert re.search(r'^embedlab_request_duration_seconds_bucket\{endpoint="/v1/embeddings",le="\+Inf"\} \d', text, re.MULTILINE)
+    assert re.search(
+        r'^embedlab_request_duration_seconds_bucket\{endpoint="/v1/embeddings",le="\+Inf"\} \d', text, re.MULTILINE
+    )
     assert re.search(r"^embedlab_batch_texts_count [1-9]", text, re.MULTILINE)
     assert re.search(r"^embedlab_queue_depth 0$", text, re.MULTILINE)
     for family in ("requests_total", "errors_total", "request_duration_seconds", "batch_requests", "queue_depth"):
@@ -149,7 +151,10 @@ def test_without_an_index_or_reranker_search_and_rerank_are_501(hashing_server):
     with hashing_server() as (client, _):
         search = client.post("/v1/search", json={"query": "q"})
         rerank = client.post("/v1/rerank", json={"query": "q", "documents": ["d"]})
-    with running(create_app(ServerConfig(), HashingEncoder(), index=Index.build(HashingEncoder(), DOCUMENTS))) as (url, _):
+    with running(create_app(ServerConfig(), HashingEncoder(), index=Index.build(HashingEncoder(), DOCUMENTS))) as (
+        url,
+        _,
+    ):
         search_rerank = httpx.post(f"{url}/v1/search", json={"query": "q", "rerank": True})
     assert search.status_code == 501 and error_of(search)["code"] == "index_not_loaded"
     assert "--index" in error_of(search)["message"]
@@ -170,7 +175,9 @@ def test_shutdown_lets_the_request_in_flight_finish():
         gated.gate.set()  # only now can the request in flight finish
         thread.join(WAIT_S)
     assert [a.status_code for a in answers] == [200]
-    np.testing.assert_allclose(answers[0].json()["data"][0]["embedding"], HashingEncoder().encode("in flight"), atol=1e-6)
+    np.testing.assert_allclose(
+        answers[0].json()["data"][0]["embedding"], HashingEncoder().encode("in flight"), atol=1e-6
+    )
 
 
 def refuses_connections(url: str) -> bool:

@@ -129,7 +129,9 @@ def test_similarity_shows_the_classic_pairs_and_any_pair_as_the_api_scores_them(
     page.fill("#sim-a", "A dog runs in the park.")
     page.fill("#sim-b", "A puppy is playing on the grass.")
     page.click("#sim-compare")
-    score = api("/v1/similarity", {"pairs": [["A dog runs in the park.", "A puppy is playing on the grass."]]})["data"][0]["score"]
+    score = api("/v1/similarity", {"pairs": [["A dog runs in the park.", "A puppy is playing on the grass."]]})["data"][
+        0
+    ]["score"]
     expect(page.locator("#sim-score")).to_have_text(f4(score))
     expect(page.locator("#sim-band")).to_have_text(band(score))
     expect(page.locator("#sim-formula")).to_contain_text(f"= {f4(score)}")
@@ -155,7 +157,9 @@ def test_similarity_works_from_the_keyboard_alone(visit, api):
     assert page.evaluate("document.activeElement.id") == "sim-compare"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # a visible focus ring
     page.keyboard.press("Enter")
-    score = api("/v1/similarity", {"pairs": [["I like green tea.", "Green tea is my favourite drink."]]})["data"][0]["score"]
+    score = api("/v1/similarity", {"pairs": [["I like green tea.", "Green tea is my favourite drink."]]})["data"][0][
+        "score"
+    ]
     expect(page.locator("#sim-score")).to_have_text(f4(score))
     page.focus("#nav a[href='#pooling']")
     page.keyboard.press("Enter")
@@ -204,7 +208,9 @@ def test_contrastive_shows_api_and_input_errors_as_messages(visit):
     page = visit.open("contrastive")
     page.fill("#con-pairs", "only | one pair")
     page.click("#con-train")
-    expect(page.locator(".error")).to_have_text("Error (HTTP 400): pairs: List should have at least 2 items after validation, not 1")
+    expect(page.locator(".error")).to_have_text(
+        "Error (HTTP 400): pairs: List should have at least 2 items after validation, not 1"
+    )
     page.fill("#con-pairs", "no separator here")
     page.click("#con-train")
     expect(page.locator(".error")).to_have_text('Error: line 1 is not "text | text"')
@@ -229,7 +235,9 @@ def test_asymmetric_rankings_equal_the_api(visit, api):
     })
     for side in ("symmetric", "asymmetric"):
         ranked = result[side]
-        expect(page.locator(f"#asym-{side} li")).to_have_text([f"{documents[i]}{f4(ranked['scores'][i])}" for i in ranked["order"]])
+        expect(page.locator(f"#asym-{side} li")).to_have_text(
+            [f"{documents[i]}{f4(ranked['scores'][i])}" for i in ranked["order"]]
+        )
     expect(page.locator("#asym-no-prompts")).to_be_visible()  # all-MiniLM-L6-v2 has no prompts of its own
     snap(page, "asymmetric")
 
@@ -254,7 +262,9 @@ def test_search_and_rag_show_what_the_api_returns(visit, api):
     page.click("#search-run")
     hits = api("/v1/search", {"query": "how to make onion soup", "k": 5, "mode": "bm25"})["data"]
     expect(page.locator("#search-hits > li")).to_have_count(len(hits))
-    expect(page.locator("#search-hits .score")).to_have_text([f"{h['doc_id']}#{h['chunk_id']} · {f4(h['score'])}" for h in hits])
+    expect(page.locator("#search-hits .score")).to_have_text(
+        [f"{h['doc_id']}#{h['chunk_id']} · {f4(h['score'])}" for h in hits]
+    )
     assert page.is_disabled("#search-rerank")  # no --reranker on this server
     page.check("#search-dense")
     page.click("#rag-run")

@@ -134,7 +134,9 @@ def _reply_text(payload: dict, url: str) -> str:
     try:
         content = payload["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise EmbedlabError(f"chat endpoint {url} returned no choices[0].message.content: {_one_line(payload)}") from None
+        raise EmbedlabError(
+            f"chat endpoint {url} returned no choices[0].message.content: {_one_line(payload)}"
+        ) from None
     if not isinstance(content, str):
         raise EmbedlabError(f"chat endpoint {url} returned a non-text message content: {_one_line(content)}")
     return content

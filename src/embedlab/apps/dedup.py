@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
-from sklearn.preprocessing import normalize
 
 from embedlab.atomic import write_text
 from embedlab.data.labeled import LabeledPairs, read_labeled_pairs
@@ -25,7 +24,7 @@ from embedlab.embedder import Embedder
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.index.registry import create_store
-from embedlab.similarity import pairwise_cosine
+from embedlab.similarity import pairwise_cosine, unit_rows
 
 STORES = ("exact", "faiss-hnsw")
 
@@ -75,7 +74,7 @@ def unit_vectors(embeddings: Any) -> np.ndarray:
     array = np.asarray(embeddings, dtype=np.float32)
     if array.ndim != 2:
         raise EmbedlabError(f"embeddings must be 2-D (n, d), got shape {array.shape}")
-    return normalize(array)
+    return unit_rows(array)
 
 
 def find_duplicate_pairs(

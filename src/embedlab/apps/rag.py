@@ -98,7 +98,9 @@ def answer(question: str, index: Index, config: RagConfig = RagConfig(), reranke
     if config.chat is not None:
         reply = ChatClient(config.chat).ask(prompt, system=SYSTEM_PROMPT)
         return RagAnswer(reply.strip(), citations, prompt, "generated")
-    return RagAnswer(extractive_answer(question, sources, index.encoder, config.sentences), citations, prompt, "extractive")
+    return RagAnswer(
+        extractive_answer(question, sources, index.encoder, config.sentences), citations, prompt, "extractive"
+    )
 
 
 def retrieve(questions: Sequence[str], index: Index, config: RagConfig, reranker: Reranker | None, k: int) -> list[list[Any]]:

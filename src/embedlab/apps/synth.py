@@ -41,7 +41,9 @@ class SynthConfig:
     max_query_words: int = 32
 
     def __post_init__(self) -> None:
-        if min(self.per_passage, self.batch_size, self.max_query_words) < 1 or (self.limit is not None and self.limit < 0):
+        if min(self.per_passage, self.batch_size, self.max_query_words) < 1 or (
+            self.limit is not None and self.limit < 0
+        ):
             raise EmbedlabError(
                 f"need per_passage, batch_size, max_query_words >= 1 and limit >= 0, got {self.per_passage}, "
                 f"{self.batch_size}, {self.max_query_words}, {self.limit}"
@@ -122,7 +124,9 @@ def done_passages(out: Path) -> set[str]:
         except (json.JSONDecodeError, AttributeError):
             raise EmbedlabError(f"{out}:{number} is not a JSON object") from None
         if not isinstance(passage_id, str):
-            raise EmbedlabError(f"{out}:{number} has no passage_id: not written by embedlab synth; choose another --out")
+            raise EmbedlabError(
+                f"{out}:{number} has no passage_id: not written by embedlab synth; choose another --out"
+            )
         done.add(passage_id)
     return done
 

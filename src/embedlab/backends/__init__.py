@@ -17,7 +17,16 @@ from embedlab.hardware import cpu_info
 BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 
-__all__ = ["AUTO", "BACKENDS", "Backend", "BackendChoice", "ExportableEncoder", "check_backend_name", "choose_backend", "load_backend"]
+__all__ = [
+    "AUTO",
+    "BACKENDS",
+    "Backend",
+    "BackendChoice",
+    "ExportableEncoder",
+    "check_backend_name",
+    "choose_backend",
+    "load_backend",
+]
 
 
 def check_backend_name(name: str) -> str:

@@ -90,7 +90,9 @@ class _GraphModule(nn.Module):
         return pooled, normalized
 
 
-def export_onnx(encoder: ExportableEncoder, graph_dir: Path, *, int8: bool, config: Int8Config | None = None) -> list[ExportReport]:
+def export_onnx(
+    encoder: ExportableEncoder, graph_dir: Path, *, int8: bool, config: Int8Config | None = None
+) -> list[ExportReport]:
     """Write model.onnx (and model_qint8.onnx when int8) into graph_dir, validate them and record them.
 
     config defaults to Int8Config.for_cpu(this CPU), since the int8 kernels, and so the safe settings, differ.
@@ -134,7 +136,9 @@ def export_onnx(encoder: ExportableEncoder, graph_dir: Path, *, int8: bool, conf
 
 def _check_exportable(encoder: ExportableEncoder) -> None:
     if encoder.model.pooling.needs_attentions:
-        raise EmbedlabError("cls_attention pooling reads attention weights the ONNX graph does not expose; use backend torch")
+        raise EmbedlabError(
+            "cls_attention pooling reads attention weights the ONNX graph does not expose; use backend torch"
+        )
     if not encoder.model.pooling.include_prompt:
         raise EmbedlabError("this model pools without its prompt (include_prompt: false); use backend torch")
 
@@ -206,10 +210,15 @@ def _validate(
         seconds=time.perf_counter() - start,
     )
     if backend == "onnx" and report.max_abs_diff > FP32_MAX_DIFF:
-        raise EmbedlabError(f"the exported graph differs from torch by {report.max_abs_diff:.1e} (> {FP32_MAX_DIFF:.0e})")
-    if backend == "onnx-int8" and (report.mean_cosine < INT8_MIN_MEAN_COSINE or report.worst_cosine < INT8_MIN_WORST_COSINE):
         raise EmbedlabError(
-            f"the int8 graph agrees with fp32 at mean cosine {report.mean_cosine:.4f} (worst {report.worst_cosine:.4f}), "
+            f"the exported graph differs from torch by {report.max_abs_diff:.1e} (> {FP32_MAX_DIFF:.0e})"
+        )
+    if backend == "onnx-int8" and (
+        report.mean_cosine < INT8_MIN_MEAN_COSINE or report.worst_cosine < INT8_MIN_WORST_COSINE
+    ):
+        raise EmbedlabError(
+            f"the int8 graph agrees with fp32 at mean cosine {report.mean_cosine:.4f} "
+            f"(worst {report.worst_cosine:.4f}), "
             f"below the bound of {INT8_MIN_MEAN_COSINE} (worst {INT8_MIN_WORST_COSINE})"
         )
     return report

@@ -1,9 +1,10 @@
 """oneDNN fused linear layers for a bf16 transformer on the CPU: bias, GELU and the residual add in the matmul.
 
-In eager PyTorch a bf16 `nn.Linear` spends about as long broadcasting its bias into the output as multiplying
-on AMX, and GELU and each residual add read the activations once more; oneDNN applies them while the product
-is still in cache, with the weight packed once into its blocked layout. This is what `torch.compile` with
-freezing does for these layers, minus the compile (a minute per load and a C++ compiler) and its shape guards.
+In eager PyTorch a bf16 `nn.Linear` on AMX spends a large share of its time broadcasting its bias into the output,
+and GELU and each residual add read the activations once more; oneDNN applies them while the product is still in
+cache, with the weight packed once into its blocked layout (docs/benchmarks/kernels.md). This is what
+`torch.compile` with freezing does for these layers, minus the compile (slow at every load, and it needs a C++
+compiler) and its shape guards.
 """
 
 from __future__ import annotations

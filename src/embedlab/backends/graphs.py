@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 from embedlab.backends.base import ExportableEncoder
 from embedlab.backends.export import FP32_FILE, GRAPH_DIR, INT8_FILE, export_onnx
 from embedlab.backends.manifest import check_fresh, weights_sha256

@@ -14,7 +14,7 @@ from embedlab.hardware import CpuInfo
 
 @dataclass(frozen=True)
 class Int8Config:
-    """Which operators turn int8 and how; the defaults are the ones that met the bound in the benchmark."""
+    """Which operators turn int8 and how; the defaults met the bound in docs/benchmarks/int8_recipe.md."""
 
     per_channel: bool = True
     # u8 x s8 products can saturate 16-bit sums on AVX2 without VNNI; a 7-bit weight range avoids it.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from embedlab.atomic import write_json
 from embedlab.errors import ModelLoadError
+from embedlab.files import hash_file_into
 
 MANIFEST = "embedlab_export.json"
-CHUNK = 1 << 20
 
 
 def weights_sha256(directory: Path) -> str:
@@ -24,9 +24,7 @@ def weights_sha256(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
+        hash_file_into(digest, path)
     return digest.hexdigest()
 
 

@@ -6,6 +6,7 @@ Full graph optimisations are on; memory patterns are off because every batch has
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -32,7 +33,7 @@ class OnnxBackend:
         options.enable_mem_pattern = False
         try:
             self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable graphs
             raise ModelLoadError(f"ONNX Runtime cannot load {graph}: {str(err).strip().splitlines()[0]}") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.graph = graph
@@ -48,4 +49,3 @@ class OnnxBackend:
 
     def torch_model(self, model: EmbeddingModel) -> None:
         """A graph has no torch model to read token vectors from."""
-        return None

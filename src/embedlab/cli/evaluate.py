@@ -44,12 +44,16 @@ def retrieval(
     data: Path = BeirDir,
     split: str = SplitOption,
     top_k: int = typer.Option(100, help="Depth of the ranking each query gets."),
-    ignore_identical_ids: bool = typer.Option(True, help="Drop hits whose doc id equals the query id (BEIR's default)."),
+    ignore_identical_ids: bool = typer.Option(
+        True, help="Drop hits whose doc id equals the query id (BEIR's default)."
+    ),
     cache: bool = typer.Option(True, help="Reuse corpus embeddings cached for this model, data and settings."),
     hybrid: bool = typer.Option(False, help="Fuse the model's ranking with BM25's (reciprocal rank fusion)."),
     rerank: Path | None = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
     rerank_top: int = typer.Option(100, help="How many first-stage documents per query --rerank re-orders."),
-    rerank_fuse: bool = typer.Option(False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."),
+    rerank_fuse: bool = typer.Option(
+        False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."
+    ),
     batch_size: int = BatchOption,
     json: Path | None = JsonOption,
 ) -> None:
@@ -185,12 +189,29 @@ def _diagnostic_rows(report) -> list[tuple[str, str, str]]:
         ("uniformity", f"{report.uniformity:.3f}", "log E exp(-2|x-y|^2): lower spreads texts more evenly"),
         ("effective rank", f"{report.effective_rank:.1f} / {report.dim}", "dimensions the space really uses"),
     ]
-    rows += [(f"top-{k} PC variance", f"{share:.3f}", "variance share of the leading components") for k, share in report.top_pc_share.items()]
+    rows += [
+        (f"top-{k} PC variance", f"{share:.3f}", "variance share of the leading components")
+        for k, share in report.top_pc_share.items()
+    ]
     if report.alignment is not None:
-        rows.append(("alignment", f"{report.alignment:.3f}", f"E|x-y|^2 over {report.positive_pairs.count} positive pairs: lower is better"))
-        rows.append(("positive vs random AUC", f"{report.auc:.3f}", "how well cosine separates positives from random pairs"))
+        rows.append(
+            (
+                "alignment",
+                f"{report.alignment:.3f}",
+                f"E|x-y|^2 over {report.positive_pairs.count} positive pairs: lower is better",
+            )
+        )
+        rows.append(
+            ("positive vs random AUC", f"{report.auc:.3f}", "how well cosine separates positives from random pairs")
+        )
     if report.spearman is not None:
         rows.append(("spearman", f"{report.spearman:.3f}", "cosine vs gold scores"))
     if report.granularity is not None:
-        rows.append(("granularity", f"{report.granularity:.3f}", f"spearman over the {report.n_granularity_pairs} closest pairs"))
+        rows.append(
+            (
+                "granularity",
+                f"{report.granularity:.3f}",
+                f"spearman over the {report.n_granularity_pairs} closest pairs",
+            )
+        )
     return rows

@@ -46,7 +46,9 @@ def build(
     options = {"uri": uri} if uri is not None else {}
     if uri is not None and store != "milvus":
         raise EmbedlabError("--uri is for --store milvus")
-    config = IndexConfig(store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size)
+    config = IndexConfig(
+        store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size
+    )
     documents = read_corpus(corpus, field)
     index = Index.build(load_model(model), documents, config, model_name=model)
     index.save(out)

@@ -29,9 +29,18 @@ def export(
     for column in ("backend", "graph", "max |diff| vs torch", "mean cosine", "worst cosine", "seconds"):
         table.add_column(column, justify="left" if column in ("backend", "graph") else "right")
     for r in reports:
-        table.add_row(r.backend, str(r.path), f"{r.max_abs_diff:.2e}", f"{r.mean_cosine:.5f}", f"{r.worst_cosine:.5f}", f"{r.seconds:.1f}")
+        table.add_row(
+            r.backend,
+            str(r.path),
+            f"{r.max_abs_diff:.2e}",
+            f"{r.mean_cosine:.5f}",
+            f"{r.worst_cosine:.5f}",
+            f"{r.seconds:.1f}",
+        )
     console.print(table)
-    console.print(f"load it with Encoder.load({str(out)!r}, backend={reports[-1].backend!r}) or --backend {reports[-1].backend}")
+    console.print(
+        f"load it with Encoder.load({str(out)!r}, backend={reports[-1].backend!r}) or --backend {reports[-1].backend}"
+    )
 
 
 def distill(
@@ -44,10 +53,16 @@ def distill(
     ),
     sif: float | None = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
     vectors: str = typer.Option(
-        "token", "--vectors", help="A token's row: 'token' (its own output vector) or 'pooled' (model2vec's: the pooled [CLS] token [SEP])."
+        "token",
+        "--vectors",
+        help="A token's row: 'token' (its own output vector) or 'pooled' (model2vec's: the pooled [CLS] token [SEP]).",
     ),
     backend: str = typer.Option(
-        "torch", "--backend", "-b", help="Backend that runs the teacher over the vocabulary (any for --vectors pooled; torch or torch-bf16 for token)."
+        "torch",
+        "--backend",
+        "-b",
+        help="Backend that runs the teacher over the vocabulary (any for --vectors pooled; torch or torch-bf16 "
+        "for token).",
     ),
 ) -> None:
     """Distill MODEL into a static model: every token through the transformer, PCA, SIF weights."""
@@ -55,16 +70,22 @@ def distill(
     from embedlab.models.distill import DistillConfig, distill_model
     from embedlab.models.loading import glove_path
 
-    frequencies = glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
+    frequencies = (
+        glove_path() if word_frequencies == "glove" else (Path(word_frequencies) if word_frequencies else None)
+    )
     if frequencies is not None and not frequencies.is_file():
         raise EmbedlabError(f"word-frequency list not found: {frequencies}")
-    path = distill_model(model, out, DistillConfig(dim=dim, sif_coefficient=sif, word_frequencies=frequencies, vectors=vectors),
-                         backend)
+    path = distill_model(
+        model, out, DistillConfig(dim=dim, sif_coefficient=sif, word_frequencies=frequencies, vectors=vectors), backend
+    )
     console.print(f"wrote a {dim}-dimensional static model to {path}; load it like any model (-m {path})")
 
 
 BackendOption = typer.Option(
-    "torch", "--backend", "-b", help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8 or auto (picked by CPU features or GPU)."
+    "torch",
+    "--backend",
+    "-b",
+    help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8 or auto (picked by CPU features or GPU).",
 )
 ThreadsOption = typer.Option(None, "--threads", help="Threads for the backend (default: torch's, usually the cores).")
 MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens per batch (batch x longest text).")
@@ -84,10 +105,14 @@ def show_backends() -> None:
     fused = "oneDNN fused linear layers" if onednn_available() else "plain linear layers (no oneDNN fused ops here)"
     notes = {
         "torch": "always (fp32 reference)",
-        "torch-bf16": f"native bf16, {fused}" if has_native_bf16(cpu) else "refused: no native bf16 (emulated is slower than fp32)",
+        "torch-bf16": f"native bf16, {fused}"
+        if has_native_bf16(cpu)
+        else "refused: no native bf16 (emulated is slower than fp32)",
         "torch-fp16": "GPU only",
         "onnx": "fp32 ONNX Runtime, fused attention",
-        "onnx-int8": "fast (VNNI/AMX int8 dot products)" if has_fast_int8(cpu) else "runs, but no VNNI/AMX: little gain",
+        "onnx-int8": "fast (VNNI/AMX int8 dot products)"
+        if has_fast_int8(cpu)
+        else "runs, but no VNNI/AMX: little gain",
     }
     onnx = installed("onnxruntime")
     if not onnx:

@@ -18,7 +18,9 @@ def mine(
     output: Path = typer.Option(..., "--output", "-o", help="Triplets .jsonl to write (anchor, positive, negatives); a .report.json goes beside it.",
                                 callback=output_file),
     source: str = typer.Option("bm25", help=f"Where candidates come from: {', '.join(SOURCES)}."),
-    model: str = typer.Option("minilm", "--model", "-m", help=f"The model scoring dense and same_document candidates. {MODEL_HELP}"),
+    model: str = typer.Option(
+        "minilm", "--model", "-m", help=f"The model scoring dense and same_document candidates. {MODEL_HELP}"
+    ),
     split: str = typer.Option("train", help="The BEIR qrels split whose pairs get negatives."),
     count: int = typer.Option(5, help="Negatives per anchor; anchors with fewer survivors are dropped."),
     window: tuple[int, int] = typer.Option((10, 100), help="First and last rank (1-based) candidates are taken from."),
@@ -28,7 +30,11 @@ def mine(
     judge: str | None = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
     judge_threshold: float = typer.Option(0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."),
     sampling: str = typer.Option("top", help=f"Which survivors to keep: {', '.join(SAMPLINGS)}."),
-    pool: str = typer.Option("all", help=f"Candidates from every text ({POOLS[0]}) or only from texts that are some anchor's positive ({POOLS[1]}): negatives a model cannot reject by recognising never-relevant texts."),
+    pool: str = typer.Option(
+        "all",
+        help=f"Candidates from every text ({POOLS[0]}) or only from texts that are some anchor's positive "
+        f"({POOLS[1]}): negatives a model cannot reject by recognising never-relevant texts.",
+    ),
     seed: int = typer.Option(0, help="Seed for the random source and random sampling."),
     passage_words: int = typer.Option(64, help="same_document: words per passage."),
     passage_overlap: int = typer.Option(16, help="same_document: words shared by neighbouring passages."),
@@ -39,9 +45,18 @@ def mine(
     from embedlab.mining import mine as run_mining
 
     config = MiningConfig(
-        source=source, count=count, window=window, margin=None if no_margin else margin,
-        skip_above_positive=skip_above_positive, judge_threshold=judge_threshold, sampling=sampling, pool=pool, seed=seed,
-        passage_words=passage_words, passage_overlap=passage_overlap, batch_size=batch_size,
+        source=source,
+        count=count,
+        window=window,
+        margin=None if no_margin else margin,
+        skip_above_positive=skip_above_positive,
+        judge_threshold=judge_threshold,
+        sampling=sampling,
+        pool=pool,
+        seed=seed,
+        passage_words=passage_words,
+        passage_overlap=passage_overlap,
+        batch_size=batch_size,
     )
     if output.suffix != ".jsonl":
         raise EmbedlabError(f"--output must end in .jsonl, not {output.name}")
@@ -54,8 +69,12 @@ def mine(
     table.add_column("what")
     table.add_column("count", justify="right")
     report = result.report
-    for label, value in [("anchors", report.anchors), ("written", report.written), ("dropped (too few negatives)", report.dropped),
-                         ("negatives kept", report.selected)] + [(f"filtered: {k}", v) for k, v in report.filtered.items()]:
+    for label, value in [
+        ("anchors", report.anchors),
+        ("written", report.written),
+        ("dropped (too few negatives)", report.dropped),
+        ("negatives kept", report.selected),
+    ] + [(f"filtered: {k}", v) for k, v in report.filtered.items()]:
         table.add_row(label, str(value))
     console.print(table)
     console.print(f"wrote {triplets} and {report_path}")

@@ -66,7 +66,9 @@ def serve(
     )
     models = ServedModels(model=model, backend=backend, threads=threads, index=index, reranker=reranker)
     if host not in LOOPBACK and api_key is None:
-        errors.print(f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who reaches it can use it")
+        errors.print(
+            f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who reaches it can use it"
+        )
     if ray_replicas is not None:
         from embedlab.server.ray_serve import RayServeConfig, serve_on_ray
 

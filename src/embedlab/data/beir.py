@@ -6,13 +6,13 @@ Parsed the way the BEIR toolkit does, so scores computed here compare with publi
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedlab.data.root import dataset_path
 from embedlab.errors import EmbedlabError
+from embedlab.files import json_line
 
 
 @dataclass
@@ -108,10 +108,7 @@ def jsonl_rows(content: bytes, path: Path, id_fields: tuple[str, ...] = ("_id",)
     within the file."""
     seen: set[str] = set()
     for number, line in _lines(content, path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EmbedlabError(f"{path}:{number} is not valid JSON: {err.msg}") from None
+        row = json_line(line, f"{path}:{number}")
         value = next((row[f] for f in id_fields if f in row), None) if isinstance(row, dict) else None
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             names = " or ".join(repr(f) for f in id_fields)

@@ -128,7 +128,9 @@ def chunk_document(document: Document, spans: TokenSpans, config: ChunkConfig = 
     for number, first in enumerate(range(0, len(offsets), step)):
         last = min(first + config.max_tokens, len(offsets)) - 1
         start, end = offsets[first][0], offsets[last][1]
-        chunks.append(Chunk(document.id, number, document.text[start:end], start, end, document.title, document.metadata))
+        chunks.append(
+            Chunk(document.id, number, document.text[start:end], start, end, document.title, document.metadata)
+        )
         if last == len(offsets) - 1:
             break
     return chunks

@@ -5,8 +5,6 @@ Each kind is a small dataclass read from jsonl by one shared row reader, so ever
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import EmbedlabError
+from embedlab.files import json_line, open_text
 
 Label = str | int
 
 
 def text_field(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {type(value).__name__}")
+        raise TypeError(f"must be a string, got {type(value).__name__}")
     return value
 
 
@@ -41,22 +40,20 @@ def _binary_label(value: Any) -> int:
 
 def _class_label(value: Any) -> Label:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"must be a string or an integer, got {value!r}")
+        raise TypeError(f"must be a string or an integer, got {value!r}")
     return value
 
 
 def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]) -> list[tuple]:
     """One tuple per non-blank jsonl line, holding `fields` in order, each passed through its checker.
 
-    Checkers raise ValueError; it is re-raised as a one-line EmbedlabError naming file, line and field.
+    Checkers raise TypeError or ValueError; it is re-raised as a one-line EmbedlabError naming file, line and field.
     """
     path = Path(path)
     if not path.is_file():
         raise EmbedlabError(f"no data file at {path}")
     rows = []
-    # SNLI-sized files ship gzipped; reading them as they are spares users a manual step.
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
+    with open_text(path) as lines:  # SNLI-sized files ship gzipped
         try:
             for number, line in enumerate(lines, start=1):
                 if line.strip():
@@ -69,10 +66,7 @@ def read_jsonl_rows(path: str | Path, fields: Mapping[str, Callable[[Any], Any]]
 
 
 def _parse_row(line: str, fields: Mapping[str, Callable[[Any], Any]], where: str) -> tuple:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise EmbedlabError(f"{where} is not valid JSON: {err.msg}") from None
+    row = json_line(line, where)
     if not isinstance(row, dict):
         raise EmbedlabError(f"{where} is not a JSON object")
     values = []
@@ -81,7 +75,7 @@ def _parse_row(line: str, fields: Mapping[str, Callable[[Any], Any]], where: str
             raise EmbedlabError(f"{where} has no field {name!r}")
         try:
             values.append(check(row[name]))
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             raise EmbedlabError(f"{where} field {name!r} {err}") from None
     return tuple(values)
 

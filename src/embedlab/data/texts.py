@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from embedlab.data.beir import doc_text
 from embedlab.errors import EmbedlabError
+from embedlab.files import json_line
 
 
 def read_texts(path: str | Path, field: str = "text") -> list[str]:
@@ -26,10 +26,7 @@ def read_texts(path: str | Path, field: str = "text") -> list[str]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EmbedlabError(f"{path}:{number} is not valid JSON: {err.msg}") from None
+        row = json_line(line, f"{path}:{number}")
         value = row.get(field) if isinstance(row, dict) else None
         if not isinstance(value, str):
             raise EmbedlabError(f"{path}:{number} has no string field {field!r}")

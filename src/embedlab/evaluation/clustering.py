@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
-from sklearn.preprocessing import normalize
 
 from embedlab.data.labeled import LabeledTexts, read_labeled_texts
 from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
 from embedlab.evaluation.result import EvalResult
+from embedlab.similarity import unit_rows
 
 LINKAGES = ("ward", "average")
 
@@ -72,7 +72,7 @@ def evaluate_clustering(
     if n_clusters < 2:
         raise EmbedlabError(f"{texts.name}: the sample of {len(rows)} rows holds only one class; raise max_samples")
     embeddings = np.asarray(model.encode([texts.text[i] for i in rows], batch_size=config.batch_size))
-    points = normalize(embeddings.astype(np.float64))  # zero rows stay zero
+    points = unit_rows(embeddings.astype(np.float64))
     kmeans = KMeans(n_clusters, n_init=config.n_init, random_state=config.seed).fit_predict(points)
     metric = "euclidean" if config.linkage == "ward" else "cosine"
     agglomerative = AgglomerativeClustering(n_clusters, linkage=config.linkage, metric=metric).fit_predict(points)

@@ -5,8 +5,6 @@ After Ethayarajh (2019) and Wang & Isola (2020); a trained model scores pairs ap
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -20,7 +18,8 @@ from scipy.stats import rankdata, spearmanr
 from embedlab.data.texts import read_texts
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
-from embedlab.similarity import pairwise_cosine
+from embedlab.files import json_line, open_text
+from embedlab.similarity import pairwise_cosine, unit_rows
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -34,10 +33,8 @@ def _matrix(emb: Any) -> np.ndarray:
 
 
 def _unit_rows(emb: Any) -> np.ndarray:
-    """Rows scaled to length 1; zero rows stay zero so they add 0, never NaN."""
-    m = _matrix(emb)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms > 0, norms, 1.0)
+    """Checked rows scaled to length 1; zero rows stay zero so they add 0, never NaN."""
+    return unit_rows(_matrix(emb))
 
 
 def anisotropy(emb: Any) -> float:
@@ -196,7 +193,7 @@ def read_diagnose_input(path: str | os.PathLike, max_rows: int | None = None) ->
         raise EmbedlabError(f"{path}: diagnose reads .txt, .jsonl or .jsonl.gz files")
     rows: list[dict] = []
     try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as handle:
+        with open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 if max_rows is not None and len(rows) >= max_rows:
                     break
@@ -209,10 +206,7 @@ def read_diagnose_input(path: str | os.PathLike, max_rows: int | None = None) ->
 
 
 def _pair_row(line: str, where: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise EmbedlabError(f"{where} is not valid JSON: {err.msg}") from None
+    row = json_line(line, where)
     for a, b in (("sentence1", "sentence2"), ("anchor", "positive")):
         if isinstance(row, dict) and isinstance(row.get(a), str) and isinstance(row.get(b), str):
             return {"left": row[a], "right": row[b], "score": row.get("score"), "label": row.get("label")}

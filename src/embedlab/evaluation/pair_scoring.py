@@ -12,18 +12,17 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from embedlab.data.labeled import ScoredPairs, read_scored_pairs
-from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
-from embedlab.evaluation.sts import _correlation
+from embedlab.evaluation.sts import correlation, gold_scores
 
 
 def evaluate_pair_scorer(model: Any, data: str | os.PathLike | ScoredPairs, batch_size: int = 32) -> EvalResult:
     """Spearman (main) and Pearson of `model.predict(pairs)` against gold scores."""
     pairs = data if isinstance(data, ScoredPairs) else read_scored_pairs(data)
-    gold = np.asarray(pairs.score, dtype=np.float64)
-    if len(gold) < 2 or np.all(gold == gold[0]):
-        raise EmbedlabError(f"{pairs.name}: STS needs at least 2 pairs with differing gold scores")
-    predicted = np.asarray(model.predict(list(zip(pairs.sentence1, pairs.sentence2)), batch_size=batch_size), np.float64)
-    metrics = {"spearman": _correlation(spearmanr, gold, predicted), "pearson": _correlation(pearsonr, gold, predicted)}
+    gold = gold_scores(pairs)
+    predicted = np.asarray(
+        model.predict(list(zip(pairs.sentence1, pairs.sentence2)), batch_size=batch_size), np.float64
+    )
+    metrics = {"spearman": correlation(spearmanr, gold, predicted), "pearson": correlation(pearsonr, gold, predicted)}
     settings = {"batch_size": batch_size, "pairs": len(gold), "scorer": "cross_encoder"}
     return EvalResult("sts", pairs.name, model.name, metrics, "spearman", settings)

@@ -50,7 +50,10 @@ class RetrievalConfig:
 
     def __post_init__(self) -> None:
         # Checked up front: a bad value found after encoding the corpus would waste minutes.
-        if min(self.top_k, self.batch_size, self.chunk_size, self.rerank_top) < 1 or self.score not in ("cosine", "dot"):
+        if min(self.top_k, self.batch_size, self.chunk_size, self.rerank_top) < 1 or self.score not in (
+            "cosine",
+            "dot",
+        ):
             raise EmbedlabError(
                 f"need top_k, batch_size, chunk_size, rerank_top >= 1 and score 'cosine' or 'dot', got {self.top_k}, "
                 f"{self.batch_size}, {self.chunk_size}, {self.rerank_top}, {self.score!r}"

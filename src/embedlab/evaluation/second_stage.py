@@ -17,7 +17,9 @@ from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 def fuse_runs(runs: Sequence[Run], depth: int, k: int = RRF_K) -> Run:
     """Reciprocal rank fusion of runs, query by query (each run in trec order); the best `depth` per query kept."""
     if not runs or k < 0 or depth < 1:
-        raise EmbedlabError(f"fusion needs at least one run, k >= 0 and depth >= 1 (got {len(runs)} runs, k={k}, depth={depth})")
+        raise EmbedlabError(
+            f"fusion needs at least one run, k >= 0 and depth >= 1 (got {len(runs)} runs, k={k}, depth={depth})"
+        )
     fused: Run = {}
     for query_id in dict.fromkeys(q for run in runs for q in run):
         scores = dict(reciprocal_rank_fusion([trec_order(run.get(query_id, {})) for run in runs], k))

@@ -40,6 +40,14 @@ def encode_sentence_pairs(
     return embeddings[[row[s] for s in sentence1]], embeddings[[row[s] for s in sentence2]]
 
 
+def gold_scores(pairs: ScoredPairs) -> np.ndarray:
+    """The gold scores as float64; fewer than 2 pairs or all-equal scores leave no correlation to measure."""
+    gold = np.asarray(pairs.score, dtype=np.float64)
+    if len(gold) < 2 or np.all(gold == gold[0]):
+        raise EmbedlabError(f"{pairs.name}: STS needs at least 2 pairs with differing gold scores")
+    return gold
+
+
 def evaluate_sts(model: Embedder, data: str | os.PathLike | ScoredPairs, batch_size: int = 32) -> EvalResult:
     """Correlations of pair similarity with gold scores; main metric `spearman` (cosine).
 
@@ -47,21 +55,19 @@ def evaluate_sts(model: Embedder, data: str | os.PathLike | ScoredPairs, batch_s
     scores are all equal has undefined correlation and gets NaN rather than an error.
     """
     pairs = data if isinstance(data, ScoredPairs) else read_scored_pairs(data)
-    gold = np.asarray(pairs.score, dtype=np.float64)
-    if len(gold) < 2 or np.all(gold == gold[0]):
-        raise EmbedlabError(f"{pairs.name}: STS needs at least 2 pairs with differing gold scores")
+    gold = gold_scores(pairs)
     a, b = encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2, batch_size)
     metrics: dict[str, float] = {}
     for name, score in PAIR_SCORES.items():
         predicted = np.asarray(score(a, b), dtype=np.float64)
         prefix = "" if name == "cosine" else f"{name}_"
-        metrics[f"{prefix}spearman"] = _correlation(spearmanr, gold, predicted)
-        metrics[f"{prefix}pearson"] = _correlation(pearsonr, gold, predicted)
+        metrics[f"{prefix}spearman"] = correlation(spearmanr, gold, predicted)
+        metrics[f"{prefix}pearson"] = correlation(pearsonr, gold, predicted)
     settings = {"batch_size": batch_size, "pairs": len(gold), "score_range": [float(gold.min()), float(gold.max())]}
     return EvalResult("sts", pairs.name, model.name, metrics, "spearman", settings)
 
 
-def _correlation(statistic: Callable, gold: np.ndarray, predicted: np.ndarray) -> float:
+def correlation(statistic: Callable, gold: np.ndarray, predicted: np.ndarray) -> float:
     # scipy warns and returns NaN for constant input; NaN is the honest value, the warning only noise.
     if np.all(predicted == predicted[0]):
         return float("nan")

@@ -65,7 +65,9 @@ def run_task(model: Embedder, task: SuiteTask, batch_size: int = 32) -> EvalResu
 
     runners: dict[str, Callable[[], EvalResult]] = {
         "sts": lambda: evaluate_sts(model, task.path, batch_size=batch_size),
-        "retrieval": lambda: evaluate_retrieval(model, task.path, RetrievalConfig(split=task.split, batch_size=batch_size)),
+        "retrieval": lambda: evaluate_retrieval(
+            model, task.path, RetrievalConfig(split=task.split, batch_size=batch_size)
+        ),
         "reranking": lambda: evaluate_reranking(model, task.path, split=task.split),
         "pairs": lambda: evaluate_pairs(model, task.path),
         "clustering": lambda: evaluate_clustering(model, task.path, ClusteringConfig()),

@@ -37,7 +37,9 @@ class ExactStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None) -> None:
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None
+    ) -> None:
         vectors = check_vectors(ids, vectors, self.dim)
         metadata = [dict(m) for m in metadata] if metadata is not None else [{} for _ in ids]
         if len(metadata) != len(ids):
@@ -92,8 +94,10 @@ class ExactStore:
         # Written beside and renamed over the old file, which a memory-mapped store may still be reading.
         save_array(self.vectors, directory / VECTORS_FILE)
         with open(directory / ROWS_FILE, "w", encoding="utf-8") as handle:
-            for i, meta in zip(self.ids, self.metadata):
-                handle.write(json.dumps({"id": i, "metadata": meta}, ensure_ascii=False) + "\n")
+            handle.writelines(
+                json.dumps({"id": i, "metadata": meta}, ensure_ascii=False) + "\n"
+                for i, meta in zip(self.ids, self.metadata)
+            )
 
     @classmethod
     def load(cls, directory: Path, dim: int, mmap: bool = False) -> ExactStore:
@@ -105,7 +109,9 @@ class ExactStore:
         except (OSError, ValueError) as err:
             raise EmbedlabError(f"cannot read the exact store in {directory}: {err}") from None
         if vectors.shape != (len(rows), dim):
-            raise EmbedlabError(f"{directory}: {len(rows)} rows but vectors of shape {vectors.shape} (expected dim {dim})")
+            raise EmbedlabError(
+                f"{directory}: {len(rows)} rows but vectors of shape {vectors.shape} (expected dim {dim})"
+            )
         store = cls(dim)
         store.vectors = vectors.astype(np.float32, copy=False)
         store.ids = [r["id"] for r in rows]

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import faiss
 import numpy as np
@@ -101,7 +101,7 @@ class IvfPqConfig:
         return size > 2 * built_for
 
 
-FaissConfig = Union[HnswConfig, IvfPqConfig]
+FaissConfig = HnswConfig | IvfPqConfig
 CONFIGS: dict[str, type[FaissConfig]] = {config.kind: config for config in (HnswConfig, IvfPqConfig)}
 
 

@@ -6,7 +6,6 @@ good copy and a different model is refused instead of searched with.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,24 +20,28 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from embedlab.atomic import write_json
+from embedlab.atomic import atomic_directory, write_json
 from embedlab.bm25 import BM25Index
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
+from embedlab.files import sha256_file
 from embedlab.index.model_check import check_model, model_record
 from embedlab.models.fingerprint import model_fingerprint
 from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
+from embedlab.models.fingerprint import model_fingerprint
 from embedlab.models.inputs import as_text_list
+from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
 STORE_DIR = "store"
 MODES = ("dense", "bm25", "hybrid")
-GENERATION = re.compile(r"\.?g\d{6}(\.partial-\d+)?")  # a generation, or one a killed save left unfinished
+# A generation, or the staging or old folder of one that a killed save left (.partial- from earlier versions).
+GENERATION = re.compile(r"\.?g\d{6}(\.(saving|old|partial)-\d+)?")
 DOC_ID = "doc_id"  # the metadata field every stored chunk gets, so filters can name a document
 
 
@@ -99,7 +102,8 @@ class Index:
 
     @classmethod
     def build(
-        cls, encoder: Embedder, documents: Iterable[Document], config: IndexConfig = IndexConfig(), model_name: str | None = None
+        cls, encoder: Embedder, documents: Iterable[Document], config: IndexConfig = IndexConfig(),
+        model_name: str | None = None,
     ) -> Index:
         """Chunk, embed and store `documents`; `model_name` as in the constructor."""
         index = cls(encoder, config, model_name=model_name)
@@ -248,28 +252,28 @@ class Index:
         an index that loads; older generations are removed afterwards.
         """
         directory = Path(directory).expanduser()
-        if directory.exists() and not (directory.is_dir() and (not any(directory.iterdir()) or (directory / MANIFEST).exists())):
+        if directory.exists() and not (
+            directory.is_dir() and (not any(directory.iterdir()) or (directory / MANIFEST).exists())
+        ):
             raise EmbedlabError(f"{directory} exists and is not an index directory; refusing to write into it")
         directory.mkdir(parents=True, exist_ok=True)
         previous = read_manifest(directory) if (directory / MANIFEST).exists() else None
         number = int(previous["generation"].removeprefix("g")) + 1 if previous else 1
         generation = f"g{number:06d}"
-        staging = directory / f".{generation}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
+        # A folder of this name can only be left by a save killed before its manifest: atomic_directory replaces it.
+        with atomic_directory(directory / generation) as staging:
             with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in self.chunks.values())
+                handle.writelines(
+                    json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in self.chunks.values()
+                )
             self.store.save(staging / STORE_DIR)
-            files = {path.relative_to(staging).as_posix(): _sha256(path) for path in sorted(staging.rglob("*")) if path.is_file()}
-            # Left by a save killed after its rename but before its manifest: never the current generation.
-            shutil.rmtree(directory / generation, ignore_errors=True)
-            staging.rename(directory / generation)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        manifest = {**self.info(), "generation": generation, "files": files,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "embedlab": version("embedlab")}
+            files = {
+                path.relative_to(staging).as_posix(): sha256_file(path)
+                for path in sorted(staging.rglob("*")) if path.is_file()
+            }
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest = {**self.info(), "generation": generation, "files": files, "created": created,
+                    "embedlab": version("embedlab")}
         write_json(manifest, directory / MANIFEST)
         for stale in directory.iterdir():
             if stale.name != generation and GENERATION.fullmatch(stale.name) and stale.is_dir():
@@ -277,7 +281,9 @@ class Index:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, encoder: Embedder | None = None, verify: bool = True, **store_options: Any) -> Index:
+    def load(
+        cls, directory: str | os.PathLike, encoder: Embedder | None = None, verify: bool = True, **store_options: Any
+    ) -> Index:
         """Open a saved index with the model it was built with (loaded from the manifest when not given).
 
         A given encoder whose dimensions or weights differ from the manifest's is refused; with `verify`, every
@@ -340,7 +346,7 @@ def verify_files(directory: Path, manifest: Mapping[str, Any]) -> None:
     """Check every file of the manifest's generation against its recorded sha256."""
     for name, digest in manifest["files"].items():
         path = Path(directory) / manifest["generation"] / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise EmbedlabError(f"{path} is missing or corrupt (checksum mismatch): rebuild the index")
 
 
@@ -364,11 +370,3 @@ def _checked_documents(documents: Iterable[Document]) -> list[Document]:
 def _metadata(chunk: Chunk) -> dict:
     """What the store holds beside a chunk's vector, and what filters match against."""
     return {**chunk.metadata, DOC_ID: chunk.doc_id}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

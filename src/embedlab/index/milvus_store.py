@@ -106,7 +106,7 @@ class MilvusStore:
                 _check_field(field)
         with _milvus_errors():
             for part in _slices(len(ids), self.config.batch_size):
-                # Converted batch by batch: as Python lists the vectors take about 8 times their numpy size.
+                # Converted batch by batch: as Python lists every float32 costs a pointer and a float object.
                 rows = zip(ids[part], vectors[part].tolist(), metadata[part])
                 self.client.upsert(self.config.collection, [{**meta, "id": i, "vector": v} for i, v, meta in rows])
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from embedlab.index.store import Scalar, StoreHit, Where, check_queries, load_se
 
 CODES_FILE = "codes.npz"
 HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
-_BYTE_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
+_BYTE_POPCOUNT = np.array([byte.bit_count() for byte in range(256)], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class BinaryCodec:
         return {}
 
 
-Codec = Union[Int8Codec, BinaryCodec]
+Codec = Int8Codec | BinaryCodec
 CODECS: dict[str, type[Codec]] = {"int8": Int8Codec, "binary": BinaryCodec}
 
 

@@ -9,16 +9,16 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar, Union
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
 from embedlab.atomic import write_json
 from embedlab.errors import EmbedlabError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 # A filter: field -> value (equality) or field -> list of values (membership); all fields must match.
-Where = Mapping[str, Union[Scalar, Sequence[Scalar]]]
+Where = Mapping[str, Scalar | Sequence[Scalar]]
 Config = TypeVar("Config")
 # The kind and settings of a store that has some, saved beside its data.
 SETTINGS_FILE = "store_settings.json"
@@ -37,7 +37,9 @@ class VectorStore(Protocol):
     kind: str
     dim: int
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None) -> None: ...
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Scalar]] | None = None
+    ) -> None: ...
 
     def delete(self, ids: Sequence[str]) -> int: ...
 

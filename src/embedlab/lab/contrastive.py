@@ -29,7 +29,9 @@ class ProjectionConfig:
         if self.batch_size < 2:
             raise EmbedlabError(f"batch_size must be at least 2 (one pair has no negatives), not {self.batch_size}")
         if self.steps < 1 or not self.lr > 0 or not self.temperature > 0:
-            raise EmbedlabError(f"steps, lr and temperature must be positive, got {self.steps}, {self.lr}, {self.temperature}")
+            raise EmbedlabError(
+                f"steps, lr and temperature must be positive, got {self.steps}, {self.lr}, {self.temperature}"
+            )
 
 
 @dataclass
@@ -41,14 +43,21 @@ class ProjectionRun:
     losses: list[float] = field(default_factory=list)
 
 
-def train_projection(anchors: np.ndarray, positives: np.ndarray, config: ProjectionConfig = ProjectionConfig()) -> ProjectionRun:
+def train_projection(
+    anchors: np.ndarray, positives: np.ndarray, config: ProjectionConfig = ProjectionConfig()
+) -> ProjectionRun:
     """Train a bias-free d -> 2 linear head with InfoNCE on the pairs (anchors[i], positives[i]).
 
     Batches walk through a fresh shuffle of the pairs each epoch; the whole-set loss is what the curve shows.
     """
-    a, p = torch.as_tensor(np.asarray(anchors), dtype=torch.float32), torch.as_tensor(np.asarray(positives), dtype=torch.float32)
+    a, p = (
+        torch.as_tensor(np.asarray(anchors), dtype=torch.float32),
+        torch.as_tensor(np.asarray(positives), dtype=torch.float32),
+    )
     if a.shape != p.shape or a.ndim != 2 or len(a) < 2:
-        raise EmbedlabError(f"need at least 2 aligned pairs of vectors, got shapes {tuple(a.shape)} and {tuple(p.shape)}")
+        raise EmbedlabError(
+            f"need at least 2 aligned pairs of vectors, got shapes {tuple(a.shape)} and {tuple(p.shape)}"
+        )
     if config.batch_size > len(a):
         raise EmbedlabError(f"batch_size {config.batch_size} is larger than the {len(a)} pairs")
     generator = torch.Generator().manual_seed(config.seed)

@@ -30,7 +30,9 @@ def matryoshka_dimensions(full: int, smallest: int = 32) -> list[int]:
     return sizes
 
 
-def matryoshka_rankings(query: np.ndarray, documents: np.ndarray, dimensions: Sequence[int]) -> dict[int, tuple[list[int], list[float]]]:
+def matryoshka_rankings(
+    query: np.ndarray, documents: np.ndarray, dimensions: Sequence[int]
+) -> dict[int, tuple[list[int], list[float]]]:
     """The ranking at each size: the vectors truncated to the first `dim` values and re-normalised, as
     /v1/embeddings with `dimensions` sends them."""
     q, d = torch.as_tensor(query, dtype=torch.float32), torch.as_tensor(documents, dtype=torch.float32)

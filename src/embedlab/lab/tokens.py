@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.lab.rankings import ranking
+from embedlab.models.encoder import Encoder
 from embedlab.models.pooling import Pooling
 
 SHOWN_STRATEGIES = ("cls", "mean", "max", "weighted_mean", "cls_attention")

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.losses.embedding import Batch, EmbeddingLoss
 from embedlab.losses.infonce import InfoNCEConfig, InfoNCELoss
+from embedlab.models.encoder import Encoder
 
 
 @dataclass(frozen=True)

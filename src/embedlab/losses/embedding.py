@@ -16,8 +16,8 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor, nn
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
+from embedlab.models.encoder import Encoder
 
 Batch = Mapping[str, Sequence[Any]]
 Config = TypeVar("Config")

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
 from embedlab.losses.embedding import Batch, EmbeddingLoss
+from embedlab.models.encoder import Encoder
 
 DEFAULT_DIMS = (384, 256, 128, 64, 32)
 

@@ -1,4 +1,5 @@
-"""Mining itself: candidates from a source, false-negative filters, a count per anchor, and a report of what was dropped.
+"""Mining itself: candidates from a source, false-negative filters, a count per anchor, and a report of what was
+dropped.
 
 The filters exist because unlabelled positives are common in retrieval data; training against them hurts.
 """
@@ -19,9 +20,10 @@ from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_sp
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.mining.config import MiningConfig
-from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks, unit_rows
+from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks
 from embedlab.mining.task import MiningTask, positives_only
 from embedlab.progress import progress_bar
+from embedlab.similarity import unit_rows
 
 DEFAULT_CONFIG = MiningConfig()  # frozen, so one shared default is safe
 
@@ -65,7 +67,10 @@ class _Candidates:
 
 
 def mine(
-    task: MiningTask, config: MiningConfig = DEFAULT_CONFIG, model: Embedder | None = None, judge: Judge | None = None,
+    task: MiningTask,
+    config: MiningConfig = DEFAULT_CONFIG,
+    model: Embedder | None = None,
+    judge: Judge | None = None,
     show_progress: bool = False,
 ) -> MiningResult:
     """Mine `config.count` negatives per anchor of `task`; `model` is needed by the dense and same_document sources.
@@ -102,7 +107,9 @@ def write_triplets(result: MiningResult, path: str | Path) -> tuple[Path, Path]:
     return path, write_json(result.report.to_dict(), report_path)
 
 
-def _candidates(task: MiningTask, config: MiningConfig, model: Embedder | None, reasons: Counter) -> Iterator[tuple[int, _Candidates]]:
+def _candidates(
+    task: MiningTask, config: MiningConfig, model: Embedder | None, reasons: Counter
+) -> Iterator[tuple[int, _Candidates]]:
     if config.source == "random":
         yield from _random_candidates(task, config, reasons)
     elif config.source == "same_document":
@@ -111,10 +118,15 @@ def _candidates(task: MiningTask, config: MiningConfig, model: Embedder | None, 
         for start, scores in score_blocks(task, config, model):
             for offset, row_scores in enumerate(scores):
                 i = start + offset
-                yield i, _Candidates(task.pool[task.positives[i]], _ranked_candidates(task, i, row_scores, config, reasons))
+                yield (
+                    i,
+                    _Candidates(task.pool[task.positives[i]], _ranked_candidates(task, i, row_scores, config, reasons)),
+                )
 
 
-def _ranked_candidates(task: MiningTask, i: int, scores: np.ndarray, config: MiningConfig, reasons: Counter) -> list[str]:
+def _ranked_candidates(
+    task: MiningTask, i: int, scores: np.ndarray, config: MiningConfig, reasons: Counter
+) -> list[str]:
     """Pool texts ranked in the window that pass the known-positive, rank and margin filters, best first."""
     first, last = config.window
     positive = task.positives[i]
@@ -195,7 +207,9 @@ def _same_document_candidates(
         yield i, _Candidates(parts[best].text, kept)
 
 
-def _take(i: int, anchor: str, texts: list[str], config: MiningConfig, judge: Judge | None, reasons: Counter) -> list[str]:
+def _take(
+    i: int, anchor: str, texts: list[str], config: MiningConfig, judge: Judge | None, reasons: Counter
+) -> list[str]:
     """The first `count` candidates in sampling order that the judge (if any) does not call relevant.
 
     The judge is asked about a few candidates at a time, so a cross-encoder scores only what might be kept.

@@ -15,6 +15,7 @@ from embedlab.embedder import Embedder
 from embedlab.evaluation.retrieval import document_embeddings
 from embedlab.mining.config import MiningConfig
 from embedlab.mining.task import MiningTask
+from embedlab.similarity import unit_rows
 
 # Anchors scored per block: bounds the (anchors x pool) matrix held at once to about 16M floats.
 BLOCK_CELLS = 1 << 24
@@ -28,18 +29,13 @@ def score_blocks(task: MiningTask, config: MiningConfig, model: Embedder | None)
         for start in range(0, len(task.anchors), block):
             yield start, index.scores(task.anchors[start : start + block])
         return
-    queries = unit_rows(model.encode_queries(task.anchors, batch_size=config.batch_size))
+    # Unit rows: cosine scores whatever the model's own normalisation.
+    queries = unit_rows(np.asarray(model.encode_queries(task.anchors, batch_size=config.batch_size), np.float32))
     # The corpus encoding is the slow part; the evaluation cache shares it with retrieval runs of the same model.
-    documents = unit_rows(document_embeddings(model, task.pool, config.batch_size, config.use_cache))
+    documents = document_embeddings(model, task.pool, config.batch_size, config.use_cache)
+    documents = unit_rows(np.asarray(documents, np.float32))
     for start in range(0, len(task.anchors), block):
         yield start, queries[start : start + block] @ documents.T
-
-
-def unit_rows(vectors: Any) -> np.ndarray:
-    """Rows scaled to unit length (cosine scores whatever the model's own normalisation); zero rows stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
 
 
 def ranked_rows(scores: np.ndarray, last: int) -> np.ndarray:

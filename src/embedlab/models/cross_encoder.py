@@ -15,11 +15,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from embedlab.atomic import atomic_path, write_json
-from embedlab.models.token_batches import length_sorted_batches
-from embedlab.models.encoder import Encoder
+from embedlab.atomic import atomic_directory, write_json
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.models.st_format import read_json
+from embedlab.models.encoder import Encoder
+from embedlab.models.st_format import is_sentence_transformers_dir, read_json
+from embedlab.models.token_batches import length_sorted_batches
 
 MARKER = "cross_encoder.json"
 HEAD_FILE = "head.safetensors"
@@ -69,17 +69,26 @@ class CrossEncoder(nn.Module):
         head = nn.Linear(encoder.transformer.config.hidden_size, 1)
         try:
             head.load_state_dict(load_file(path / HEAD_FILE))
-        except Exception as err:  # missing file, wrong shapes, corrupt header
-            raise ModelLoadError(f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}") from None
+        except Exception as err:  # noqa: BLE001 - missing file, wrong shapes, corrupt header
+            raise ModelLoadError(
+                f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}"
+            ) from None
         model = cls(encoder, head, name=str(read_json(path / MARKER).get("name") or path))
         return model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """The transformer as a sentence-transformers directory, plus head.safetensors and the marker last."""
-        path = self.encoder.save(path)
-        with atomic_path(path / HEAD_FILE) as partial:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(partial))
-        write_json({"format": "embedlab.cross_encoder", "name": self.name}, path / MARKER)
+        """The transformer as a sentence-transformers directory, plus head.safetensors and the marker file.
+
+        Written beside the target and swapped in whole, so a failed save never leaves a transformer without its head.
+        """
+        path = Path(path).expanduser()
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_sentence_transformers_dir(path))):
+            raise EmbedlabError(f"{path} exists and is not a model directory; refusing to overwrite it")
+        with atomic_directory(path) as staging:
+            self.encoder.save(staging)
+            head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+            save_file(head, str(staging / HEAD_FILE))
+            write_json({"format": "embedlab.cross_encoder", "name": self.name}, staging / MARKER)
         return path
 
     @property
@@ -124,7 +133,9 @@ class CrossEncoder(nn.Module):
         self.train(was_training)
         return (torch.sigmoid(scores) if activation else scores).numpy()
 
-    def rerank(self, query: str, documents: Sequence[str], top_k: int | None = None, batch_size: int = 32) -> list[RerankHit]:
+    def rerank(
+        self, query: str, documents: Sequence[str], top_k: int | None = None, batch_size: int = 32
+    ) -> list[RerankHit]:
         """The documents ordered by score for the query, best first (ties: earlier document first), top_k of them."""
         if top_k is not None and top_k < 1:
             raise EmbedlabError(f"top_k must be at least 1, not {top_k}")

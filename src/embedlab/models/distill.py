@@ -7,7 +7,6 @@ pooled [CLS] token [SEP] (docs/inference.md has the comparison).
 
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -17,8 +16,9 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from embedlab.models.encoder import Encoder
 from embedlab.errors import EmbedlabError
+from embedlab.files import open_text
+from embedlab.models.encoder import Encoder
 from embedlab.models.static_encoder import StaticEncoder, zipf_sif_weights
 
 # Placeholder rows of BERT-style vocabularies: never produced by the tokenizer, only noise for the PCA.
@@ -31,12 +31,12 @@ class DistillConfig:
     """How to distill: output dimensions, SIF strength and how many tokens go through the model at once."""
 
     dim: int = 256
-    # None: 1e-4 with Zipf ranks (model2vec's value), 3e-4 with word frequencies (best on STS-B dev).
+    # None: 1e-4 with Zipf ranks (model2vec's value), 3e-4 with word frequencies (the better one on STS-B dev).
     sif_coefficient: float | None = None
     # A word list in frequency order (a GloVe file, a word-count file): its first column estimates p(token).
     word_frequencies: Path | None = None
     # "token": the token's own last-layer vector in [CLS] token [SEP]; "pooled": the model's pooling over all
-    # three (model2vec's recipe). token is 3-4 nDCG@10 points better on SciFact test, no worse on STS-B dev.
+    # three (model2vec's recipe). token wins on SciFact and ties on STS-B dev (docs/benchmarks/static_recipe.md).
     vectors: str = "token"
     batch_size: int = 1024
 
@@ -54,12 +54,14 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
     Placeholder and special tokens are left out (zero rows). PCA keeps `dim` components (centred, as model2vec
     does); each row is then weighted by a / (a + p(token)), p from the word-frequency list when given, else
     from a Zipf law over the kept tokens in id order, which in WordPiece and BPE vocabularies roughly follows
-    frequency. On STS-B test the frequency list is worth 3.5-4 points (docs/inference.md).
+    frequency. The frequency list helps short-text similarity (docs/benchmarks/static_recipe.md).
     """
     tokenizer = Tokenizer.from_str(encoder.tokenizer.backend_tokenizer.to_str())
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    words = [token for token, _ in sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])]
+    words = [
+        token for token, _ in sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])
+    ]
     special = set(encoder.tokenizer.all_special_ids)
     kept = np.array([i not in special and not UNUSED_TOKEN.fullmatch(w) for i, w in enumerate(words)])
     if not 1 <= config.dim <= min(encoder.dim, int(kept.sum())):
@@ -77,7 +79,9 @@ def distill(encoder: Encoder, config: DistillConfig = DistillConfig()) -> Static
     return StaticEncoder(words, table, name=f"{encoder.name}-static{config.dim}", tokenizer=tokenizer)
 
 
-def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 1024, vectors: str = "token") -> np.ndarray:
+def token_vectors(
+    encoder: Encoder, token_ids: np.ndarray, batch_size: int = 1024, vectors: str = "token"
+) -> np.ndarray:
     """(tokens, hidden) vectors of the given token ids, each run alone as [CLS] token [SEP].
 
     vectors="token" reads the token's own position through a torch backend's transformer; "pooled" takes the
@@ -118,9 +122,8 @@ def token_vectors(encoder: Encoder, token_ids: np.ndarray, batch_size: int = 102
 def read_word_list(path: Path) -> list[str]:
     """The first whitespace-separated field of every line (GloVe files and word counts alike), .gz allowed."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with open_text(path) as handle:
             words = [line.split(maxsplit=1)[0] for line in handle if line.strip()]
     except (OSError, UnicodeDecodeError) as err:
         raise EmbedlabError(f"cannot read the word-frequency list {path}: {err}") from None

@@ -1,9 +1,9 @@
 """Give the C heap's free pages back to the operating system after a large encode (glibc's malloc_trim).
 
 Each batch allocates activations of a new shape; glibc keeps the freed blocks in its heap rather than returning
-them, so a process that encodes the same 10k texts again and again drifts up and down by tens of MiB (+5.3% over
-50 rounds, docs/inference.md). Trimming after each large call keeps RSS flat for about 2 ms; elsewhere (macOS,
-musl) there is no such call and this does nothing.
+them, so a process that encodes the same texts again and again drifts upward from round to round. Trimming after
+each large call keeps RSS flat at a small fixed cost (docs/inference.md, "Memory over repeated encodes"); elsewhere
+(macOS, musl) there is no such call and this does nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 from functools import cache
 
-TRIM_MIN_TEXTS = 256  # below this an encode is short enough that 2 ms of trimming would show
+TRIM_MIN_TEXTS = 256  # below this an encode is short enough that the trim's fixed cost would show
 
 
 @cache

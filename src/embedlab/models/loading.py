@@ -61,4 +61,6 @@ def load_model(
     if text is not None and is_cross_encoder_dir(text):
         raise ModelLoadError(f"{text} is a cross-encoder: it scores pairs, it does not embed (use it with --rerank)")
     # backend and threads choose how a transformer runs (docs/inference.md); other models have one way only.
-    return Encoder.load(text, pooling=pooling, device=device, allow_pickle=allow_pickle, backend=backend, threads=threads)
+    return Encoder.load(
+        text, pooling=pooling, device=device, allow_pickle=allow_pickle, backend=backend, threads=threads
+    )

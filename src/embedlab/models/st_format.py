@@ -98,7 +98,9 @@ def write_layout(root: Path, layout: SentenceTransformerLayout, *, pooling_is_st
         modules.append({"idx": 1, "name": "1", "path": layout.pooling_dir.name, "type": pooling_type})
     if layout.normalize:
         (root / "2_Normalize").mkdir(exist_ok=True)
-        modules.append({"idx": len(modules), "name": str(len(modules)), "path": "2_Normalize", "type": ST_TYPES["normalize"]})
+        modules.append(
+            {"idx": len(modules), "name": str(len(modules)), "path": "2_Normalize", "type": ST_TYPES["normalize"]}
+        )
     _write_json(root / "modules.json", modules)
     _write_json(
         root / "sentence_bert_config.json",

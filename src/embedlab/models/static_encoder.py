@@ -6,7 +6,6 @@ A fast, dependency-light encoder that shares the transformer Encoder's `encode` 
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Iterable
@@ -17,11 +16,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from embedlab.models.encode_options import check_encode_options
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.files import open_text
+from embedlab.models.encode_options import check_encode_options
 from embedlab.models.inputs import as_text_list
-from embedlab.progress import progress_bar
 from embedlab.models.wordpiece_cache import CachedWordPiece
+from embedlab.progress import progress_bar
+from embedlab.similarity import unit_rows
 
 CHUNK = 1024
 
@@ -97,9 +98,8 @@ class StaticEncoder:
             raise ModelLoadError(f"GloVe file not found: {path}")
         if max_words is not None and max_words < 1:
             raise ModelLoadError(f"max_words must be >= 1, got {max_words}")
-        opener = gzip.open if path.suffix == ".gz" else open
         try:
-            with opener(path, "rt", encoding="utf-8") as handle:
+            with open_text(path) as handle:
                 words, vectors = _parse_glove(islice(handle, max_words), path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelLoadError(f"cannot read GloVe file {path}: {exc}") from None
@@ -114,11 +114,13 @@ class StaticEncoder:
 
         path = Path(path)
         if not is_static_dir(path):
-            raise ModelLoadError(f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})")
+            raise ModelLoadError(
+                f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})"
+            )
         try:
             tensors = load_file(str(path / VECTORS_FILE))
             tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
-        except Exception as err:  # safetensors and tokenizers raise their own types for unreadable files
+        except Exception as err:  # noqa: BLE001 - safetensors and tokenizers raise their own types for unreadable files
             raise ModelLoadError(f"cannot read the static model in {path}: {str(err).splitlines()[0]}") from None
         if "embeddings" not in tensors or set(tensors) - {"embeddings", "weights"}:
             raise ModelLoadError(f"{path / VECTORS_FILE} must hold 'embeddings' (and optionally 'weights') only")
@@ -134,21 +136,23 @@ class StaticEncoder:
         """Write a sub-word static model as a directory that load_dir and model2vec both read.
 
         config adds provenance (teacher, settings) to config.json; GloVe-style models have no tokenizer to save.
+        The directory is written beside the target and swapped in whole, so a failed save leaves the old copy.
         """
         from safetensors.numpy import save_file
 
-        from embedlab.atomic import atomic_path, write_json, write_text
+        from embedlab.atomic import atomic_directory, write_json
 
         if self._tokenizer is None:
             raise EmbedlabError("only sub-word static models (made by distill) can be saved; GloVe is a text file")
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_static_dir(path))):
+            raise EmbedlabError(f"{path} exists and is not a static model directory; refusing to overwrite it")
         tensors = {"embeddings": self._vectors} | ({"weights": self._weights} if self._sif else {})
-        with atomic_path(path / VECTORS_FILE) as partial:
-            save_file(tensors, str(partial))
-        write_text(self._tokenizer.to_str(), path / TOKENIZER_FILE)
         settings = {"model_type": STATIC_MODEL_TYPE, "architectures": ["StaticModel"], "hidden_dim": self.dim}
-        write_json({**settings, "normalize": True, "pooling": "mean", **(config or {})}, path / "config.json")
+        with atomic_directory(path) as staging:
+            save_file(tensors, str(staging / VECTORS_FILE))
+            (staging / TOKENIZER_FILE).write_text(self._tokenizer.to_str(), encoding="utf-8")
+            write_json({**settings, "normalize": True, "pooling": "mean", **(config or {})}, staging / "config.json")
         return path
 
     @property
@@ -234,8 +238,7 @@ class StaticEncoder:
                 advance(len(chunk))
         out = out[:, :dim] if dim is not None else out
         if normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out = out / np.where(norms > 0, norms, 1.0)  # zero rows stay zero rather than NaN
+            out = unit_rows(out)
         result = out[0] if single else out
         if convert_to == "torch":
             import torch  # deferred so numpy-only users of static vectors never pay torch's import time
@@ -314,7 +317,9 @@ def is_static_dir(path: Path) -> bool:
 def check_static_backend(backend: str) -> None:
     """Static models are table look-ups with one implementation; asking for another backend is a mistake."""
     if backend not in ("torch", "auto"):
-        raise ModelLoadError(f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)")
+        raise ModelLoadError(
+            f"backend {backend!r} is for transformers; a static model has no backends (drop --backend)"
+        )
 
 
 def _unknown_token_id(tokenizer: Any) -> int | None:
@@ -326,7 +331,7 @@ def _unknown_token_id(tokenizer: Any) -> int | None:
 def _parse_glove(lines: Iterable[str], path: Path) -> tuple[list[str], np.ndarray]:
     """Split GloVe lines into words and a float32 matrix, checking every line has d finite floats.
 
-    One numpy conversion for the whole file keeps 100k x 50 near a second; a bad value is located afterwards.
+    One numpy conversion for the whole file rather than one per line (far faster); a bad value is located afterwards.
     """
     words: list[str] = []
     rows: list[str] = []

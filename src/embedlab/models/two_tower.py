@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from embedlab.atomic import write_json
-from embedlab.models.encoder import Encoder
+from embedlab.atomic import atomic_directory, write_json
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.encoder import Encoder
 from embedlab.models.st_format import read_json
 
 MARKER = "two_tower.json"
@@ -56,14 +56,17 @@ class TwoTowerEncoder(nn.Module):
         return cls(*towers, name=str(path))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Each tower as a sentence-transformers directory (query/, document/), then the marker file last."""
+        """Each tower as a sentence-transformers directory (query/, document/) plus the marker file.
+
+        Written beside the target and swapped in whole, so a failed save never leaves one new tower beside an old one.
+        """
         path = Path(path)
         if path.exists() and any(path.iterdir()) and not is_two_tower_dir(path):
             raise EmbedlabError(f"{path} exists and is not a two-tower model directory; refusing to overwrite it")
-        path.mkdir(parents=True, exist_ok=True)
-        self.query_encoder.save(path / "query")
-        self.document_encoder.save(path / "document")
-        write_json({"format": "embedlab.two_tower", **{tower: tower for tower in TOWERS}}, path / MARKER)
+        with atomic_directory(path) as staging:
+            self.query_encoder.save(staging / "query")
+            self.document_encoder.save(staging / "document")
+            write_json({"format": "embedlab.two_tower", **{tower: tower for tower in TOWERS}}, staging / MARKER)
         return path
 
     @property
@@ -100,7 +103,12 @@ class TwoTowerEncoder(nn.Module):
         return self.document_encoder.document_prompt
 
     def info(self) -> dict:
-        return {"name": self.name, "kind": "two_tower", "query": self.query_encoder.info(), "document": self.document_encoder.info()}
+        return {
+            "name": self.name,
+            "kind": "two_tower",
+            "query": self.query_encoder.info(),
+            "document": self.document_encoder.info(),
+        }
 
     def encode(self, texts, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode(texts, **kwargs)

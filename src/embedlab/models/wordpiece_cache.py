@@ -17,7 +17,9 @@ from typing import Any
 # BertNormalizer on ASCII: control characters go; tab, newline and return become spaces (the split treats
 # them alike). ASCII punctuation is what BertPreTokenizer isolates; other ASCII runs are words.
 ASCII_CONTROLS = {c: None for c in [*range(9), 11, 12, *range(14, 32), 127]}
-ASCII_PUNCTUATION = re.escape("".join(chr(c) for c in [*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)]))
+ASCII_PUNCTUATION = re.escape(
+    "".join(chr(c) for c in [*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)])
+)
 WORDS = re.compile(rf"[^\s{ASCII_PUNCTUATION}]+|[{ASCII_PUNCTUATION}]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]")
 MAX_CACHED_WORDS = 1_000_000
@@ -58,7 +60,11 @@ class CachedWordPiece:
         """The memo for a BERT-style `tokenizers.Tokenizer`, or None where it would not give identical ids."""
         spec = json.loads(tokenizer.to_str())
         normalizer, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
-        if (normalizer.get("type"), pre.get("type"), model.get("type")) != ("BertNormalizer", "BertPreTokenizer", "WordPiece"):
+        if (normalizer.get("type"), pre.get("type"), model.get("type")) != (
+            "BertNormalizer",
+            "BertPreTokenizer",
+            "WordPiece",
+        ):
             return None
         added = spec.get("added_tokens") or []
         if any(entry.get("normalized") for entry in added):

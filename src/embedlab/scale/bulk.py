@@ -61,11 +61,13 @@ def encode_corpus(
 
     parts_dir belongs to one job (texts + settings); another job's folder is refused rather than mixed in.
     on_chunk(n_texts) is called as each chunk finishes, for progress bars. runner encodes the missing chunks:
-    by default this machine's process pool (embedlab.scale.ray_encode.RayRunner takes them to a Ray cluster).
+    by default a local process pool (embedlab.scale.ray_encode.RayRunner takes them to a Ray cluster).
     """
     texts = list(texts)
     parts_dir = Path(parts_dir)
-    chunks = [(i, texts[start : start + config.chunk_size]) for i, start in enumerate(range(0, len(texts), config.chunk_size))]
+    chunks = [
+        (i, texts[start : start + config.chunk_size]) for i, start in enumerate(range(0, len(texts), config.chunk_size))
+    ]
     _claim(parts_dir, texts, config)
     todo = [(i, chunk) for i, chunk in chunks if not _chunk_path(parts_dir, i).is_file()]
     if on_chunk:

@@ -90,7 +90,9 @@ async def similarity(body: SimilarityRequest, request: Request) -> SimilarityRes
     scores = np.atleast_1d(pairwise_cosine(first, second))
     data = [Similarity(index=i, score=float(s)) for i, s in enumerate(scores)]
     used = sum(tokens)
-    return SimilarityResponse(data=data, model=svc.config.model_name, usage=Usage(prompt_tokens=used, total_tokens=used))
+    return SimilarityResponse(
+        data=data, model=svc.config.model_name, usage=Usage(prompt_tokens=used, total_tokens=used)
+    )
 
 
 @router.post("/rerank", response_model=RerankResponse, summary="Order documents for a query with the cross-encoder")

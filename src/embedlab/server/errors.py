@@ -66,7 +66,9 @@ def validation_error(exc: RequestValidationError) -> APIError:
     """Request-schema failures as one 400 naming each bad field, as OpenAI answers them (not FastAPI's 422)."""
     described = [describe(problem) for problem in exc.errors()]
     message = "; ".join(f"{where}: {text}" if where else text for where, text in described)
-    return APIError(400, message or "invalid request", code="invalid_request", param=described[0][0] if described else None)
+    return APIError(
+        400, message or "invalid request", code="invalid_request", param=described[0][0] if described else None
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

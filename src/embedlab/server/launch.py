@@ -27,8 +27,8 @@ class ServedModels:
 
 def build_app(models: ServedModels, config: ServerConfig) -> FastAPI:
     """Load `models` and return the server app for them; the served encoder is at `app.state.service.encoder`."""
-    from embedlab.models.cross_encoder import CrossEncoder
     from embedlab.index.index import Index
+    from embedlab.models.cross_encoder import CrossEncoder
     from embedlab.models.loading import load_model
 
     encoder = load_model(models.model, backend=models.backend, threads=models.threads)

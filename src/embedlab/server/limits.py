@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -51,7 +52,9 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def check_api_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+async def check_api_key(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
     """401 unless the request carries the server's key as `Authorization: Bearer KEY` (when a key is set)."""
     key = request.app.state.service.config.api_key
     if key is None:

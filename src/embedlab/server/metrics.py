@@ -95,7 +95,9 @@ class Metrics:
         self.errors = Counter("embedlab_errors_total", "Error answers, by status and error code.", ("status", "code"))
         self.latency = Histogram("embedlab_request_duration_seconds", "Time from request to answer, by endpoint.",
                                  LATENCY_BUCKETS, ("endpoint",))
-        self.batch_requests = Histogram("embedlab_batch_requests", "Requests merged into one encode call.", SIZE_BUCKETS)
+        self.batch_requests = Histogram(
+            "embedlab_batch_requests", "Requests merged into one encode call.", SIZE_BUCKETS
+        )
         self.batch_texts = Histogram("embedlab_batch_texts", "Texts in one encode call.", SIZE_BUCKETS)
         self.batch_tokens = Histogram("embedlab_batch_tokens", "Tokens in one encode call.", TOKEN_BUCKETS)
         self.tokens = Counter("embedlab_tokens_total", "Input tokens embedded (after truncation).")

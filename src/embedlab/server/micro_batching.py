@@ -159,7 +159,7 @@ class InferenceWorker:
         texts = [text for job in jobs for text in job.texts]
         try:
             vectors = self.encode(texts, jobs[0].key)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - any failure goes to the waiting requests, never kills the worker
             if len(jobs) == 1:
                 jobs[0].future.set_exception(err)
                 return
@@ -178,5 +178,5 @@ class InferenceWorker:
 def _settle(future: Future, call: Callable[[], Any]) -> None:
     try:
         future.set_result(call())
-    except Exception as err:  # handed to the caller, who turns it into an error answer
+    except Exception as err:  # noqa: BLE001 - handed to the caller, who turns it into an error answer
         future.set_exception(err)

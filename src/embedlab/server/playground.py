@@ -16,10 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from embedlab.apps.rag import RagConfig, answer
 from embedlab.demo import DEMO_PAIRS, UNRELATED_PAIRS
 from embedlab.evaluation.diagnostics import DiagnoseConfig, DiagnosticsReport, diagnose
-from embedlab.models.encoder import Encoder
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
 from embedlab.lab.rankings import matryoshka_dimensions, matryoshka_rankings, ranking
 from embedlab.lab.tokens import SHOWN_STRATEGIES, pooling_rankings, raw_twin, require_transformer
+from embedlab.models.encoder import Encoder
 from embedlab.server.api import require_index, require_reranker, service
 from embedlab.server.limits import check_api_key, check_count
 from embedlab.server.playground_schemas import (

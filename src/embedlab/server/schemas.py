@@ -19,21 +19,24 @@ def _json_type(value: Any) -> str:
 
 
 def check_input(value: Any) -> str | list[str]:
-    """OpenAI's `input`: one non-empty string or a non-empty list of them; token arrays are refused by name."""
+    """OpenAI's `input`: one non-empty string or a non-empty list of them; token arrays are refused by name.
+
+    Wrong types raise ValueError too: pydantic turns only ValueError (and AssertionError) into a 400.
+    """
     if isinstance(value, str):
         if not value:
             raise ValueError("an empty string; give some text")
         return value
     if not isinstance(value, list):
-        raise ValueError(f"must be a string or a list of strings, not {_json_type(value)}")
+        raise ValueError(f"must be a string or a list of strings, not {_json_type(value)}")  # noqa: TRY004
     if not value:
         raise ValueError("an empty list; give at least one text")
     for i, item in enumerate(value):
         if isinstance(item, (int, list)) and not isinstance(item, bool):
             # OpenAI also takes tiktoken ids; they mean nothing to this model's tokenizer.
-            raise ValueError("token arrays are not supported; send the texts as strings")
+            raise ValueError("token arrays are not supported; send the texts as strings")  # noqa: TRY004
         if not isinstance(item, str):
-            raise ValueError(f"item {i} is {_json_type(item)}, not a string")
+            raise ValueError(f"item {i} is {_json_type(item)}, not a string")  # noqa: TRY004
         if not item:
             raise ValueError(f"item {i} is an empty string")
     return value

@@ -21,6 +21,7 @@ from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerSto
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
 from embedlab.server.metrics import Metrics
+from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.tokens import TokenCounter
 
 
@@ -106,8 +107,12 @@ class Service:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.config.timeout)
         except asyncio.TimeoutError:
             # wait_for has cancelled the Future: if it was still queued, the worker drops it unrun.
-            raise APIError(504, f"the request did not finish within {self.config.timeout:g}s (waiting included); "
-                           "send fewer or shorter texts, or retry when the server is less busy", code="timeout") from None
+            raise APIError(
+                504,
+                f"the request did not finish within {self.config.timeout:g}s (waiting included); "
+                "send fewer or shorter texts, or retry when the server is less busy",
+                code="timeout",
+            ) from None
 
     def _encode(self, texts: list[str], prompt_name: Hashable) -> np.ndarray:
         options = {"prompt_name": prompt_name} if prompt_name else {}

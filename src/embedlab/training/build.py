@@ -104,8 +104,10 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
         raise EmbedlabError("the config names no training data (add at least one entry under `data`)")
     distributed.init_from_environment()
     if config.bf16 and not (cpu_info().avx512_bf16 or cpu_info().amx_bf16) and not torch.cuda.is_available():
-        # Without native bf16 the CPU emulates it, about 100x slower than fp32.
-        warnings.warn("bf16 requested but this CPU has no native bf16 (avx512_bf16/AMX): training will be slow", stacklevel=2)
+        # Without native bf16 the CPU emulates it, far slower than fp32.
+        warnings.warn(
+            "bf16 requested but this CPU has no native bf16 (avx512_bf16/AMX): training will be slow", stacklevel=2
+        )
     seed_everything(config.seed)
     if model is None:
         model = build_model(config)

@@ -17,6 +17,7 @@ import torch
 
 from embedlab.atomic import atomic_directory
 from embedlab.errors import EmbedlabError
+from embedlab.models.encoder import Encoder
 
 STATE_FILE = "trainer_state.pt"
 MODEL_DIR = "model"
@@ -64,7 +65,7 @@ def load_trainer_state(directory: Path) -> TrainerState:
         # Checkpoints of older versions also hold a learning-rate scheduler, which the schedule now recomputes.
         known = {item.name for item in dataclasses.fields(TrainerState)}
         return TrainerState(**{key: value for key, value in content.items() if key in known})
-    except Exception as err:  # noqa: BLE001 -- truncated zip, foreign pickle, missing keys: all mean "not our checkpoint"
+    except Exception as err:  # noqa: BLE001 - truncated zip, foreign pickle, missing keys: "not our checkpoint"
         raise EmbedlabError(f"corrupt training checkpoint {path}: {str(err).splitlines()[0]}") from None
 
 
