@@ -22,8 +22,8 @@ from sklearn.preprocessing import normalize
 
 from embedlab.apps.dedup import unit_vectors
 from embedlab.atomic import atomic_path, write_text
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 
 METHODS = ("kmeans", "agglomerative", "community")
 # Cosine similarities: agglomerative merges clusters closer than 1 - threshold (average linkage); community

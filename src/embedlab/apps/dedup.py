@@ -18,9 +18,9 @@ from sklearn.metrics import precision_recall_fscore_support
 from embedlab.atomic import write_text
 from embedlab.data.labeled import LabeledPairs, read_labeled_pairs
 from embedlab.data.texts import read_texts
+from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.pairs import best_f1
-from embedlab.embedder import Embedder
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.index.registry import create_store

@@ -15,8 +15,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from embedlab.data.labeled import LabeledTexts, read_labeled_texts
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 
 

@@ -14,8 +14,8 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 
 from embedlab.data.labeled import LabeledTexts, read_labeled_texts
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.similarity import unit_rows
 

@@ -12,8 +12,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from embedlab.data.labeled import LabeledPairs, read_labeled_pairs
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
 from embedlab.similarity import pairwise_cosine

@@ -6,7 +6,6 @@ It isolates ranking quality from recall: every model sees the same candidates, s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from embedlab.data.beir import BeirDataset, load_beir
 from embedlab.embedder import Embedder

@@ -13,8 +13,8 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from embedlab.data.labeled import ScoredPairs, read_scored_pairs
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.similarity import pairwise_cosine
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedlab.data import data_root
-from embedlab.errors import EmbedlabError
 from embedlab.embedder import Embedder
+from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 
 LAYOUTS = (

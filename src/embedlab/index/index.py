@@ -27,8 +27,6 @@ from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.files import sha256_file
 from embedlab.index.model_check import check_model, model_record
-from embedlab.models.fingerprint import model_fingerprint
-from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
 from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
 from embedlab.models.fingerprint import model_fingerprint

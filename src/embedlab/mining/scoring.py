@@ -6,7 +6,6 @@ Whole score rows, not top-k hits: the filters need the positive's own score and 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 

@@ -17,7 +17,6 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from embedlab.embedder import Embedder
-from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
 from embedlab.server.metrics import Metrics

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from embedlab.embedder import Embedder
 from embedlab.server.errors import APIError

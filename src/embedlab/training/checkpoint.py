@@ -17,7 +17,6 @@ import torch
 
 from embedlab.atomic import atomic_directory
 from embedlab.errors import EmbedlabError
-from embedlab.models.encoder import Encoder
 
 STATE_FILE = "trainer_state.pt"
 MODEL_DIR = "model"
