@@ -24,10 +24,11 @@ from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
-from embedlab.models.model_files import check_weights, local_model_dir, quiet_transformers
+from embedlab.models.model_files import check_weights, first_line, local_model_dir, model_max_length, quiet_transformers
 from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
 from embedlab.models.pooling import Pooling
 from embedlab.models.st_format import (
@@ -60,7 +61,7 @@ class Encoder(nn.Module):
         self._tokenizer = tokenizer
         self.layout = layout
         self._name = name
-        self.max_seq_length = layout.max_seq_length or _model_max_length(model.transformer, tokenizer)
+        self.max_seq_length = layout.max_seq_length or model_max_length(model.transformer, tokenizer)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.backend: Backend = TorchBackend()
 
@@ -121,7 +122,7 @@ class Encoder(nn.Module):
                     attn_implementation="eager" if strategy == "cls_attention" else None,
                 )
         except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
-            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {_first_line(err)}") from None
+            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}") from None
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
@@ -260,12 +261,16 @@ class Encoder(nn.Module):
         show_progress: bool | None = None,
         convert_to: str = "numpy",
         max_tokens: int | None = None,
+        device: str | torch.device | None = None,
     ) -> np.ndarray | Tensor:
         """Embed texts as float32 (n, d); a single string gives (d,), an empty list (0, d).
 
         normalize=None follows the model (unit vectors for models with a Normalize module); dim truncates.
         max_tokens caps a batch's padded tokens (batch size x longest text) as well as its count.
+        device moves the model there for good, as in sentence-transformers (models/devices.move_encoder).
         """
+        if device is not None:
+            move_encoder(self, device)
         texts, single = as_text_list(texts)
         prefix = self._prompt(prompt, prompt_name)
         normalize = self.normalize if normalize is None else normalize
@@ -364,15 +369,6 @@ class Encoder(nn.Module):
         return target
 
 
-def select_device(device: str | None, backend: str) -> str:
-    """The device asked for, else the GPU when one is present and the backend runs there, else the CPU."""
-    if device is not None:
-        return device
-    # Only the torch backends (and auto, which picks one of them on a GPU) run on a GPU.
-    on_gpu = torch.cuda.is_available() and backend in ("torch", "torch-bf16", "auto")
-    return "cuda" if on_gpu else "cpu"
-
-
 def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> Tensor:
     """Matryoshka truncation to the first `dim` dimensions, then unit length; zero vectors stay zero."""
     if dim is not None:
@@ -392,16 +388,5 @@ def _warn_truncated(encodings: list[Encoding], max_seq_length: int) -> None:
         )
 
 
-def _model_max_length(transformer: nn.Module, tokenizer) -> int:
-    # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
-    limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
-    return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
-
-
 def _is_model_dir(path: Path) -> bool:
     return (path / "modules.json").exists() or (path / "config.json").exists()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

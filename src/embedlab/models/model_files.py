@@ -30,9 +30,8 @@ def local_model_dir(name: str, revision: str | None = None, allow_pickle: bool =
     try:
         return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
     except Exception as err:  # the hub raises many types; the user needs only the reason
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelLoadError(
-            f"{name!r} is not a local directory and could not be fetched from the Hugging Face hub: {reason}"
+            f"{name!r} is not a local directory and could not be fetched from the Hugging Face hub: {first_line(err)}"
         ) from None
 
 
@@ -63,3 +62,16 @@ def quiet_transformers() -> Iterator[None]:
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+
+
+def model_max_length(transformer, tokenizer) -> int:
+    """The longest input a model takes: its position table or its tokenizer's limit, whichever is smaller."""
+    # Tokenizers without a limit report a huge sentinel (1e30); position tables are the real bound.
+    limits = [getattr(transformer.config, "max_position_embeddings", None), tokenizer.model_max_length]
+    return min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first line (or its type's name), for one-line load errors from any library."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -32,6 +32,7 @@ from embedlab.training.checkpoint import (
     save_checkpoint,
 )
 from embedlab.training.config import TrainConfig
+from embedlab.training.precision import training_precision
 
 CHECKPOINT_DIR = "checkpoint"
 BEST_DIR = "best"
@@ -154,19 +155,23 @@ class Trainer:
         stream = self._batches_forever()
         self.model.train()
         leader = distributed.is_leader()
+        precision = training_precision(self.model.device, self.config.bf16)
+        scaler = precision.grad_scaler()
         with progress_bar(self.total_steps, "training", enabled=leader) as advance:
             advance(self.step)
             while self.step < self.total_steps:
                 value = 0.0
                 for _ in range(accumulation):
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
+                    with precision.autocast():
                         loss = self.loss(self.model, distributed.shard(next(stream))) / accumulation
-                    with torch.autocast("cpu", enabled=False):  # a caller's autocast must not recast the backward
-                        loss.backward()
+                    with torch.autocast(precision.device_type, enabled=False):  # a caller's autocast must not recast the backward
+                        scaler.scale(loss).backward()
                     value += float(loss.detach())
                 distributed.average_gradients(self.model, self.loss)
+                scaler.unscale_(self.optimizer)  # clipping reads the true gradients, not the fp16-scaled ones
                 torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), self.config.max_grad_norm)
-                self.optimizer.step()
+                scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed; the scale then shrinks
+                scaler.update()
                 # Inside a caller's own autocast block the bf16 casts of the weights stay cached across steps:
                 # every forward would then see the first step's weights while the real ones drift.
                 torch.clear_autocast_cache()
