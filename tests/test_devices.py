@@ -215,3 +215,29 @@ def test_encode_on_the_models_own_device_keeps_its_backend(minilm):
     expected = minilm.encode(["a cat", "a dog"])
     assert torch.allclose(torch.from_numpy(minilm.encode(["a cat", "a dog"], device="cpu")), torch.from_numpy(expected))
     assert minilm.backend is backend and minilm.device == torch.device("cpu")
+
+
+# ---- --device on the command line ---------------------------------------------------------------
+
+
+def test_cli_encode_and_train_take_a_device_and_refuse_a_missing_one(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from embedlab.cli.app import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a cat\na dog\n")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"anchor": "a cat", "positive": "a kitten"}\n')
+    config = tmp_path / "train.yaml"
+    config.write_text(f"data: [{{path: {pairs}}}]\neval_data: null\noutput_dir: {tmp_path / 'run'}\n")
+    runner = CliRunner()
+    for args in (["encode", "-i", str(texts), "-o", str(tmp_path / "x.npy"), "--device", "cuda"],
+                 ["train", str(config), "--device", "cuda"]):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, EmbedlabError), result.output
+        assert "sees no CUDA GPU" in str(result.exception)
+    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "run").exists()
+    result = runner.invoke(app, ["encode", "-i", str(texts), "-o", str(tmp_path / "x.npy"), "--device", "cpu"])
+    assert result.exit_code == 0 and (tmp_path / "x.npy").exists()
