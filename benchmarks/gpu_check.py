@@ -28,15 +28,19 @@ from timing import timed
 
 NEEDED = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "rich")
 ROOT = Path(__file__).resolve().parents[1]
-STEPS, TRAIN_BATCH, LEARNING_RATE, TEMPERATURE = 20, 16, 5e-5, 0.05
+# Temperature 0.5, not training's usual 0.05: on paraphrase pairs a trained model's loss at 0.05 is close to
+# zero, where relative differences say nothing; at 0.5 it starts near 1.5 and still falls.
+STEPS, TRAIN_BATCH, LEARNING_RATE, TEMPERATURE = 20, 16, 5e-5, 0.5
 PARITY_TEXTS, THROUGHPUT_TEXTS = 512, 4096
 BATCH = {"cpu": 32, "gpu": 128}  # each device at a batch size it is commonly run with
 # Per-step relative loss difference from the CPU fp32 run. fp32 on either device differs only in the order of
 # floating-point sums; half precision rounds every product to 8 (bf16) or 11 (fp16) significant bits, and the
-# InfoNCE temperature divides the similarities by 0.05, magnifying their rounding in the loss twentyfold.
-LOSS_TOLERANCE = {"fp32": 1e-3, "bf16": 5e-2, "fp16": 5e-2}
-# Encode parity with the CPU fp32 embeddings: fp32 element-wise (unit vectors), half precision by mean cosine.
-FP32_MAX_ABS_DIFF, HALF_MEAN_COSINE = 1e-4, 0.999
+# weights that rounding nudges drift further apart with every step.
+LOSS_TOLERANCE = {"fp32": 1e-3, "bf16": 3e-2, "fp16": 3e-2}
+# Encode parity with the CPU fp32 embeddings: fp32 element-wise (unit vectors), the others by mean cosine at the
+# bound their backend is documented with (docs/inference.md); auto is judged by the backend it picked.
+FP32_MAX_ABS_DIFF = 1e-4
+MEAN_COSINE = {"torch": 0.9999, "torch-bf16": 0.999, "torch-fp16": 0.999, "onnx": 0.9999, "onnx-int8": 0.99}
 
 
 def main() -> int:
@@ -81,7 +85,7 @@ def run_checks(model: Path, data: Path, device: str) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cpu": report_header(cpu_info()),
-        "model": model.name,
+        "model": str(model),
         "data": f"{data.name}: {len(pairs)} pairs",
         "training": training_checks(model, pairs, target),
         "encode": encode_checks(model, texts[:PARITY_TEXTS], target),
@@ -113,6 +117,7 @@ def training_checks(model: Path, pairs, target) -> list[dict]:
 
 def train_losses(model: Path, pairs, device, bf16: bool) -> list[float]:
     """The per-step losses of a short run; dropout is off so that both devices compute the same function."""
+    print(f"training on {device}, bf16={bf16}", file=sys.stderr, flush=True)
     from torch import nn
 
     from embedlab import Encoder
@@ -152,6 +157,7 @@ def encode_checks(model: Path, texts: list[str], target) -> list[dict]:
     encoder = Encoder.load(model, device="cpu")
     reference = encoder.encode(texts)
     moved = encoder.encode(texts, device=str(target))  # moves the model there for good
+    print(f"encode parity on {target}", file=sys.stderr, flush=True)
     rows = [{"run": f"{target} torch (encode(device=))", "max_abs_diff": float(np.abs(moved - reference).max()),
              "tolerance": FP32_MAX_ABS_DIFF, "passed": bool(np.abs(moved - reference).max() <= FP32_MAX_ABS_DIFF)}]
     if importlib.util.find_spec("sentence_transformers"):
@@ -168,9 +174,9 @@ def encode_checks(model: Path, texts: list[str], target) -> list[dict]:
             continue
         half = encoder.encode(texts)
         cosines = (half * reference).sum(axis=1) / (np.linalg.norm(half, axis=1) * np.linalg.norm(reference, axis=1))
+        bound = MEAN_COSINE[encoder.backend.name]
         rows.append({"run": f"{target} {backend} ({encoder.backend.name})", "mean_cosine": float(cosines.mean()),
-                     "min_cosine": float(cosines.min()), "tolerance": HALF_MEAN_COSINE,
-                     "passed": bool(cosines.mean() >= HALF_MEAN_COSINE)})
+                     "min_cosine": float(cosines.min()), "tolerance": bound, "passed": bool(cosines.mean() >= bound)})
     return rows
 
 
@@ -187,6 +193,7 @@ def throughput(model: Path, texts: list[str], target) -> list[dict]:
             except EmbedlabError as err:
                 rows.append({"device": device, "backend": backend, "refused": str(err)})
                 continue
+            print(f"throughput of {backend} on {device}", file=sys.stderr, flush=True)
             encoder.encode(texts[:batch], batch_size=batch)
             seconds, _, _ = timed(partial(encoder.encode, batch_size=batch), texts, min_seconds=1.0)
             rows.append({"device": device, "backend": backend, "runs": encoder.backend.name, "batch_size": batch,

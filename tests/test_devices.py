@@ -11,11 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from embedlab import EmbedlabError
 from embedlab.backends import check_backend_device
 from embedlab.hardware import cpu_info, gpu_has_bf16
-from embedlab.models.devices import select_device
+from embedlab.models.devices import DEVICE_TYPES, select_device
 from embedlab.training import precision as precision_module
 from embedlab.training.precision import Precision, training_precision
 from tests.test_trainer import make_trainer
@@ -170,6 +172,11 @@ def test_bad_devices_are_one_line(gpu, device, message):
         select_device(device)
 
 
+def test_mps_is_named_as_its_tensors_name_it(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert select_device("mps") == select_device("mps:0") == torch.device("mps", 0)
+
+
 def test_missing_gpus_are_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -241,3 +248,13 @@ def test_cli_encode_and_train_take_a_device_and_refuse_a_missing_one(tmp_path, m
     assert not (tmp_path / "x.npy").exists() and not (tmp_path / "run").exists()
     result = runner.invoke(app, ["encode", "-i", str(texts), "-o", str(tmp_path / "x.npy"), "--device", "cpu"])
     assert result.exit_code == 0 and (tmp_path / "x.npy").exists()
+
+
+@given(st.one_of(st.text(max_size=12), st.sampled_from(["cpu", "cuda", "cuda:0", "cuda:-1", "mps", "cpu:0", "xla"])))
+def test_any_device_text_is_a_known_device_or_one_clear_error(text):
+    try:
+        chosen = select_device(text)
+    except EmbedlabError as err:
+        assert "\n" not in str(err)
+    else:
+        assert chosen.type in DEVICE_TYPES

@@ -19,8 +19,8 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 def select_device(device: str | torch.device | None, backend: str = "torch") -> torch.device:
     """The device asked for, else the GPU when one is present and the backend runs there, else the CPU.
 
-    A bare "cuda" means the current GPU (cuda:0 unless torch.cuda.set_device said otherwise), so that one
-    device has one name and comparing devices works.
+    A bare "cuda" means the current GPU (cuda:0 unless torch.cuda.set_device said otherwise) and "mps" is mps:0,
+    as their tensors report them, so that one device has one name and comparing devices works.
     """
     if device is None:
         # The ONNX backends run on the CPU; every torch backend (and auto, which picks one of them) runs on a GPU.
@@ -39,8 +39,10 @@ def select_device(device: str | torch.device | None, backend: str = "torch") -> 
         if index >= torch.cuda.device_count():
             raise EmbedlabError(f"device {device} asked for, but there are {torch.cuda.device_count()} CUDA GPUs")
         return torch.device("cuda", index)
-    if chosen.type == "mps" and not torch.backends.mps.is_available():
-        raise EmbedlabError(f"device {device} asked for, but this machine has no Apple GPU (MPS) torch can use")
+    if chosen.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise EmbedlabError(f"device {device} asked for, but this machine has no Apple GPU (MPS) torch can use")
+        return torch.device("mps", 0)  # the one Apple GPU, named as its tensors name it
     return chosen
 
 
