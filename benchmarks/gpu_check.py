@@ -34,9 +34,10 @@ STEPS, TRAIN_BATCH, LEARNING_RATE, TEMPERATURE = 20, 16, 5e-5, 0.5
 PARITY_TEXTS, THROUGHPUT_TEXTS = 512, 4096
 BATCH = {"cpu": 32, "gpu": 128}  # each device at a batch size it is commonly run with
 # Per-step relative loss difference from the CPU fp32 run. fp32 on either device differs only in the order of
-# floating-point sums; half precision rounds every product to 8 (bf16) or 11 (fp16) significant bits, and the
-# weights that rounding nudges drift further apart with every step.
-LOSS_TOLERANCE = {"fp32": 1e-3, "bf16": 3e-2, "fp16": 3e-2}
+# floating-point sums. Half precision rounds every product to 8 (bf16) or 11 (fp16) significant bits; the loss
+# averages over many of them, so its own error is much smaller, but the weights drift apart step by step and
+# GPU kernels may accumulate in half precision where the CPU's keep fp32.
+LOSS_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-2, "fp16": 1e-2}
 # Encode parity with the CPU fp32 embeddings: fp32 element-wise (unit vectors), the others by mean cosine at the
 # bound their backend is documented with (docs/inference.md); auto is judged by the backend it picked.
 FP32_MAX_ABS_DIFF = 1e-4
