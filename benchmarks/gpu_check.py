@@ -164,7 +164,8 @@ def encode_checks(model: Path, texts: list[str], target) -> list[dict]:
     if importlib.util.find_spec("sentence_transformers"):
         from sentence_transformers import SentenceTransformer
 
-        theirs = SentenceTransformer(str(model), device=str(target)).encode(texts, convert_to_numpy=True)
+        # float(): recent releases keep a checkpoint's own dtype, and a model copied with fp16 weights would stay so.
+        theirs = SentenceTransformer(str(model), device=str(target)).float().encode(texts, convert_to_numpy=True)
         rows.append({"run": f"{target} sentence-transformers vs embedlab", "max_abs_diff": float(np.abs(theirs - moved).max()),
                      "tolerance": FP32_MAX_ABS_DIFF, "passed": bool(np.abs(theirs - moved).max() <= FP32_MAX_ABS_DIFF)})
     for backend in ("torch-bf16", "torch-fp16", "auto"):
@@ -215,7 +216,8 @@ def markdown(report: dict) -> str:
     ]
     for row in report["training"]:
         lines.append(f"| {row['run']} | {row['precision']} | {row['losses'][0]:.4f} | {row['losses'][-1]:.4f} | "
-                     f"{row.get('max_relative_diff', 0):.2e} | {row.get('tolerance', '')} | {row.get('passed', '')} |")
+                     f"{_figure(row, 'max_relative_diff', '.2e') or 'reference'} | {row.get('tolerance', '')} | "
+                     f"{row.get('passed', '')} |")
     lines += ["", "## Encode parity with the CPU's fp32 embeddings", "",
               "| run | max abs diff | mean cosine | min cosine | tolerance | passed |", "|---|---|---|---|---|---|"]
     for row in report["encode"]:
