@@ -101,3 +101,11 @@ def report_header(info: CpuInfo) -> str:
             f"- **torch:** {torch.__version__}, {info.torch_threads} threads, kernels: {info.torch_capability}",
         ]
     )
+
+
+def gpu_has_bf16() -> bool:
+    """Whether the current CUDA GPU does bf16 arithmetic natively (Ampere and later).
+
+    Older GPUs can emulate bf16, which torch's default check counts; emulated half precision defeats its purpose.
+    """
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)

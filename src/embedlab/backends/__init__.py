@@ -12,7 +12,7 @@ from embedlab.backends.base import Backend, ExportableEncoder
 from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
 from embedlab.errors import EmbedlabError
 from embedlab.extras import installed, require
-from embedlab.hardware import cpu_info
+from embedlab.hardware import cpu_info, gpu_has_bf16
 
 BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -23,6 +23,7 @@ __all__ = [
     "Backend",
     "BackendChoice",
     "ExportableEncoder",
+    "check_backend_device",
     "check_backend_name",
     "choose_backend",
     "load_backend",
@@ -46,28 +47,33 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
         raise EmbedlabError(f"threads must be a positive integer, not {threads!r}")
     if name == AUTO:
         return _load_auto(encoder, threads)
+    check_backend_device(name, encoder.device)
     if name in ONNX_BACKENDS:
         require("onnxruntime", f"backend {name}")
         from embedlab.backends.graphs import graph_for
         from embedlab.backends.onnx_backend import OnnxBackend
 
-        if encoder.device.type != "cpu":
-            raise EmbedlabError(f"backend {name} runs on the CPU; load the model with device='cpu'")
         return OnnxBackend(graph_for(encoder, int8=name == "onnx-int8"), name, threads)
     if threads is not None:
         torch.set_num_threads(threads)
-    device = encoder.device
+    if name == "torch-bf16":
+        return TorchHalfBackend()
+    if name == "torch-fp16":
+        return TorchHalfBackend(name="torch-fp16", dtype=torch.float16)
+    return TorchBackend()
+
+
+def check_backend_device(name: str, device: torch.device) -> None:
+    """Refuse a backend on a device where it cannot run, or would only emulate its precision, in one line."""
+    if name in ONNX_BACKENDS and device.type != "cpu":
+        raise EmbedlabError(f"backend {name} runs on the CPU; load the model with device='cpu'")
     if name == "torch-bf16":
         if device.type == "cpu":
             check_native_bf16(cpu_info())
-        elif device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        elif device.type == "cuda" and not gpu_has_bf16():
             raise EmbedlabError("this GPU has no bf16 arithmetic: use backend torch-fp16 or auto")
-        return TorchHalfBackend()
-    if name == "torch-fp16":
-        if device.type == "cpu":
-            raise EmbedlabError("backend torch-fp16 runs on a GPU; on the CPU use torch-bf16, onnx-int8 or auto")
-        return TorchHalfBackend(name="torch-fp16", dtype=torch.float16)
-    return TorchBackend()
+    if name == "torch-fp16" and device.type == "cpu":
+        raise EmbedlabError("backend torch-fp16 runs on a GPU; on the CPU use torch-bf16, onnx-int8 or auto")
 
 
 def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
@@ -93,4 +99,4 @@ def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
 
 
 def _gpu_bf16(encoder: ExportableEncoder) -> bool:
-    return encoder.device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return encoder.device.type == "cuda" and gpu_has_bf16()

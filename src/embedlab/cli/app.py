@@ -18,8 +18,16 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.inference import (
+    BackendOption,
+    DeviceOption,
+    MaxTokensOption,
+    ThreadsOption,
+    distill,
+    export,
+    show_backends,
+)
 from embedlab.cli.index import index_app
-from embedlab.cli.inference import BackendOption, MaxTokensOption, ThreadsOption, distill, export, show_backends
 from embedlab.cli.mine import mine
 from embedlab.cli.outputs import output_file
 from embedlab.cli.pretrain import pretrain
@@ -71,6 +79,7 @@ def encode(
     backend: str = BackendOption,
     threads: int | None = ThreadsOption,
     max_tokens: int | None = MaxTokensOption,
+    device: str | None = DeviceOption,
     workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file with --workers above 1 or --ray."),
     ray: str | None = typer.Option(
@@ -86,6 +95,8 @@ def encode(
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
     if workers > 1 or ray is not None:
+        if device is not None:
+            raise EmbedlabError("--device is for one process; --workers and --ray encode on CPU workers")
         from embedlab.scale.bulk import BulkConfig, encode_to_file
         from embedlab.scale.ray_encode import RayRunner
 
@@ -97,7 +108,7 @@ def encode(
         where = " on Ray" if runner is not None else ""
         console.print(f"wrote {shape[0]} x {shape[1]} embeddings to {output} ({workers} workers{where})")
         return
-    encoder = load_model(model, pooling=pooling, backend=backend, threads=threads)
+    encoder = load_model(model, pooling=pooling, backend=backend, threads=threads, device=device)
     budget = {"max_tokens": max_tokens} if max_tokens is not None else {}  # only transformers pad batches
     embeddings = encoder.encode(
         texts, batch_size=batch_size, prompt=prompt, dim=dim, normalize=normalize, show_progress=len(texts) > 256,

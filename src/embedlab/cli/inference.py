@@ -88,6 +88,9 @@ BackendOption = typer.Option(
     help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8 or auto (picked by CPU features or GPU).",
 )
 ThreadsOption = typer.Option(None, "--threads", help="Threads for the backend (default: torch's, usually the cores).")
+DeviceOption = typer.Option(
+    None, "--device", help="cpu, cuda, cuda:N or mps (default: the GPU when torch sees one and the backend runs there)."
+)
 MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens per batch (batch x longest text).")
 
 

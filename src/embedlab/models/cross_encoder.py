@@ -17,7 +17,9 @@ from torch import Tensor, nn
 
 from embedlab.atomic import atomic_directory, write_json
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.devices import select_device
 from embedlab.models.encoder import Encoder
+from embedlab.models.model_files import first_line
 from embedlab.models.st_format import is_sentence_transformers_dir, read_json
 from embedlab.models.token_batches import length_sorted_batches
 
@@ -70,11 +72,9 @@ class CrossEncoder(nn.Module):
         try:
             head.load_state_dict(load_file(path / HEAD_FILE))
         except Exception as err:  # noqa: BLE001 - missing file, wrong shapes, corrupt header
-            raise ModelLoadError(
-                f"could not load the scoring head {path / HEAD_FILE}: {str(err).splitlines()[0]}"
-            ) from None
+            raise ModelLoadError(f"could not load the scoring head {path / HEAD_FILE}: {first_line(err)}") from None
         model = cls(encoder, head, name=str(read_json(path / MARKER).get("name") or path))
-        return model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+        return model.to(select_device(device)).eval()
 
     def save(self, path: str | os.PathLike) -> Path:
         """The transformer as a sentence-transformers directory, plus head.safetensors and the marker file.

@@ -23,6 +23,7 @@ from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
@@ -266,12 +267,16 @@ class Encoder(nn.Module):
         show_progress: bool | None = None,
         convert_to: str = "numpy",
         max_tokens: int | None = None,
+        device: str | torch.device | None = None,
     ) -> np.ndarray | Tensor:
         """Embed texts as float32 (n, d); a single string gives (d,), an empty list (0, d).
 
         normalize=None follows the model (unit vectors for models with a Normalize module); dim truncates.
         max_tokens caps a batch's padded tokens (batch size x longest text) as well as its count.
+        device moves the model there for good, as in sentence-transformers (models/devices.move_encoder).
         """
+        if device is not None:
+            move_encoder(self, device)
         texts, single = as_text_list(texts)
         prefix = self._prompt(prompt, prompt_name)
         normalize = self.normalize if normalize is None else normalize
@@ -368,15 +373,6 @@ class Encoder(nn.Module):
             versions = {"embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__}
             write_layout(staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions)
         return target
-
-
-def select_device(device: str | None, backend: str) -> str:
-    """The device asked for, else the GPU when one is present and the backend runs there, else the CPU."""
-    if device is not None:
-        return device
-    # Only the torch backends (and auto, which picks one of them on a GPU) run on a GPU.
-    on_gpu = torch.cuda.is_available() and backend in ("torch", "torch-bf16", "auto")
-    return "cuda" if on_gpu else "cpu"
 
 
 def finish_embeddings(embeddings: Tensor, dim: int | None, normalize: bool) -> Tensor:

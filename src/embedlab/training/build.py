@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from embedlab.data import dataset_path
@@ -19,7 +17,6 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import evaluate_sts
-from embedlab.hardware import cpu_info
 from embedlab.losses import (
     CachedInfoNCELoss,
     CoSENTLoss,
@@ -45,12 +42,14 @@ def build_model(config: TrainConfig) -> Model:
     if config.architecture == "cross_encoder":
         if is_cross_encoder_dir(config.model):
             # A trained cross-encoder keeps its head: fine-tuning it on a new task starts from a working scorer.
-            model = CrossEncoder.load(config.model)
+            model = CrossEncoder.load(config.model, device=config.device)
             if config.max_seq_length is not None:
                 model.encoder.max_seq_length = config.max_seq_length
             return model.train()
-        return CrossEncoder.from_encoder(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
-    model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length)
+        return CrossEncoder.from_encoder(
+            config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
+        )
+    model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device)
     # Stored in the layout, the prompts are saved with every checkpoint and used by encode_queries / _documents.
     model.layout.prompts = {**model.layout.prompts, **config.prompts}
     return TwoTowerEncoder.from_encoder(model) if config.architecture == "two_tower" else model
@@ -103,11 +102,6 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     if not config.data:
         raise EmbedlabError("the config names no training data (add at least one entry under `data`)")
     distributed.init_from_environment()
-    if config.bf16 and not (cpu_info().avx512_bf16 or cpu_info().amx_bf16) and not torch.cuda.is_available():
-        # Without native bf16 the CPU emulates it, far slower than fp32.
-        warnings.warn(
-            "bf16 requested but this CPU has no native bf16 (avx512_bf16/AMX): training will be slow", stacklevel=2
-        )
     seed_everything(config.seed)
     if model is None:
         model = build_model(config)

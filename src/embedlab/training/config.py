@@ -73,7 +73,10 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     gradient_accumulation: int = 1
+    # Half-precision autocast: bf16 where the CPU or GPU has it, fp16 with gradient scaling on older GPUs.
     bf16: bool = False
+    # cpu, cuda, cuda:N or mps; None: the GPU when torch sees one (under torchrun, this process's), else the CPU.
+    device: str | None = None
     seed: int = 0
     mixture: str = "proportional"
     eval_data: str | None = "sts/stsb/dev.jsonl"

@@ -32,8 +32,16 @@ def init_from_environment() -> bool:
     """Join the process group torchrun describes (WORLD_SIZE > 1); a single process does nothing."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
+    if torch.cuda.is_available():
+        # NCCL needs each process on its own GPU; "cuda" (and the default device) then means this one.
+        torch.cuda.set_device(local_rank())
     dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return True
+
+
+def local_rank() -> int:
+    """This process's index on its machine, as torchrun sets it (0 for a single process)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def shard(batch: dict, index: int | None = None, count: int | None = None) -> dict:

@@ -31,6 +31,7 @@ from embedlab.training.checkpoint import (
     save_checkpoint,
 )
 from embedlab.training.config import TrainConfig
+from embedlab.training.precision import training_precision
 from embedlab.training.interrupt import StepBoundaryInterrupt
 from embedlab.training.schedule import Budget, learning_rate_factor
 from embedlab.training.step_log import StepLog
@@ -179,6 +180,9 @@ class Trainer:
         self._last_checkpoint = self._elapsed()
         self._interval: list[float] = []
         self._logged_share = _log_point(self._fraction())
+        # Chosen here, not at construction: a caller may change config.bf16 or move the model in between.
+        self._precision = training_precision(self.model.device, self.config.bf16)
+        self._scaler = self._precision.grad_scaler()
         step_log = StepLog("training", self.budget.total_steps, self.config.log_seconds, enabled=leader)
         with step_log, StepBoundaryInterrupt() as interrupt:
             self._log = step_log
@@ -214,15 +218,20 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate * learning_rate_factor(start, end, self.config.warmup_ratio)
         value, accumulation = 0.0, self.config.gradient_accumulation
+        precision, scaler = self._precision, self._scaler
         for _ in range(accumulation):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
+            with precision.autocast():
                 loss = self.loss(self.model, distributed.shard(next(stream))) / accumulation
-            with torch.autocast("cpu", enabled=False):  # a caller's autocast must not recast the backward
-                loss.backward()
+            # A caller's autocast must not recast the backward.
+            with torch.autocast(precision.device_type, enabled=False):
+                scaler.scale(loss).backward()
             value += float(loss.detach())
         distributed.average_gradients(self.model, self.loss)
-        torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), self.config.max_grad_norm)
-        self.optimizer.step()
+        scaler.unscale_(self.optimizer)  # clipping reads the true gradients, not the fp16-scaled ones
+        parameters = list(self.model.parameters()) + list(self.loss.parameters())
+        torch.nn.utils.clip_grad_norm_(parameters, self.config.max_grad_norm)
+        scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed; the scale then shrinks
+        scaler.update()
         # Inside a caller's own autocast block the bf16 casts of the weights stay cached across steps:
         # every forward would then see the first step's weights while the real ones drift.
         torch.clear_autocast_cache()
