@@ -11,12 +11,15 @@ class FakeEmbedder:
     """The Embedder members a stand-in model does not care about: no prompts, no tokenizer, unit vectors."""
 
     name = "fake"
-    prompts: dict[str, str] = {}
     query_prompt = ""
     document_prompt = ""
     normalize = True
     max_seq_length = None
     tokenizer = None
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return {}
 
     def info(self) -> dict:
         return {"name": self.name, "dim": self.dim}

@@ -18,6 +18,7 @@ from embedlab.atomic import save_array
 from embedlab.cli.apps import cluster, dedup
 from embedlab.cli.common import MODEL_HELP, BatchOption, ModelOption, console, errors
 from embedlab.cli.evaluate import diagnose, eval_app
+from embedlab.cli.index import index_app
 from embedlab.cli.inference import (
     BackendOption,
     DeviceOption,
@@ -27,7 +28,6 @@ from embedlab.cli.inference import (
     export,
     show_backends,
 )
-from embedlab.cli.index import index_app
 from embedlab.cli.mine import mine
 from embedlab.cli.outputs import output_file
 from embedlab.cli.pretrain import pretrain

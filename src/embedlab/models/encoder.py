@@ -127,7 +127,7 @@ class Encoder(nn.Module):
                     # Only eager attention returns the weights that cls_attention pooling reads.
                     attn_implementation="eager" if strategy == "cls_attention" else None,
                 )
-        except Exception as err:  # corrupt or foreign checkpoints fail in many library-specific ways
+        except Exception as err:  # noqa: BLE001 - corrupt or foreign checkpoints fail in many library-specific ways
             raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}") from None
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)

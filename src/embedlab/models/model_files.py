@@ -30,7 +30,6 @@ def local_model_dir(name: str, revision: str | None = None, allow_pickle: bool =
     try:
         return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
     except Exception as err:  # noqa: BLE001 - the hub raises many types; the user needs only the reason
-        reason = first_line(err)
         raise ModelLoadError(
             f"{name!r} is not a local directory and could not be fetched from the Hugging Face hub: {first_line(err)}"
         ) from None

@@ -31,8 +31,8 @@ from embedlab.training.checkpoint import (
     save_checkpoint,
 )
 from embedlab.training.config import TrainConfig
-from embedlab.training.precision import training_precision
 from embedlab.training.interrupt import StepBoundaryInterrupt
+from embedlab.training.precision import training_precision
 from embedlab.training.schedule import Budget, learning_rate_factor
 from embedlab.training.step_log import StepLog
 
