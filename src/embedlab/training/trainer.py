@@ -181,7 +181,7 @@ class Trainer:
         self._interval: list[float] = []
         self._logged_share = _log_point(self._fraction())
         # Chosen here, not at construction: a caller may change config.bf16 or move the model in between.
-        self._precision = training_precision(self.model.device, self.config.bf16)
+        self._precision = training_precision(next(self.model.parameters()).device, self.config.bf16)
         self._scaler = self._precision.grad_scaler()
         step_log = StepLog("training", self.budget.total_steps, self.config.log_seconds, enabled=leader)
         with step_log, StepBoundaryInterrupt() as interrupt:
