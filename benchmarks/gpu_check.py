@@ -90,7 +90,9 @@ def run_checks(model: Path, data: Path, device: str) -> dict:
         "data": f"{data.name}: {len(pairs)} pairs",
         "training": training_checks(model, pairs, target),
         "encode": encode_checks(model, texts[:PARITY_TEXTS], target),
-        "throughput": throughput(model, (texts * (THROUGHPUT_TEXTS // max(1, len(texts)) + 1))[:THROUGHPUT_TEXTS], target),
+        "throughput": throughput(
+            model, (texts * (THROUGHPUT_TEXTS // max(1, len(texts)) + 1))[:THROUGHPUT_TEXTS], target
+        ),
     }
     report["passed"] = all(row.get("passed", True) for part in ("training", "encode") for row in report[part])
     return report
@@ -108,7 +110,9 @@ def training_checks(model: Path, pairs, target) -> list[dict]:
     if target.type == "cuda":
         runs.append(("fp16", True, True))  # forced on a bf16 GPU too, so the GradScaler path runs somewhere
     for name, bf16, force_fp16 in runs:
-        with mock.patch("embedlab.training.precision.gpu_has_bf16", return_value=False) if force_fp16 else nullcontext():
+        with (
+            mock.patch("embedlab.training.precision.gpu_has_bf16", return_value=False) if force_fp16 else nullcontext()
+        ):
             losses, chosen = train_losses(model, pairs, target, bf16=bf16), _precision(target, bf16)
         worst = max(abs(a - b) / abs(b) for a, b in zip(losses, reference))
         rows.append({"run": f"{target} {name}", "precision": chosen, "losses": losses, "max_relative_diff": worst,
@@ -132,8 +136,8 @@ def train_losses(model: Path, pairs, device, bf16: bool) -> list[float]:
         if isinstance(module, nn.Dropout):
             module.p = 0.0
     with tempfile.TemporaryDirectory() as work:
-        config = TrainConfig(data=[], output_dir=work, max_steps=STEPS, batch_size=TRAIN_BATCH, learning_rate=LEARNING_RATE,
-                             bf16=bf16, eval_every=10**6, checkpoint_every=10**6, seed=0)
+        config = TrainConfig(data=[], output_dir=work, max_steps=STEPS, batch_size=TRAIN_BATCH,
+                             learning_rate=LEARNING_RATE, bf16=bf16, eval_every=10**6, checkpoint_every=10**6, seed=0)
         seed_everything(config.seed)
         batches = MixtureSampler([pairs], config.batch_size, seed=config.seed)
         loss = InfoNCELoss(temperature=TEMPERATURE).to(encoder.device)
@@ -166,7 +170,8 @@ def encode_checks(model: Path, texts: list[str], target) -> list[dict]:
 
         # float(): recent releases keep a checkpoint's own dtype, and a model copied with fp16 weights would stay so.
         theirs = SentenceTransformer(str(model), device=str(target)).float().encode(texts, convert_to_numpy=True)
-        rows.append({"run": f"{target} sentence-transformers vs embedlab", "max_abs_diff": float(np.abs(theirs - moved).max()),
+        rows.append({"run": f"{target} sentence-transformers vs embedlab",
+                     "max_abs_diff": float(np.abs(theirs - moved).max()),
                      "tolerance": FP32_MAX_ABS_DIFF, "passed": bool(np.abs(theirs - moved).max() <= FP32_MAX_ABS_DIFF)})
     for backend in ("torch-bf16", "torch-fp16", "auto"):
         try:
@@ -212,7 +217,8 @@ def markdown(report: dict) -> str:
         f"- **Result:** {'every check passed' if report['passed'] else 'A CHECK FAILED'}", "",
         (f"## Training: {STEPS} InfoNCE steps (batch {TRAIN_BATCH}, lr {LEARNING_RATE}, temperature {TEMPERATURE}, "
          "dropout off) against the CPU's fp32 losses"), "",
-        "| run | precision | first loss | last loss | max relative diff | tolerance | passed |", "|---|---|---|---|---|---|---|",
+        "| run | precision | first loss | last loss | max relative diff | tolerance | passed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["training"]:
         lines.append(f"| {row['run']} | {row['precision']} | {row['losses'][0]:.4f} | {row['losses'][-1]:.4f} | "
@@ -226,7 +232,8 @@ def markdown(report: dict) -> str:
             continue
         lines.append(f"| {row['run']} | {_figure(row, 'max_abs_diff', '.2e')} | {_figure(row, 'mean_cosine', '.6f')} | "
                      f"{_figure(row, 'min_cosine', '.6f')} | {row['tolerance']} | {row['passed']} |")
-    lines += ["", "## Throughput (sentences/s)", "", "| device | backend | runs as | batch | sentences/s |", "|---|---|---|---|---|"]
+    lines += ["", "## Throughput (sentences/s)", "",
+              "| device | backend | runs as | batch | sentences/s |", "|---|---|---|---|---|"]
     for row in report["throughput"]:
         if "refused" in row:
             lines.append(f"| {row['device']} | {row['backend']} | refused: {row['refused']} | | |")

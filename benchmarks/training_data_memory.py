@@ -61,7 +61,9 @@ def phrases(rng: np.random.Generator, words: int, count: int = 4096) -> list[str
     return [" ".join(choice) for choice in WORDS[rng.integers(0, len(WORDS), (count, words))].tolist()]
 
 
-def chunk_of_rows(rng: np.random.Generator, start: int, count: int, questions: list[str], answers: list[str]) -> pa.Table:
+def chunk_of_rows(
+    rng: np.random.Generator, start: int, count: int, questions: list[str], answers: list[str]
+) -> pa.Table:
     """Short random texts: a numbered 4-word question and a 12-word answer (numbers keep every text distinct)."""
     picks = zip(range(start, start + count), rng.integers(0, len(questions), count).tolist(),
                 rng.integers(0, len(answers), count).tolist())
@@ -187,7 +189,8 @@ def main() -> None:
     cache = args.work / "arrow-cache"
     shutil.rmtree(cache, ignore_errors=True)  # so the Parquet run includes its one-off conversion
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": as_dict(cpu_info()),
-              "batch_size": args.batch_size, "max_batches": args.max_batches, "parquet_rows": args.rows, "jsonl_rows": jsonl_rows,
+              "batch_size": args.batch_size, "max_batches": args.max_batches, "parquet_rows": args.rows,
+              "jsonl_rows": jsonl_rows,
               "parquet_mib": parquet.stat().st_size / 2**20, "jsonl_mib": jsonl.stat().st_size / 2**20}
     for name, path in (("parquet", parquet), ("jsonl", jsonl)):
         print(f"{name}: walking the batch stream in a child process ...", flush=True)

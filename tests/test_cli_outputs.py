@@ -1,4 +1,5 @@
-"""Every command that writes a file or folder: an impossible destination is one line before any work, never a traceback."""
+"""Every command that writes a file or folder: an impossible destination is one line before any work,
+never a traceback."""
 
 from __future__ import annotations
 
@@ -107,7 +108,9 @@ def test_a_failed_write_past_the_check_is_one_line(monkeypatch, capsys, tmp_path
     source = tmp_path / "texts.txt"
     source.write_text("one\ntwo\n")
     (tmp_path / "v.npy.parts").write_text("in the way of the chunk folder\n")
-    code, err = run_main(monkeypatch, capsys, ["encode", "-i", str(source), "-o", str(tmp_path / "v.npy"), "--workers", "2"])
+    code, err = run_main(
+        monkeypatch, capsys, ["encode", "-i", str(source), "-o", str(tmp_path / "v.npy"), "--workers", "2"]
+    )
     assert (code, err.strip()) == (1, f"error: Not a directory: {tmp_path / 'v.npy.parts'}")
 
 

@@ -94,7 +94,9 @@ def test_triplets_and_scored_rows_match_their_jsonl_batches(tmp_path):
 
     single = [{"anchor": f"a{i}", "positive": f"p{i}", "negative": f"n{i}"} for i in range(5)]
     pq.write_table(table(single), tmp_path / "s.parquet")
-    assert load_training_set(str(tmp_path / "s.parquet")).batch([3]) == {"anchor": ["a3"], "positive": ["p3"], "negatives": [["n3"]]}
+    assert load_training_set(str(tmp_path / "s.parquet")).batch([3]) == {
+        "anchor": ["a3"], "positive": ["p3"], "negatives": [["n3"]]
+    }
 
     scored = [{"sentence1": f"x{i}", "sentence2": f"y{i}", "score": i} for i in range(5)]  # integer scores
     pq.write_table(table(scored), tmp_path / "c.parquet")
@@ -144,14 +146,17 @@ def test_rows_are_read_only_when_a_batch_needs_them():
 
 
 def _bad(tmp_path, name: str, rows: list[dict]):
-    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({"anchor": pa.array([], pa.string())}), tmp_path / name)
+    pq.write_table(
+        pa.Table.from_pylist(rows) if rows else pa.table({"anchor": pa.array([], pa.string())}), tmp_path / name
+    )
     return tmp_path / name
 
 
 @pytest.mark.parametrize(("rows", "kind", "message"), [
     ([{"anchor": "a", "text": "b"}], "pairs", r"no column positive \(its columns: anchor, text\)"),
     ([{"anchor": 1, "positive": "b"}], "pairs", "column anchor must hold strings, not int64"),
-    ([{"anchor": "a", "positive": None}, {"anchor": "c", "positive": "d"}], "pairs", "column positive has 1 missing value"),
+    ([{"anchor": "a", "positive": None}, {"anchor": "c", "positive": "d"}], "pairs",
+     "column positive has 1 missing value"),
     ([{"sentence1": "a", "sentence2": "b", "score": "high"}], "scored", "column score must hold numbers"),
     ([{"sentence1": "a", "sentence2": "b", "score": float("nan")}], "scored", "NaN or infinite"),
     ([{"anchor": "a", "positive": "b", "negatives": ["c"]}, {"anchor": "d", "positive": "e", "negatives": ["f", "g"]}],
@@ -190,7 +195,9 @@ texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 @given(pairs=st.lists(st.tuples(texts, texts), min_size=1, max_size=40), data=st.data())
 def test_any_rows_read_back_equal_what_was_written(tmp_path, pairs, data):
     path = tmp_path / f"{uuid.uuid4().hex}.parquet"
-    pq.write_table(pa.table({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}), path, row_group_size=5)
+    pq.write_table(
+        pa.table({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}), path, row_group_size=5
+    )
     rows = data.draw(st.lists(st.integers(0, len(pairs) - 1), max_size=20))
     dataset = load_training_set(str(path), "pairs")
     assert dataset.batch(rows) == {"anchor": [pairs[r][0] for r in rows], "positive": [pairs[r][1] for r in rows]}

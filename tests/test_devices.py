@@ -37,7 +37,9 @@ def gpu(monkeypatch):
         monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
         monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
         # Emulated bf16 counts only when the caller allows it, as in torch's own check.
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16 or including_emulation)
+        monkeypatch.setattr(
+            torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16 or including_emulation
+        )
 
     return install
 
@@ -134,7 +136,8 @@ def test_trainer_asks_for_the_models_device_and_the_config_flag(tokenizer, tmp_p
     asked = []
     real = precision_module.training_precision
     monkeypatch.setattr(
-        "embedlab.training.trainer.training_precision", lambda device, bf16: asked.append((device, bf16)) or real(device, bf16)
+        "embedlab.training.trainer.training_precision",
+        lambda device, bf16: asked.append((device, bf16)) or real(device, bf16),
     )
     make_trainer(tokenizer, tmp_path, max_steps=1).train()
     assert asked == [(torch.device("cpu"), False)]

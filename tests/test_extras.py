@@ -1,4 +1,5 @@
-"""Each optional extra missing, as `pip install embedlab` alone leaves it: the feature says which pip command, in one line."""
+"""Each optional extra missing, as `pip install embedlab` alone leaves it: the feature says which pip command,
+in one line."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ def test_every_optional_module_belongs_to_an_extra_of_the_package():
 
 
 @pytest.mark.parametrize("store, module, message", [
-    ("faiss-hnsw", "faiss", "the faiss-hnsw store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
-    ("faiss-ivfpq", "faiss", "the faiss-ivfpq store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
+    ("faiss-hnsw", "faiss",
+     "the faiss-hnsw store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
+    ("faiss-ivfpq", "faiss",
+     "the faiss-ivfpq store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
     ("milvus", "pymilvus", "the milvus store needs pymilvus, which is not installed: pip install 'embedlab[index]'"),
 ])
 def test_vector_stores_without_the_index_extra(monkeypatch, store, module, message):
@@ -53,7 +56,9 @@ def test_embedded_milvus_without_milvus_lite(monkeypatch):
     from embedlab.index.milvus_store import MilvusStore
 
     without(monkeypatch, "milvus_lite")
-    with pytest.raises(MissingExtra, match=r"embedded milvus store \(no uri\) needs milvus-lite, .*'embedlab\[index\]'"):
+    with pytest.raises(
+        MissingExtra, match=r"embedded milvus store \(no uri\) needs milvus-lite, .*'embedlab\[index\]'"
+    ):
         MilvusStore(8)
 
 
@@ -65,8 +70,12 @@ def test_onnx_backends_and_export_without_the_onnx_extra(monkeypatch, minilm, tm
     for name in ("onnx", "onnx-int8"):
         with pytest.raises(MissingExtra) as raised:
             load_backend(minilm, name)
-        assert str(raised.value) == f"backend {name} needs onnxruntime, which is not installed: pip install 'embedlab[onnx]'"
-    with pytest.raises(MissingExtra, match=r"^ONNX export needs onnx, which is not installed: pip install 'embedlab\[onnx\]'$"):
+        assert str(raised.value) == (
+            f"backend {name} needs onnxruntime, which is not installed: pip install 'embedlab[onnx]'"
+        )
+    with pytest.raises(
+        MissingExtra, match=r"^ONNX export needs onnx, which is not installed: pip install 'embedlab\[onnx\]'$"
+    ):
         export_onnx(minilm, tmp_path / "onnx", int8=False)
     assert list(tmp_path.iterdir()) == []
     assert not installed("onnxruntime")  # so auto picks a torch backend instead
@@ -76,7 +85,9 @@ def test_the_server_without_the_serve_extra(monkeypatch, capsys):
     import embedlab.server
 
     without(monkeypatch, "fastapi")
-    with pytest.raises(MissingExtra, match=r"^the embedding server needs fastapi, .*: pip install 'embedlab\[serve\]'$"):
+    with pytest.raises(
+        MissingExtra, match=r"^the embedding server needs fastapi, .*: pip install 'embedlab\[serve\]'$"
+    ):
         embedlab.server.create_app  # noqa: B018 - the attribute access is what imports the server
     monkeypatch.setattr(sys, "argv", ["embedlab", "serve"])
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own; put it back after

@@ -260,7 +260,9 @@ def test_an_interrupted_run_continues_exactly(toy_root, tmp_path, monkeypatch):
         pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2, layers=1))
     torch.manual_seed(999)  # the resumed run must take its random state from the checkpoint, not from here
     pretrain(tiny_config(tmp_path / "split", max_steps=8, log_every=2))
-    whole_report, split_report = (json.loads((tmp_path / name / REPORT_FILE).read_text()) for name in ("whole", "split"))
+    whole_report, split_report = (
+        json.loads((tmp_path / name / REPORT_FILE).read_text()) for name in ("whole", "split")
+    )
     assert split_report["resumed_from_step"] == 4 and split_report["steps"] == 8
     assert split_report["tokens_seen"] == whole_report["tokens_seen"]
     assert [p["loss"] for p in split_report["loss_curve"]] == [p["loss"] for p in whole_report["loss_curve"]]

@@ -97,7 +97,9 @@ def test_missing_ray_is_a_one_line_install_hint(monkeypatch, capsys, tmp_path) -
     with pytest.raises(SystemExit) as stopped:
         main()
     assert stopped.value.code == 1
-    assert capsys.readouterr().err.strip() == "error: running on Ray needs ray, which is not installed: pip install 'embedlab[ray]'"
+    assert capsys.readouterr().err.strip() == (
+        "error: running on Ray needs ray, which is not installed: pip install 'embedlab[ray]'"
+    )
 
 
 def test_unreachable_cluster_is_a_one_line_error(tmp_path) -> None:

@@ -176,7 +176,11 @@ def packed_all_at_once(dataset, order, batch_size):
 
 
 @settings(max_examples=80, deadline=None)
-@given(rows=st.lists(st.tuples(texts, texts), min_size=4, max_size=60), batch_size=st.integers(2, 6), seed=st.integers(0, 9))
+@given(
+    rows=st.lists(st.tuples(texts, texts), min_size=4, max_size=60),
+    batch_size=st.integers(2, 6),
+    seed=st.integers(0, 9),
+)
 def test_batches_made_one_by_one_are_the_batches_packed_all_at_once(rows, batch_size, seed):
     dataset = TrainingSet("h", {"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
     order = list(range(len(rows)))
@@ -185,6 +189,8 @@ def test_batches_made_one_by_one_are_the_batches_packed_all_at_once(rows, batch_
 
 
 def test_len_counts_the_batches_an_epoch_gives_even_with_clashes():
-    dataset = TrainingSet("clashy", {"anchor": [f"q{i % 7}" for i in range(100)], "positive": [f"p{i}" for i in range(100)]})
+    dataset = TrainingSet(
+        "clashy", {"anchor": [f"q{i % 7}" for i in range(100)], "positive": [f"p{i}" for i in range(100)]}
+    )
     sampler = MixtureSampler([dataset, toy("other", 50)], batch_size=5, seed=2)
     assert len(sampler) == len(list(sampler)) < 30

@@ -155,7 +155,9 @@ def test_the_pages_need_no_key_but_their_endpoints_do():
 
 def test_a_library_app_has_no_playground_unless_asked(hashing_server):
     with hashing_server() as (http, app):
-        page, endpoint, training = http.get("/"), http.get("/playground/info"), http.post("/playground/contrastive", json={})
+        page, endpoint, training = (
+            http.get("/"), http.get("/playground/info"), http.post("/playground/contrastive", json={})
+        )
         health = http.get("/health")
     assert (page.status_code, endpoint.status_code, training.status_code, health.status_code) == (404, 404, 404, 200)
     assert not [path for path in app.openapi()["paths"] if path.startswith("/playground")]

@@ -103,7 +103,9 @@ def answer(question: str, index: Index, config: RagConfig = RagConfig(), reranke
     )
 
 
-def retrieve(questions: Sequence[str], index: Index, config: RagConfig, reranker: Reranker | None, k: int) -> list[list[Any]]:
+def retrieve(
+    questions: Sequence[str], index: Index, config: RagConfig, reranker: Reranker | None, k: int
+) -> list[list[Any]]:
     """The top k chunks per question, as the RAG config searches them."""
     return index.search(list(questions), k=k, mode=config.mode, reranker=reranker, rerank_top=max(config.rerank_top, k))
 

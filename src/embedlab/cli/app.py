@@ -74,13 +74,17 @@ def encode(
     prompt: str | None = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
     dim: int | None = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
     batch_size: int = BatchOption,
-    normalize: bool | None = typer.Option(None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."),
+    normalize: bool | None = typer.Option(
+        None, "--normalize/--no-normalize", help="Unit-length vectors (default: the model's setting)."
+    ),
     field: str = typer.Option("text", help="The jsonl field holding the text."),
     backend: str = BackendOption,
     threads: int | None = ThreadsOption,
     max_tokens: int | None = MaxTokensOption,
     device: str | None = DeviceOption,
-    workers: int = typer.Option(1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."),
+    workers: int = typer.Option(
+        1, "--workers", help="Worker processes; above 1, chunks go to OUTPUT.parts/ and a rerun resumes."
+    ),
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Texts per chunk file with --workers above 1 or --ray."),
     ray: str | None = typer.Option(
         None, "--ray", help="Encode the chunks on Ray (needs the ray extra), --workers actors: 'local' to start "
@@ -100,7 +104,9 @@ def encode(
         from embedlab.scale.bulk import BulkConfig, encode_to_file
         from embedlab.scale.ray_encode import RayRunner
 
-        options = {"prompt": prompt, "dim": dim, "normalize": normalize, "max_tokens": max_tokens, "batch_size": batch_size}
+        options = {
+            "prompt": prompt, "dim": dim, "normalize": normalize, "max_tokens": max_tokens, "batch_size": batch_size
+        }
         config = BulkConfig(model=model, pooling=pooling, backend=backend, workers=workers,
                             threads_per_worker=threads or 1, chunk_size=chunk_size, **options)
         runner = RayRunner(ray) if ray is not None else None

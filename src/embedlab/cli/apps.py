@@ -23,7 +23,9 @@ SHOWN_CHARS = 70
 
 def dedup(
     input: Path = InputArgument,
-    out: Path = typer.Option(..., "--out", "-o", help="Where the kept rows go, in the input's format.", callback=output_file),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Where the kept rows go, in the input's format.", callback=output_file
+    ),
     report: Path | None = typer.Option(
         None, help="Also write every group, its scores and the counts as JSON.", callback=output_file
     ),
@@ -69,14 +71,18 @@ def dedup(
 
 def cluster(
     input: Path = InputArgument,
-    out: Path = typer.Option(..., "--out", "-o", help="Where each text's cluster goes: .jsonl or .csv.", callback=output_file),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Where each text's cluster goes: .jsonl or .csv.", callback=output_file
+    ),
     method: str = typer.Option("kmeans", help="kmeans, agglomerative or community."),
     k: int | None = typer.Option(None, "--k", help="k-means clusters (default: best silhouette for 2-10)."),
     threshold: float | None = typer.Option(
         None, help="Cosine for agglomerative merging (default 0.5) or community membership (default 0.75)."
     ),
     min_size: int = typer.Option(3, help="Smallest community kept (community method)."),
-    plot: Path | None = typer.Option(None, help="Also draw a 2-D map of the clusters to this .png.", callback=output_file),
+    plot: Path | None = typer.Option(
+        None, help="Also draw a 2-D map of the clusters to this .png.", callback=output_file
+    ),
     projection: str = typer.Option("pca", help="Map projection: pca, or umap if umap-learn is installed."),
     model: str = ModelOption,
     field: str = FieldOption,

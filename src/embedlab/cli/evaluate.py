@@ -31,7 +31,9 @@ def _model(name: str) -> Embedder:
 
 
 @eval_app.command()
-def sts(model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Path | None = JsonOption) -> None:
+def sts(
+    model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Path | None = JsonOption
+) -> None:
     """Spearman/Pearson of cosine (and dot, euclidean, manhattan) against gold scores (sentence1, sentence2, score)."""
     from embedlab.evaluation.sts import evaluate_sts
 
@@ -49,7 +51,9 @@ def retrieval(
     ),
     cache: bool = typer.Option(True, help="Reuse corpus embeddings cached for this model, data and settings."),
     hybrid: bool = typer.Option(False, help="Fuse the model's ranking with BM25's (reciprocal rank fusion)."),
-    rerank: Path | None = typer.Option(None, help="A cross-encoder directory that re-orders each query's top documents."),
+    rerank: Path | None = typer.Option(
+        None, help="A cross-encoder directory that re-orders each query's top documents."
+    ),
     rerank_top: int = typer.Option(100, help="How many first-stage documents per query --rerank re-orders."),
     rerank_fuse: bool = typer.Option(
         False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."
@@ -154,7 +158,10 @@ def suite(
 
 def diagnose(
     model: str = ModelOption,
-    data: Path = typer.Option(..., "--data", "-d", help=".jsonl pairs (sentence1/sentence2[/score|label] or anchor/positive), .jsonl.gz, or .txt texts."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help=".jsonl pairs (sentence1/sentence2[/score|label] or anchor/positive), .jsonl.gz, "
+        "or .txt texts."
+    ),
     out: Path | None = typer.Option(
         None, help="Folder for PNG plots (cosine histograms, PCA scatter, spectrum).", callback=output_folder
     ),

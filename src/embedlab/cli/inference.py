@@ -17,9 +17,12 @@ from embedlab.cli.outputs import output_folder
 
 def export(
     model: str = typer.Argument("minilm", help=MODEL_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (a copy of MODEL with onnx/ inside); may be MODEL itself.",
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (a copy of MODEL with onnx/ inside); "
+                             "may be MODEL itself.",
                              callback=output_folder),
-    backend: str = typer.Option("onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."),
+    backend: str = typer.Option(
+        "onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."
+    ),
 ) -> None:
     """Export MODEL to ONNX (transformer + pooling + normalisation), validated against torch."""
     from embedlab.models.export import export_model
@@ -51,7 +54,9 @@ def distill(
     word_frequencies: str | None = typer.Option(
         None, "--word-frequencies", help="Words in frequency order for the SIF weights: 'glove' (data root) or a file."
     ),
-    sif: float | None = typer.Option(None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."),
+    sif: float | None = typer.Option(
+        None, "--sif", help="SIF coefficient a (default 1e-4, or 3e-4 with --word-frequencies)."
+    ),
     vectors: str = typer.Option(
         "token",
         "--vectors",

@@ -14,8 +14,12 @@ from embedlab.mining.config import POOLS, SAMPLINGS, SOURCES
 
 
 def mine(
-    data: str = typer.Option(..., "--data", "-d", help="A BEIR directory (or a dataset name under the data root) or a pair .jsonl (anchor, positive)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Triplets .jsonl to write (anchor, positive, negatives); a .report.json goes beside it.",
+    data: str = typer.Option(
+        ..., "--data", "-d", help="A BEIR directory (or a dataset name under the data root) or a pair .jsonl "
+        "(anchor, positive)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Triplets .jsonl to write (anchor, positive, negatives); "
+                                "a .report.json goes beside it.",
                                 callback=output_file),
     source: str = typer.Option("bm25", help=f"Where candidates come from: {', '.join(SOURCES)}."),
     model: str = typer.Option(
@@ -27,8 +31,12 @@ def mine(
     margin: float | None = typer.Option(0.95, help="Drop candidates scoring above MARGIN x the positive's score."),
     no_margin: bool = typer.Option(False, "--no-margin", help="Turn the margin filter off."),
     skip_above_positive: bool = typer.Option(True, help="Drop candidates ranked above the anchor's own positive."),
-    judge: str | None = typer.Option(None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."),
-    judge_threshold: float = typer.Option(0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."),
+    judge: str | None = typer.Option(
+        None, help="A cross-encoder directory; candidates it scores at or above --judge-threshold are dropped."
+    ),
+    judge_threshold: float = typer.Option(
+        0.5, help="The judge's relevance score (0-1) at which a candidate counts as a positive."
+    ),
     sampling: str = typer.Option("top", help=f"Which survivors to keep: {', '.join(SAMPLINGS)}."),
     pool: str = typer.Option(
         "all",

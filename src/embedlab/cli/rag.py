@@ -60,7 +60,8 @@ def rag(
 def synth(
     corpus: Path = typer.Option(..., "--corpus", help="The passages: a corpus file (.jsonl with id and text)."),
     out: Path = typer.Option(
-        ..., "--out", help="Where (anchor, positive) pairs are appended, as `embedlab train` reads.", callback=output_file
+        ..., "--out", help="Where (anchor, positive) pairs are appended, as `embedlab train` reads.",
+        callback=output_file
     ),
     endpoint: str | None = EndpointOption,
     chat_model: str | None = ChatModelOption,

@@ -19,16 +19,24 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def serve(
     model: str = ModelOption,
-    index: Path | None = typer.Option(None, "--index", help="An index directory (`embedlab index build`) for /v1/search."),
-    reranker: Path | None = typer.Option(None, "--reranker", help="A cross-encoder directory for /v1/rerank and search reranking."),
+    index: Path | None = typer.Option(
+        None, "--index", help="An index directory (`embedlab index build`) for /v1/search."
+    ),
+    reranker: Path | None = typer.Option(
+        None, "--reranker", help="A cross-encoder directory for /v1/rerank and search reranking."
+    ),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback exposes the server."),
     port: int = typer.Option(8080, help="Port to listen on."),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="EMBEDLAB_API_KEY", show_default=False,
         help="Require 'Authorization: Bearer KEY' on every endpoint but /health and /docs.",
     ),
-    name: str | None = typer.Option(None, "--name", help="The model name clients send and answers carry (default: --model)."),
-    no_truncate: bool = typer.Option(False, "--no-truncate", help="Refuse texts over the model's max tokens instead of cutting them."),
+    name: str | None = typer.Option(
+        None, "--name", help="The model name clients send and answers carry (default: --model)."
+    ),
+    no_truncate: bool = typer.Option(
+        False, "--no-truncate", help="Refuse texts over the model's max tokens instead of cutting them."
+    ),
     max_batch_tokens: int = typer.Option(DEFAULTS.max_batch_tokens, help="Tokens merged into one encode call."),
     forward_tokens: int = typer.Option(DEFAULTS.forward_tokens, help="Padded tokens per forward pass within a batch."),
     max_queue: int = typer.Option(DEFAULTS.max_queue, help="Requests waiting for the model before new ones get 429."),
@@ -39,8 +47,8 @@ def serve(
     threads: int | None = ThreadsOption,
     log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
     playground: bool = typer.Option(
-        True, "--playground/--no-playground", help="Serve the playground's pages at / and their endpoints (training ones "
-        "included) under /playground.",
+        True, "--playground/--no-playground", help="Serve the playground's pages at / and their endpoints "
+        "(training ones included) under /playground.",
     ),
     ray_replicas: int | None = typer.Option(
         None, "--ray-replicas", help="Run N replicas as a Ray Serve deployment instead (needs the ray extra); "

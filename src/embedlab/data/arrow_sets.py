@@ -40,7 +40,9 @@ class ArrowTrainingSet:
 
     def batch(self, rows: list[int]) -> dict[str, list]:
         # Scalar reads beat `take` here: a batch's rows are scattered over the whole file.
-        columns: dict[str, list] = {name: [column[i].as_py() for i in rows] for name, column in self.text_columns.items()}
+        columns: dict[str, list] = {
+            name: [column[i].as_py() for i in rows] for name, column in self.text_columns.items()
+        }
         if self.negatives is not None:
             columns["negatives"] = [self._negatives(i) for i in rows]
         if self.score is not None:
@@ -60,7 +62,8 @@ class ArrowTrainingSet:
 
 
 def read_arrow_training_set(path: Path, kind: str = "auto") -> ArrowTrainingSet:
-    """A Parquet/Arrow/CSV file or `save_to_disk` folder as pairs, triplets or scored pairs (`auto` reads the columns)."""
+    """A Parquet/Arrow/CSV file or `save_to_disk` folder as pairs, triplets or scored pairs
+    (`auto` reads the columns)."""
     table = open_table(path)
     names = set(table.column_names)
     if kind == "auto":

@@ -20,7 +20,9 @@ from embedlab.errors import EmbedlabError
 MIXTURES = ("proportional", "round_robin")
 
 
-def no_duplicate_batches(dataset: TrainingRows, order: Sequence[int] | np.ndarray, batch_size: int) -> Iterator[list[int]]:
+def no_duplicate_batches(
+    dataset: TrainingRows, order: Sequence[int] | np.ndarray, batch_size: int
+) -> Iterator[list[int]]:
     """Pack rows in `order` into full batches whose texts are all distinct, one batch at a time.
 
     A row that clashes with the open batch waits for a later one; rows left over at the end are dropped.

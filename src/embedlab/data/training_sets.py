@@ -106,13 +106,28 @@ def read_nli(path: str | Path, as_triplets: bool = True) -> TrainingSet:
     rows = read_jsonl_rows(Path(path), {"premise": text_field, "hypothesis": text_field, "label": text_field})
     if not as_triplets:
         kept = [r for r in rows if r[2] in NLI_LABELS]
-        columns = {"sentence1": [r[0] for r in kept], "sentence2": [r[1] for r in kept], "label": [NLI_LABELS[r[2]] for r in kept]}
+        columns = {
+            "sentence1": [r[0] for r in kept],
+            "sentence2": [r[1] for r in kept],
+            "label": [NLI_LABELS[r[2]] for r in kept],
+        }
         return TrainingSet("nli", columns)
     first: dict[str, dict[str, str]] = {}
     for premise, hypothesis, label in rows:
         first.setdefault(premise, {}).setdefault(label, hypothesis)
-    triplets = [(p, h["entailment"], h["contradiction"]) for p, h in first.items() if {"entailment", "contradiction"} <= h.keys()]
-    return TrainingSet("nli", {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negatives": [[t[2]] for t in triplets]})
+    triplets = [
+        (p, h["entailment"], h["contradiction"])
+        for p, h in first.items()
+        if {"entailment", "contradiction"} <= h.keys()
+    ]
+    return TrainingSet(
+        "nli",
+        {
+            "anchor": [t[0] for t in triplets],
+            "positive": [t[1] for t in triplets],
+            "negatives": [[t[2]] for t in triplets],
+        },
+    )
 
 
 def read_beir_pairs(directory: str | Path, split: str = "train") -> TrainingSet:
@@ -157,7 +172,9 @@ def load_training_set(path: str, kind: str = "auto", limit: int | None = None, s
     if kind in ("simcse", "ict"):
         texts = unlabelled_texts(location)[:limit]
         return simcse_pairs(texts) if kind == "simcse" else inverse_cloze_pairs(texts, seed)
-    readers = {"pairs": read_pairs, "triplets": read_triplets, "scored": read_scored, "nli": read_nli, "beir": read_beir_pairs}
+    readers = {
+        "pairs": read_pairs, "triplets": read_triplets, "scored": read_scored, "nli": read_nli, "beir": read_beir_pairs
+    }
     rows = readers[kind](location)
     return rows if limit is None or limit >= len(rows) else TrainingSet(rows.name, rows.batch(list(range(limit))))
 
@@ -169,7 +186,9 @@ def unlabelled_texts(location: Path) -> list[str]:
     if location.suffix == ".txt":
         return read_texts(location)
     texts = []
-    with (gzip.open(location, "rt", encoding="utf-8") if location.suffix == ".gz" else location.open(encoding="utf-8")) as lines:
+    with (
+        gzip.open(location, "rt", encoding="utf-8") if location.suffix == ".gz" else location.open(encoding="utf-8")
+    ) as lines:
         for number, line in enumerate(lines, start=1):
             try:
                 row = json.loads(line) if line.strip() else {}
@@ -197,7 +216,13 @@ def _guess_kind(path: Path) -> str:
         return "beir"
     with (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()) as lines:
         header = lines.readline()
-    for kind, key in (("triplets", '"negative'), ("nli", '"premise"'), ("scored", '"score"'), ("pairs", '"positive"'), ("pairs", '"label"')):
+    for kind, key in (
+        ("triplets", '"negative'),
+        ("nli", '"premise"'),
+        ("scored", '"score"'),
+        ("pairs", '"positive"'),
+        ("pairs", '"label"'),
+    ):
         if key in header:
             return kind
     raise EmbedlabError(f"cannot tell what kind of training data {path} is; set kind explicitly")

@@ -128,7 +128,9 @@ class Encoder(nn.Module):
                     attn_implementation="eager" if strategy == "cls_attention" else None,
                 )
         except Exception as err:  # noqa: BLE001 - corrupt or foreign checkpoints fail in many library-specific ways
-            raise ModelLoadError(f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}") from None
+            raise ModelLoadError(
+                f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}"
+            ) from None
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
@@ -150,7 +152,9 @@ class Encoder(nn.Module):
         name: str = "",
     ) -> Encoder:
         """Wrap an in-memory transformer (freshly initialised or pretrained here) as an Encoder."""
-        layout = SentenceTransformerLayout(transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length)
+        layout = SentenceTransformerLayout(
+            transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length
+        )
         pooler = Pooling(pooling, transformer.config.hidden_size)
         return cls._assemble(transformer, tokenizer, pooler, layout, name).eval()
 
@@ -370,8 +374,12 @@ class Encoder(nn.Module):
                 default_prompt_name=self.layout.default_prompt_name,
                 similarity_fn_name=self.layout.similarity_fn_name,
             )
-            versions = {"embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__}
-            write_layout(staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions)
+            versions = {
+                "embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__
+            }
+            write_layout(
+                staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions
+            )
         return target
 
 

@@ -49,7 +49,9 @@ def build_model(config: TrainConfig) -> Model:
         return CrossEncoder.from_encoder(
             config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
         )
-    model = Encoder.load(config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device)
+    model = Encoder.load(
+        config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
+    )
     # Stored in the layout, the prompts are saved with every checkpoint and used by encode_queries / _documents.
     model.layout.prompts = {**model.layout.prompts, **config.prompts}
     return TwoTowerEncoder.from_encoder(model) if config.architecture == "two_tower" else model

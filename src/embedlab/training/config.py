@@ -105,7 +105,9 @@ class TrainConfig:
         _check_architecture(self)
         for spec in self.data:
             _check_choice("data.kind", spec.kind, DATA_KINDS)
-        counts = ("epochs", "max_steps", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every", "log_every")
+        counts = (
+            "epochs", "max_steps", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every", "log_every"
+        )
         for name in counts:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -168,12 +170,15 @@ def _check_architecture(config: TrainConfig) -> None:
     if config.architecture == "cross_encoder":
         if name not in CROSS_ENCODER_LOSSES or config.prompts or config.loss.matryoshka_dims:
             raise EmbedlabError(
-                f"a cross_encoder trains with loss {' or '.join(CROSS_ENCODER_LOSSES)}, no prompts and no matryoshka_dims"
+                f"a cross_encoder trains with loss {' or '.join(CROSS_ENCODER_LOSSES)}, "
+                "no prompts and no matryoshka_dims"
             )
     elif name == "bce":
         raise EmbedlabError("loss bce is for architecture: cross_encoder")
     elif (config.prompts or config.architecture == "two_tower") and name not in QUERY_DOCUMENT_LOSSES:
-        raise EmbedlabError(f"prompts and two_tower need a query/document loss ({', '.join(QUERY_DOCUMENT_LOSSES)}), not {name}")
+        raise EmbedlabError(
+            f"prompts and two_tower need a query/document loss ({', '.join(QUERY_DOCUMENT_LOSSES)}), not {name}"
+        )
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

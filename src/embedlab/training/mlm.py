@@ -206,7 +206,9 @@ def held_out_evaluator(
             inputs, labels = mask_batch(ids, tokenizer, mask_prob, generator)
             if (labels != IGNORE).any():
                 loss, batch_right, batch_picked = mlm_loss(model.network, inputs, attention, labels)
-                loss_sum, right, picked = loss_sum + float(loss) * batch_picked, right + batch_right, picked + batch_picked
+                loss_sum, right, picked = (
+                    loss_sum + float(loss) * batch_picked, right + batch_right, picked + batch_picked
+                )
         metrics = {"mlm_accuracy": right / max(picked, 1), "loss": loss_sum / max(picked, 1), "masked_tokens": picked}
         return EvalResult("mlm", "held-out", "", metrics, main_metric="mlm_accuracy")
 

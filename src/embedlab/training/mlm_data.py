@@ -112,7 +112,9 @@ class MaskedWindows:
         return self.epoch + self.position / len(self)
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "tokens": self.tokens, "masks": self.generator.get_state()}
+        return {
+            "epoch": self.epoch, "position": self.position, "tokens": self.tokens, "masks": self.generator.get_state()
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.position, self.tokens = int(state["epoch"]), int(state["position"]), int(state["tokens"])

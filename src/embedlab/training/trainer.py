@@ -257,7 +257,10 @@ class Trainer:
         config = self.config
         checkpoint_now = not finished and (
             (config.checkpoint_every is not None and self.step % config.checkpoint_every == 0)
-            or (config.checkpoint_minutes is not None and self._elapsed() - self._last_checkpoint >= config.checkpoint_minutes * 60)
+            or (
+                config.checkpoint_minutes is not None
+                and self._elapsed() - self._last_checkpoint >= config.checkpoint_minutes * 60
+            )
         )
         evaluate_now = self.step % config.eval_every == 0 if config.eval_every is not None else checkpoint_now
         if self.evaluate is not None and (evaluate_now or finished):
