@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 PEER_VENV := runs/st-onnx-venv
 
-.PHONY: demo test bench clean chromium peer-venv
+.PHONY: demo test lint bench clean chromium peer-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(CHROMIUM):
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium
 
 chromium: $(CHROMIUM)
+
+# ruff's version is pinned in the test extra: its default rules change between releases.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 
 test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
