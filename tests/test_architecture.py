@@ -138,3 +138,4 @@ def test_every_model_kind_and_stand_in_is_an_embedder(minilm) -> None:
         assert isinstance(model, Embedder), type(model).__name__
         assert model.encode_queries(["cat"]).shape == (1, model.dim)
     assert not isinstance(object(), Embedder)
+

@@ -206,7 +206,8 @@ def test_config_from_yaml_and_toml(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [("batch_sise: 8\n", "unknown setting"), ("loss:\n  name: hinge\n", "loss.name must be one of"),
-     ("batch_size: 0\n", "batch_size must be at least 1"), ("[1, 2]\n", "mapping"), ("a: [\n", "not valid YAML"),
+     ("batch_size: 0\n", "batch_size must be a positive integer"), ("batch_size: true\n", "positive integer"),
+     ("[1, 2]\n", "mapping"), ("a: [\n", "not valid YAML"),
      ("epochs: null\n", "a run needs an end"), ("max_minutes: 0\n", "max_minutes must be positive")],
 )
 def test_bad_configs_name_the_problem(tmp_path, content, message):

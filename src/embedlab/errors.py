@@ -1,7 +1,12 @@
 """The exceptions embedlab raises for problems a user can fix.
 
-Each carries a one-line message; the CLI prints it without a traceback.
+Each carries a one-line message; the CLI prints it without a traceback. check_positive_integers is the one
+check of integer settings, so every config refuses them in the same words.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class EmbedlabError(Exception):
@@ -14,3 +19,14 @@ class InputTypeError(EmbedlabError, TypeError):
 
 class ModelLoadError(EmbedlabError, ValueError):
     """A model directory, file or name that cannot be loaded safely."""
+
+
+def check_positive_integers(settings: object, names: Iterable[str], *, optional: bool = False) -> None:
+    """Refuse, in one line, the first of `names` on `settings` that is not an integer of at least 1 (booleans
+    included); with `optional`, None means "not set" and passes."""
+    for name in names:
+        value = getattr(settings, name)
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EmbedlabError(f"{name} must be a positive integer, not {value!r}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from embedlab.atomic import save_array, write_json
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integers
 
 MANIFEST = "job.json"
 Chunk = tuple[int, list[str]]  # a chunk's number (its file name) and its texts
@@ -40,10 +40,7 @@ class BulkConfig:
     normalize: bool | None = None
 
     def __post_init__(self) -> None:
-        for name in ("workers", "threads_per_worker", "chunk_size", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EmbedlabError(f"{name} must be a positive integer, not {value!r}")
+        check_positive_integers(self, ("workers", "threads_per_worker", "chunk_size", "batch_size"))
 
 
 ChunkRunner = Callable[[list[Chunk], Path, BulkConfig], Iterable[int]]

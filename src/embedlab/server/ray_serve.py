@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integers
 from embedlab.scale.ray_cluster import import_ray, ray_session, worker_error
 from embedlab.server.config import ServerConfig
 from embedlab.server.launch import ServedModels, build_app
@@ -37,10 +37,7 @@ class RayServeConfig:
     address: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("replicas", "cpus_per_replica", "port"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EmbedlabError(f"{name} must be a positive integer, not {value!r}")
+        check_positive_integers(self, ("replicas", "cpus_per_replica", "port"))
 
 
 @serve.deployment(name=APP_NAME)

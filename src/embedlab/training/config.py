@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integers
 
 DATA_KINDS = ("auto", "pairs", "triplets", "scored", "nli", "beir", "simcse", "ict")
 LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet", "bce")
@@ -108,9 +108,7 @@ class TrainConfig:
         counts = (
             "epochs", "max_steps", "batch_size", "gradient_accumulation", "eval_every", "checkpoint_every", "log_every"
         )
-        for name in counts:
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
+        check_positive_integers(self, counts, optional=True)
         for name in ("max_minutes", "checkpoint_minutes"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise EmbedlabError(f"{name} must be positive, not {getattr(self, name)}")

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import write_json
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integers
 from embedlab.evaluation.result import EvalResult
 from embedlab.hardware import cpu_info
 from embedlab.models.encoder import Encoder
@@ -65,9 +65,7 @@ class PretrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("layers", "hidden", "heads", "intermediate", "batch_size", "log_every"):
-            if getattr(self, name) < 1:
-                raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
+        check_positive_integers(self, ("layers", "hidden", "heads", "intermediate", "batch_size", "log_every"))
         if self.hidden % self.heads:
             raise EmbedlabError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if self.max_length < 3:
@@ -76,9 +74,7 @@ class PretrainConfig:
             raise EmbedlabError("mask_prob must lie in (0, 1) and warmup_fraction in [0, 1)")
         if min(self.learning_rate, self.max_minutes, self.checkpoint_minutes) <= 0:
             raise EmbedlabError("learning_rate, max_minutes and checkpoint_minutes must be positive")
-        for name in ("max_steps", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise EmbedlabError(f"{name} must be at least 1, not {getattr(self, name)}")
+        check_positive_integers(self, ("max_steps", "threads"), optional=True)
 
     def train_config(self) -> TrainConfig:
         """The Trainer's settings for this run: no epoch limit, checkpoints by time, each scored on held-out text."""
