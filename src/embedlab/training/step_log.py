@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import timedelta
 from types import TracebackType
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from typing_extensions import Self
+
+from embedlab.progress import clock_time
 
 
 class StepLog:
@@ -87,10 +88,10 @@ class StepLog:
         parts = [f"step {step}{of_total} ({min(fraction, 1.0):.0%})"]
         parts += [f"{name} {value:.4g}" for name, value in fields.items()]
         parts.append(f"{(step - self._first_step) / max(seconds, 1e-9):.3g} steps/s")
-        parts.append(f"elapsed {_clock(seconds)}")
+        parts.append(f"elapsed {clock_time(seconds)}")
         done = fraction - self._first_fraction
         if 0 < done and fraction < 1:
-            parts.append(f"left {_clock(seconds * (1 - fraction) / done)}")
+            parts.append(f"left {clock_time(seconds * (1 - fraction) / done)}")
         self.print("  ".join(parts))
         self._last_line, self._loss_sum, self._loss_count = now, 0.0, 0
 
@@ -103,7 +104,3 @@ class StepLog:
         else:
             self.stream.write(text + "\n")
             self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    return str(timedelta(seconds=round(seconds)))
