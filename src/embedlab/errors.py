@@ -21,12 +21,16 @@ class ModelLoadError(EmbedlabError, ValueError):
     """A model directory, file or name that cannot be loaded safely."""
 
 
+def check_positive_integer(name: str, value: object, *, optional: bool = False) -> None:
+    """Refuse, in one line, a `value` that is not an integer of at least 1 (a boolean is not one); with
+    `optional`, None means "not set" and passes."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise EmbedlabError(f"{name} must be a positive integer, not {value!r}")
+
+
 def check_positive_integers(settings: object, names: Iterable[str], *, optional: bool = False) -> None:
-    """Refuse, in one line, the first of `names` on `settings` that is not an integer of at least 1 (booleans
-    included); with `optional`, None means "not set" and passes."""
+    """check_positive_integer for each of `names` on a settings object (a config dataclass)."""
     for name in names:
-        value = getattr(settings, name)
-        if optional and value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise EmbedlabError(f"{name} must be a positive integer, not {value!r}")
+        check_positive_integer(name, getattr(settings, name), optional=optional)

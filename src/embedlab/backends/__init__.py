@@ -10,7 +10,7 @@ import torch
 from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
 from embedlab.backends.base import Backend, ExportableEncoder
 from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integer
 from embedlab.extras import installed, require
 from embedlab.hardware import cpu_info, gpu_has_bf16
 
@@ -43,8 +43,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
     threads sets torch's (process-wide) thread count, or the ONNX Runtime session's.
     """
     check_backend_name(name)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise EmbedlabError(f"threads must be a positive integer, not {threads!r}")
+    check_positive_integer("threads", threads, optional=True)
     if name == AUTO:
         return _load_auto(encoder, threads)
     check_backend_device(name, encoder.device)

@@ -59,11 +59,6 @@ class EmbeddingModel(nn.Module):
             mask[:, :prompt_length] = 0
         return self.pooling(hidden, mask, cls_attention)
 
-    def embed(self, features: dict[str, Tensor], prompt_length: int = 0) -> Tensor:
-        """forward, then unit length when the model normalises (what an exported graph's final output is)."""
-        pooled = self.forward(features, prompt_length)
-        return nn.functional.normalize(pooled, p=2, dim=-1) if self.normalize else pooled
-
     def reduced_precision_copy(self, dtype: torch.dtype) -> EmbeddingModel:
         """A frozen copy whose transformer runs in `dtype`; pooling stays fp32 (token_states returns fp32)."""
         transformer = copy.deepcopy(self.transformer).to(dtype).eval()

@@ -5,7 +5,7 @@ Kept free of torch so that static word-vector models import quickly.
 
 from __future__ import annotations
 
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, check_positive_integer
 
 CONVERSIONS = ("numpy", "torch")
 
@@ -14,15 +14,10 @@ def check_encode_options(
     batch_size: int, dim: int | None, model_dim: int, convert_to: str, max_tokens: int | None = None
 ) -> None:
     """Raise a one-line EmbedlabError for a bad batch size, token budget, Matryoshka dim or output type."""
-    if not _positive_int(batch_size):
-        raise EmbedlabError(f"batch_size must be a positive integer, not {batch_size!r}")
-    if max_tokens is not None and not _positive_int(max_tokens):
-        raise EmbedlabError(f"max_tokens must be a positive integer, not {max_tokens!r}")
+    check_positive_integer("batch_size", batch_size)
+    check_positive_integer("max_tokens", max_tokens, optional=True)
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= model_dim):
         raise EmbedlabError(f"dim must be an integer between 1 and {model_dim}, not {dim!r}")
     if convert_to not in CONVERSIONS:
         raise EmbedlabError(f"convert_to must be one of {', '.join(CONVERSIONS)}, not {convert_to!r}")
 
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
