@@ -6,8 +6,6 @@ and `datasets` folders are read lazily instead, as an ArrowTrainingSet with the 
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import re
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from embedlab.data.labeled import check_lengths, read_jsonl_rows, read_labeled_p
 from embedlab.data.root import data_root
 from embedlab.data.texts import read_texts
 from embedlab.errors import EmbedlabError
+from embedlab.files import json_line, open_text
 
 NLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
 TEXT_COLUMNS = ("anchor", "positive", "sentence1", "sentence2")
@@ -186,14 +185,9 @@ def unlabelled_texts(location: Path) -> list[str]:
     if location.suffix == ".txt":
         return read_texts(location)
     texts = []
-    with (
-        gzip.open(location, "rt", encoding="utf-8") if location.suffix == ".gz" else location.open(encoding="utf-8")
-    ) as lines:
+    with open_text(location) as lines:
         for number, line in enumerate(lines, start=1):
-            try:
-                row = json.loads(line) if line.strip() else {}
-            except json.JSONDecodeError as err:
-                raise EmbedlabError(f"{location}:{number} is not valid JSON: {err.msg}") from None
+            row = json_line(line, f"{location}:{number}") if line.strip() else {}
             texts += [row[k] for k in UNLABELLED_FIELDS if isinstance(row.get(k), str) and row[k].strip()]
     return texts
 
@@ -214,7 +208,7 @@ def _locate(path: str) -> Path:
 def _guess_kind(path: Path) -> str:
     if path.is_dir():
         return "beir"
-    with (gzip.open(path, "rt") if path.suffix == ".gz" else path.open()) as lines:
+    with open_text(path) as lines:
         header = lines.readline()
     for kind, key in (
         ("triplets", '"negative'),

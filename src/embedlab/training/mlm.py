@@ -1,7 +1,7 @@
 """Masked-language-model pretraining of a small BERT from scratch: the raw model the lessons start from.
 
-No MLM-only BERT can be downloaded here, so one is trained on local text (evaluation texts removed) to show
-what mean-pooling a BERT that never saw a sentence-level objective is worth, before contrastive training.
+Where no MLM-only BERT can be had (no model hub), one is trained on local text (evaluation texts removed) to
+show what mean-pooling a BERT that never saw a sentence-level objective is worth, before contrastive training.
 Only what is MLM's own lives here and in mlm_data (masking, windows, the data stream, the model, its loss, the
 held-out score); the loop, schedule, checkpoints and logging are the Trainer's.
 """
