@@ -239,7 +239,9 @@ def _seeded(model_cls: type[PreTrainedModel], config) -> PreTrainedModel:
 
 
 def _bert(tokens: int = 30522) -> BertModel:
-    return _seeded(BertModel, BertConfig(vocab_size=tokens, max_position_embeddings=64, initializer_range=INIT, **SMALL))
+    return _seeded(
+        BertModel, BertConfig(vocab_size=tokens, max_position_embeddings=64, initializer_range=INIT, **SMALL)
+    )
 
 
 def bert_bge(target: Path) -> Path:

@@ -32,7 +32,7 @@ TEXTS = [
     "北京是中国的首都。",
     "numbers 42 3.14159 2026-12-03",
 ]
-BATCH_SIZE = 4  # several batches, each padded to a different width
+BATCHES = {"batch_size": 4}  # several batches, each padded to a different width
 
 
 @pytest.fixture(scope="session", params=sorted(FAMILIES))
@@ -69,21 +69,28 @@ def module_kinds(directory: Path) -> list[str]:
 
 def test_fixture_is_what_the_family_uses(family, oracle):
     """The tiny model really runs past its length limit and gives distinct vectors, so parity means something."""
-    name, directory = family
     assert oracle.max_seq_length == MAX_SEQ_LENGTH
     assert len(oracle.tokenizer(TEXTS[5])["input_ids"]) > MAX_SEQ_LENGTH
     assert len(oracle.tokenizer) <= oracle[0].model.get_input_embeddings().num_embeddings
-    vectors = oracle.encode(TEXTS, batch_size=BATCH_SIZE)
+    vectors = oracle.encode(TEXTS, **BATCHES)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cosines = unit @ unit.T
     assert cosines[np.triu_indices(len(TEXTS), 1)].max() < 0.999, "texts get (nearly) the same vector"
-    assert module_kinds(directory)[0] == "Transformer"
+    assert module_kinds(family[1])[0] == "Transformer"
+
+
+def test_tokens_match_sentence_transformers(family, oracle, ours):
+    """Each text, prompt included, becomes the same token ids (special tokens, truncation) in both libraries."""
+    prompt = next(iter(oracle.prompts.values()), "")
+    for text in [*TEXTS, prompt + TEXTS[2], prompt + TEXTS[5]]:
+        expected = oracle.preprocess([text])["input_ids"][0].tolist()
+        assert ours.tokenize([text])["input_ids"][0].tolist() == expected, text
 
 
 def test_encode_matches_sentence_transformers(family, oracle, ours):
     name = family[0]
-    expected = oracle.encode(TEXTS, batch_size=BATCH_SIZE)
-    got = ours.encode(TEXTS, batch_size=BATCH_SIZE)
+    expected = oracle.encode(TEXTS, **BATCHES)
+    got = ours.encode(TEXTS, **BATCHES)
     diff = max_diff(got, expected)
     report(name, "encode", diff)
     assert diff <= TOLERANCE
@@ -97,17 +104,15 @@ def test_prompts_match_sentence_transformers(family, oracle, ours):
     assert ours.prompts == oracle.prompts
     worst = 0.0
     for prompt_name in oracle.prompts:
-        expected = oracle.encode(TEXTS, prompt_name=prompt_name, batch_size=BATCH_SIZE)
-        worst = max(worst, max_diff(ours.encode(TEXTS, prompt_name=prompt_name, batch_size=BATCH_SIZE), expected))
-    queries = max_diff(ours.encode_queries(TEXTS, batch_size=BATCH_SIZE), oracle.encode_query(TEXTS, batch_size=BATCH_SIZE))
-    documents = max_diff(
-        ours.encode_documents(TEXTS, batch_size=BATCH_SIZE), oracle.encode_document(TEXTS, batch_size=BATCH_SIZE)
-    )
+        expected = oracle.encode(TEXTS, prompt_name=prompt_name, **BATCHES)
+        worst = max(worst, max_diff(ours.encode(TEXTS, prompt_name=prompt_name, **BATCHES), expected))
+    queries = max_diff(ours.encode_queries(TEXTS, **BATCHES), oracle.encode_query(TEXTS, **BATCHES))
+    documents = max_diff(ours.encode_documents(TEXTS, **BATCHES), oracle.encode_document(TEXTS, **BATCHES))
     report(name, "prompts, queries, documents", max(worst, queries, documents))
     assert max(worst, queries, documents) <= TOLERANCE
 
 
-def test_embedlab_save_loads_in_sentence_transformers(family, ours, tmp_path):
+def test_embedlab_save_loads_in_sentence_transformers(family, oracle, ours, tmp_path):
     """What embedlab saves, sentence-transformers loads with the same modules, prompts and vectors."""
     name, directory = family
     saved = ours.save(tmp_path / "saved")
@@ -115,9 +120,11 @@ def test_embedlab_save_loads_in_sentence_transformers(family, ours, tmp_path):
     reloaded = sentence_transformers.SentenceTransformer(str(saved), device="cpu")
     assert reloaded.prompts == ours.prompts
     assert reloaded.max_seq_length == ours.max_seq_length
+    assert reloaded.similarity_fn_name == oracle.similarity_fn_name
+    assert reloaded.tokenizer.padding_side == oracle.tokenizer.padding_side  # left for decoder embedders
     diff = max(
-        max_diff(reloaded.encode(TEXTS, batch_size=BATCH_SIZE), ours.encode(TEXTS, batch_size=BATCH_SIZE)),
-        max_diff(reloaded.encode_query(TEXTS, batch_size=BATCH_SIZE), ours.encode_queries(TEXTS, batch_size=BATCH_SIZE)),
+        max_diff(reloaded.encode(TEXTS, **BATCHES), ours.encode(TEXTS, **BATCHES)),
+        max_diff(reloaded.encode_query(TEXTS, **BATCHES), ours.encode_queries(TEXTS, **BATCHES)),
     )
     report(name, "embedlab save -> ST load", diff)
     assert diff <= TOLERANCE
@@ -131,7 +138,7 @@ def test_embedlab_round_trip_is_exact(family, ours, tmp_path):
     for model in (first, second):
         assert model.prompts == ours.prompts
         assert model.max_seq_length == ours.max_seq_length
-        np.testing.assert_array_equal(model.encode(TEXTS, batch_size=BATCH_SIZE), ours.encode(TEXTS, batch_size=BATCH_SIZE))
+        np.testing.assert_array_equal(model.encode(TEXTS, **BATCHES), ours.encode(TEXTS, **BATCHES))
         np.testing.assert_array_equal(model.encode_queries(TEXTS), ours.encode_queries(TEXTS))
     assert module_kinds(tmp_path / "second") == module_kinds(directory)
     report(name, "embedlab round trip", 0.0)
