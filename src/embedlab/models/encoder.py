@@ -23,13 +23,13 @@ from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.dense import Dense, load_head, save_head_module
 from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
 from embedlab.models.model_files import (
     check_weights,
-    first_line,
     is_model_dir,
     local_model_dir,
     model_max_length,
@@ -40,11 +40,13 @@ from embedlab.models.pooling import Pooling
 from embedlab.models.st_format import (
     SentenceTransformerLayout,
     is_sentence_transformers_dir,
+    module_dir_name,
     read_layout,
     write_layout,
 )
 from embedlab.models.static_encoder import is_static_dir
 from embedlab.models.token_batches import length_sorted_batches, pad_encodings, warn_truncated
+from embedlab.models.transformer_loading import load_transformer
 from embedlab.progress import progress_bar
 
 PROGRESS_MIN_TEXTS = 2048
@@ -95,8 +97,6 @@ class Encoder(nn.Module):
         device defaults to the GPU when one is present and the backend runs there. Other model kinds (static,
         two-tower, word vectors) load through `embedlab.load_model`.
         """
-        from transformers import AutoModel, AutoTokenizer
-
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
         if is_static_dir(directory):
@@ -117,25 +117,18 @@ class Encoder(nn.Module):
         use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
         saved_pooling = Pooling.load(layout.pooling_dir, strategy=pooling) if layout.pooling_dir else None
         strategy = saved_pooling.strategy if saved_pooling else (pooling or "mean")
-        try:
-            with quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir, trust_remote_code=trust_remote_code)
-                transformer = AutoModel.from_pretrained(
-                    layout.transformer_dir,
-                    use_safetensors=use_safetensors,
-                    trust_remote_code=trust_remote_code,
-                    # Only eager attention returns the weights that cls_attention pooling reads.
-                    attn_implementation="eager" if strategy == "cls_attention" else None,
-                )
-        except Exception as err:  # noqa: BLE001 - corrupt or foreign checkpoints fail in many library-specific ways
-            raise ModelLoadError(
-                f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}"
-            ) from None
+        transformer, tokenizer = load_transformer(
+            layout,
+            use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code,
+            eager_attention=strategy == "cls_attention",
+        )
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
-        encoder = cls._assemble(transformer.float(), tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL))
+        head = load_head(layout.head, hidden, allow_pickle=allow_pickle)
+        encoder = cls._assemble(transformer, tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL), head)
         encoder = encoder.to(select_device(device, backend)).eval()
         encoder.backend = load_backend(encoder, backend, threads)
         return encoder
@@ -159,9 +152,11 @@ class Encoder(nn.Module):
         return cls._assemble(transformer, tokenizer, pooler, layout, name).eval()
 
     @classmethod
-    def _assemble(cls, transformer: nn.Module, tokenizer, pooling: Pooling, layout, name: str) -> Encoder:
+    def _assemble(
+        cls, transformer: nn.Module, tokenizer, pooling: Pooling, layout, name: str, head: list | None = None
+    ) -> Encoder:
         token_types = "token_type_ids" in tokenizer.model_input_names
-        model = EmbeddingModel(transformer, pooling, normalize=layout.normalize, token_type_ids=token_types)
+        model = EmbeddingModel(transformer, pooling, normalize=layout.normalize, token_type_ids=token_types, head=head)
         return cls(model, tokenizer, layout, name=name)
 
     # ---- properties ----------------------------------------------------------------------------
@@ -363,19 +358,29 @@ class Encoder(nn.Module):
                 self.transformer.save_pretrained(staging)
             self.tokenizer.model_max_length = self.max_seq_length
             self.tokenizer.save_pretrained(staging)
-            self.pooling.save(staging / "1_Pooling")
+            self.pooling.save(staging / module_dir_name(1, "pooling"))
+            head = []
+            for index, module in enumerate(self.model.head_modules, start=2):
+                kind = "dense" if isinstance(module, Dense) else "layernorm"
+                head.append((kind, staging / module_dir_name(index, kind)))
+                save_head_module(module, head[-1][1])
             layout = SentenceTransformerLayout(
                 transformer_dir=staging,
-                pooling_dir=staging / "1_Pooling",
+                pooling_dir=staging / module_dir_name(1, "pooling"),
+                head=head,
                 normalize=self.normalize,
                 max_seq_length=self.max_seq_length,
                 do_lower_case=self.layout.do_lower_case,
                 prompts=dict(self.prompts),
                 default_prompt_name=self.layout.default_prompt_name,
                 similarity_fn_name=self.layout.similarity_fn_name,
+                tokenizer_args=self.layout.tokenizer_args,
+                config_args=self.layout.config_args,
             )
             versions = {
-                "embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__
+                "embedlab": version("embedlab"),
+                "transformers": version("transformers"),
+                "pytorch": torch.__version__,
             }
             write_layout(
                 staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions
