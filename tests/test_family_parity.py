@@ -18,6 +18,7 @@ import embedlab
 from tests.model_families import FAMILIES, MAX_SEQ_LENGTH
 
 sentence_transformers = pytest.importorskip("sentence_transformers")
+pytestmark = pytest.mark.filterwarnings("ignore:.*truncated")  # one text is over-long on purpose
 
 TOLERANCE = 1e-5  # fp32: the two libraries run the same transformer, batched and padded differently
 TEXTS = [
@@ -26,7 +27,7 @@ TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
     "Ünïcödé façade, naïve café — 東京の天気は晴れです 🙂🚀 Привет, мир!",
     "short",
-    " ".join(["sentence embeddings map a text to a vector"] * 6),  # far past MAX_SEQ_LENGTH tokens
+    " ".join(["sentence embeddings map a text to a vector"] * 8),  # far past MAX_SEQ_LENGTH tokens
     "Question: how many legs does a spider have?",
     "👍",
     "北京是中国的首都。",
@@ -71,6 +72,8 @@ def test_fixture_is_what_the_family_uses(family, oracle):
     """The tiny model really runs past its length limit and gives distinct vectors, so parity means something."""
     assert oracle.max_seq_length == MAX_SEQ_LENGTH
     assert len(oracle.tokenizer(TEXTS[5])["input_ids"]) > MAX_SEQ_LENGTH
+    for prompt in oracle.prompts.values():  # an instruction leaves room for the text after it
+        assert len(oracle.tokenizer(prompt + TEXTS[2])["input_ids"]) <= MAX_SEQ_LENGTH
     assert len(oracle.tokenizer) <= oracle[0].model.get_input_embeddings().num_embeddings
     vectors = oracle.encode(TEXTS, **BATCHES)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -142,3 +145,20 @@ def test_embedlab_round_trip_is_exact(family, ours, tmp_path):
         np.testing.assert_array_equal(model.encode_queries(TEXTS), ours.encode_queries(TEXTS))
     assert module_kinds(tmp_path / "second") == module_kinds(directory)
     report(name, "embedlab round trip", 0.0)
+
+
+def test_concatenated_pooling_is_refused_in_one_line(tmp_path):
+    """sentence-transformers can concatenate pooling modes (cls + mean); embedlab says it does not, in one line."""
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from embedlab.errors import ModelLoadError
+    from tests.model_families import save_st, wordpiece_tokenizer
+    from tests.tiny_models import tiny_bert
+
+    tokenizer = wordpiece_tokenizer("[CLS]", "[SEP]", token_types=True)
+    directory = save_st(
+        tmp_path / "concat", tiny_bert(len(tokenizer)), tokenizer, lambda dim: [Pooling(dim, ("cls", "mean"))]
+    )
+    with pytest.raises(ModelLoadError, match="pooling") as error:
+        embedlab.load_model(directory, device="cpu")
+    assert "\n" not in str(error.value)
