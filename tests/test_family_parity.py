@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import embedlab
 from tests.model_families import FAMILIES, MAX_SEQ_LENGTH
@@ -99,6 +101,13 @@ def test_encode_matches_sentence_transformers(family, oracle, ours):
     assert diff <= TOLERANCE
     # One text alone (no padding at all) gives the same vector as in a batch.
     assert max_diff(ours.encode(TEXTS[3]), expected[3]) <= TOLERANCE
+
+
+@settings(max_examples=6)
+@given(texts=st.lists(st.text(max_size=80), min_size=1, max_size=6))
+def test_any_texts_match_sentence_transformers(family, oracle, ours, texts):
+    """Arbitrary unicode (control characters, combining marks, whitespace only) in mixed-length batches."""
+    assert max_diff(ours.encode(texts, **BATCHES), oracle.encode(texts, **BATCHES)) <= TOLERANCE
 
 
 def test_prompts_match_sentence_transformers(family, oracle, ours):
