@@ -11,9 +11,11 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,6 +161,20 @@ def test_auto_never_picks_onnx_for_a_model_it_refuses(gemma, flags) -> None:
 @pytest.fixture(scope="module")
 def gemma(tmp_path_factory) -> Encoder:
     return Encoder.load(FAMILIES["gemma3_embedding"](tmp_path_factory.mktemp("gemma") / "gemma"), device="cpu")
+
+
+def test_fp16_is_refused_where_the_family_overflows_it(monkeypatch, gemma, family) -> None:
+    """Gemma 3 overflows float16: torch-fp16 is refused on a GPU, and auto on a GPU without bf16 runs fp32."""
+    monkeypatch.setattr(backends, "gpu_has_bf16", lambda: False)
+    on_gpu = SimpleNamespace(model=gemma.model, device=torch.device("cuda", 0))
+    with pytest.raises(EmbedlabError) as err:
+        load_backend(on_gpu, "torch-fp16")
+    assert "overflow float16" in one_line(err)
+    backend = load_backend(on_gpu, "auto")
+    assert backend.name == "torch" and "overflow float16" in backend.reason
+    other = SimpleNamespace(model=family[1].model, device=torch.device("cuda", 0))
+    if family[0] != "gemma3_embedding":  # every other family keeps fp16 on such a GPU
+        assert load_backend(other, "auto").name == "torch-fp16"
 
 
 def test_graphs_are_keyed_by_the_head_modules_too(tmp_path) -> None:

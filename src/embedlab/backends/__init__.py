@@ -9,7 +9,7 @@ import torch
 
 from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
 from embedlab.backends.base import Backend, ExportableEncoder
-from embedlab.backends.support import check_onnx_exportable, onnx_refusal
+from embedlab.backends.support import check_fp16, check_onnx_exportable, onnx_refusal
 from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16, has_native_bf16
 from embedlab.errors import EmbedlabError, check_positive_integer
 from embedlab.extras import installed, require
@@ -60,6 +60,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
     if name == "torch-bf16":
         return TorchHalfBackend()
     if name == "torch-fp16":
+        check_fp16(encoder.model)
         return TorchHalfBackend(name="torch-fp16", dtype=torch.float16)
     return TorchBackend()
 
@@ -90,8 +91,9 @@ def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     if refusal is not None:  # known before any export: straight to torch, not through a doomed int8 then fp32 try
         name = torch_fallback
         reason = f"{reason}; but {refusal}, so {name}"
-    # int8 may miss its quality bound for a model, and an unknown architecture may fail to trace.
-    fallbacks = {"onnx-int8": "onnx", "onnx": torch_fallback}
+    # int8 may miss its quality bound for a model, an unknown architecture may fail to trace, and some
+    # families overflow fp16 (auto's choice on a GPU without bf16).
+    fallbacks = {"onnx-int8": "onnx", "onnx": torch_fallback, "torch-fp16": "torch"}
     while True:
         try:
             backend = load_backend(encoder, name, threads)
