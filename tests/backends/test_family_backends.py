@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from embedlab import Encoder, backends
 from embedlab.backends import ONNX_BACKENDS, load_backend
 from embedlab.backends.export import FP32_MAX_DIFF, INT8_MIN_MEAN_COSINE, INT8_MIN_WORST_COSINE
-from embedlab.backends.manifest import encoder_weights_sha256
+from embedlab.backends.manifest import MANIFEST, encoder_weights_sha256
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import FEATURES, cpu_info
 from tests.backends.conftest import running_on
@@ -207,3 +207,33 @@ def test_a_model_without_head_keeps_its_graph_key(minilm) -> None:
     from embedlab.backends.manifest import weights_sha256
 
     assert encoder_weights_sha256(minilm) == weights_sha256(Path(minilm.weights_dir))
+
+
+def test_an_unlisted_architecture_is_exported_unfused_and_validated(monkeypatch, tmp_path) -> None:
+    """ONNX Runtime's BERT fusions run only on the families they were checked on; any other graph stays as traced."""
+    from embedlab.backends import support
+    from embedlab.backends.export import export_onnx
+
+    encoder = Encoder.load(FAMILIES["distilbert_mean"](tmp_path / "distilbert"), device="cpu")
+    monkeypatch.setattr(support, "BERT_FUSED_FAMILIES", frozenset())
+    (report,) = export_onnx(encoder, tmp_path / "graphs", int8=False)
+    assert report.max_abs_diff <= FP32_MAX_DIFF
+    manifest = json.loads((tmp_path / "graphs" / MANIFEST).read_text())
+    assert manifest["graphs"]["model.onnx"]["fusion"] is None
+
+
+def test_a_model_the_exporter_cannot_trace_is_one_line_and_auto_falls_back(monkeypatch, minilm, tmp_path) -> None:
+    """Whatever an unknown architecture makes the tracer raise becomes one line, and auto moves on to torch."""
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("unordered_map::at\n  deep in the tracer")
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    monkeypatch.setenv("EMBEDLAB_ONNX_CACHE", str(tmp_path))  # no graph of MiniLM cached yet
+    with pytest.raises(EmbedlabError) as err:
+        load_backend(minilm, "onnx")
+    assert "cannot trace bert: unordered_map::at" in one_line(err)
+    assert not list(tmp_path.rglob("*.onnx"))  # nothing half-written
+    mock_cpu(monkeypatch, VNNI_ONLY)
+    backend = load_backend(minilm, "auto")
+    assert backend.name == "torch" and "cannot trace" in backend.reason
