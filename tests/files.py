@@ -17,11 +17,14 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 def write_tiny_beir(directory: Path) -> Path:
     """A three-document BEIR directory (guitars, markets, cooking) with two judged test queries."""
-    write_jsonl(directory / "corpus.jsonl", [
-        {"_id": "d1", "title": "Guitars", "text": "How to play the guitar for beginners."},
-        {"_id": "d2", "title": "Markets", "text": "Stock markets fell sharply on Monday."},
-        {"_id": "d3", "title": "Cooking", "text": "A simple recipe for onion soup."},
-    ])
+    write_jsonl(
+        directory / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Guitars", "text": "How to play the guitar for beginners."},
+            {"_id": "d2", "title": "Markets", "text": "Stock markets fell sharply on Monday."},
+            {"_id": "d3", "title": "Cooking", "text": "A simple recipe for onion soup."},
+        ],
+    )
     write_jsonl(
         directory / "queries.jsonl",
         [{"_id": "q1", "text": "learning guitar"}, {"_id": "q2", "text": "onion soup recipe"}],

@@ -79,7 +79,7 @@ GEMMA_PROMPTS = {
     "Clustering": "task: clustering | query: ",
     "STS": "task: sentence similarity | query: ",
 }
-MAX_SEQ_LENGTH = 24  # short, so a test text can run past it and be truncated
+MAX_SEQ_LENGTH = 56  # room for a 29-token instruction, and short enough for a test text to run past
 SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
 # Wider than transformers' 0.02 default, so that random texts get clearly different vectors.
 INIT = 0.2
@@ -212,6 +212,9 @@ def pooled(mode: str, *after: str, include_prompt: bool = True) -> Callable[[int
                 modules.append(normalize())
             elif name == "layernorm":
                 modules.append(layer_norm(dim))
+                # Away from the ones / zeros it starts at, so that a LayerNorm read without its weights shows.
+                torch.nn.init.normal_(modules[-1].norm.weight, std=0.5)
+                torch.nn.init.normal_(modules[-1].norm.bias, std=0.5)
             elif name == "dense-tanh":
                 modules.append(dense(dim, dim, bias=True, activation_function=torch.nn.Tanh()))
             elif name == "dense-identity":
@@ -239,7 +242,9 @@ def _seeded(model_cls: type[PreTrainedModel], config) -> PreTrainedModel:
 
 
 def _bert(tokens: int = 30522) -> BertModel:
-    return _seeded(BertModel, BertConfig(vocab_size=tokens, max_position_embeddings=64, initializer_range=INIT, **SMALL))
+    return _seeded(
+        BertModel, BertConfig(vocab_size=tokens, max_position_embeddings=64, initializer_range=INIT, **SMALL)
+    )
 
 
 def bert_bge(target: Path) -> Path:
@@ -392,9 +397,11 @@ def qwen3_lasttoken(target: Path) -> Path:
 
 
 def qwen3_weightedmean(target: Path) -> Path:
-    """SGPT-style: a decoder with position-weighted mean pooling under left padding."""
+    """SGPT-style: a decoder with position-weighted mean pooling under left padding; the query instruction is
+    left out of pooling (include_prompt=False) while its tokens keep their positions' weights."""
     tokenizer = _qwen3_bpe()
-    return save_st(target, _qwen3(tokenizer), tokenizer, pooled("weightedmean", "normalize"))
+    head = pooled("weightedmean", "normalize", include_prompt=False)
+    return save_st(target, _qwen3(tokenizer), tokenizer, head, {"query": QWEN_QUERY})
 
 
 def gemma3_embedding(target: Path) -> Path:

@@ -69,7 +69,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -138,4 +138,3 @@ def test_every_model_kind_and_stand_in_is_an_embedder(minilm) -> None:
         assert isinstance(model, Embedder), type(model).__name__
         assert model.encode_queries(["cat"]).shape == (1, model.dim)
     assert not isinstance(object(), Embedder)
-

@@ -27,8 +27,16 @@ PROMPTS = {"query": "query: ", "document": "passage: "}
 
 def trained_towers(tokenizer, tmp_path, steps: int = 4) -> TwoTowerEncoder:
     model = TwoTowerEncoder.from_encoder(make_tiny_encoder(tokenizer))
-    config = TrainConfig(data=[], output_dir=str(tmp_path / "run"), max_steps=steps, batch_size=8, learning_rate=1e-3,
-                         eval_every=1000, checkpoint_every=1000, architecture="two_tower")
+    config = TrainConfig(
+        data=[],
+        output_dir=str(tmp_path / "run"),
+        max_steps=steps,
+        batch_size=8,
+        learning_rate=1e-3,
+        eval_every=1000,
+        checkpoint_every=1000,
+        architecture="two_tower",
+    )
     Trainer(config, model, build_loss(LossSpec(), model), MixtureSampler([pair_data()], 8)).train()
     return model
 
@@ -110,8 +118,14 @@ def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
             for i, w in enumerate(["cats", "dogs", "roads", "rain", "snow", "fish"])
         ],
     )
-    config = TrainConfig(data=[{"path": str(data), "kind": "pairs"}], output_dir=str(tmp_path / "run"), max_steps=2,
-                         batch_size=4, eval_data=None, prompts=dict(PROMPTS))
+    config = TrainConfig(
+        data=[{"path": str(data), "kind": "pairs"}],
+        output_dir=str(tmp_path / "run"),
+        max_steps=2,
+        batch_size=4,
+        eval_data=None,
+        prompts=dict(PROMPTS),
+    )
     train(config)
     saved = json.loads((tmp_path / "run" / "final" / "config_sentence_transformers.json").read_text())
     assert saved["prompts"] == PROMPTS
@@ -123,14 +137,17 @@ def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
     np.testing.assert_allclose(theirs.encode(["cats"], prompt_name="query"), model.encode_queries(["cats"]), atol=1e-5)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"prompts": PROMPTS, "loss": {"name": "cosent"}}, "query/document loss"),
-    ({"architecture": "two_tower", "loss": {"name": "softmax"}}, "query/document loss"),
-    ({"prompts": {"question": "q: "}}, "prompts must map"),
-    ({"architecture": "three_tower"}, "architecture must be one of"),
-    ({"loss": {"name": "bce"}}, "cross_encoder"),
-    ({"architecture": "cross_encoder", "loss": {"name": "cosent"}}, "cross_encoder trains with"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"prompts": PROMPTS, "loss": {"name": "cosent"}}, "query/document loss"),
+        ({"architecture": "two_tower", "loss": {"name": "softmax"}}, "query/document loss"),
+        ({"prompts": {"question": "q: "}}, "prompts must map"),
+        ({"architecture": "three_tower"}, "architecture must be one of"),
+        ({"loss": {"name": "bce"}}, "cross_encoder"),
+        ({"architecture": "cross_encoder", "loss": {"name": "cosent"}}, "cross_encoder trains with"),
+    ],
+)
 def test_bad_asymmetric_configs_are_one_line_errors(settings, message):
     with pytest.raises(EmbedlabError, match=message):
         TrainConfig(**settings)

@@ -22,7 +22,13 @@ def test_separable_classes_score_one_in_every_fold() -> None:
     assert (result.task, result.dataset, result.main_metric) == ("classification", "toy", "accuracy")
     assert result.metrics == {"accuracy": 1.0, "f1": 1.0, "accuracy_std": 0.0}
     assert result.settings == {
-        "folds": 5, "seed": 0, "c": 1.0, "max_iter": 1000, "batch_size": 32, "texts": 30, "classes": 3,
+        "folds": 5,
+        "seed": 0,
+        "c": 1.0,
+        "max_iter": 1000,
+        "batch_size": 32,
+        "texts": 30,
+        "classes": 3,
         "converged": True,
     }
     assert len(model.calls) == 1  # encoded once, not once per fold
@@ -60,9 +66,21 @@ def test_fractions_and_determinism(seed: int, spread: float, folds: int) -> None
 
 
 def test_minilm_probe_learns_sentiment(minilm) -> None:
-    positive = ["I loved this film.", "What a wonderful day!", "The food was delicious.", "Great service, very happy.",
-                "An excellent, moving story.", "This is the best book I have read."]
-    negative = ["I hated this film.", "What an awful day.", "The food was disgusting.", "Terrible service, very angry.",
-                "A dull and boring story.", "This is the worst book I have read."]
+    positive = [
+        "I loved this film.",
+        "What a wonderful day!",
+        "The food was delicious.",
+        "Great service, very happy.",
+        "An excellent, moving story.",
+        "This is the best book I have read.",
+    ]
+    negative = [
+        "I hated this film.",
+        "What an awful day.",
+        "The food was disgusting.",
+        "Terrible service, very angry.",
+        "A dull and boring story.",
+        "This is the worst book I have read.",
+    ]
     data = LabeledTexts(positive + negative, ["pos"] * 6 + ["neg"] * 6)
     assert evaluate_classification(minilm, data, ClassificationConfig(folds=3)).main_score >= 0.75

@@ -21,8 +21,9 @@ runner = CliRunner()
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The installed entry point in a fresh process, as a user would run it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "embedlab", *args], capture_output=True, text=True, env=env,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "embedlab", *args], capture_output=True, text=True, env=env, check=False
+    )
 
 
 def test_help_lists_every_command():

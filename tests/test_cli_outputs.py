@@ -18,8 +18,15 @@ from embedlab.errors import EmbedlabError
 # The option names commands write through; a new writing command that uses one of them is tested without a new line.
 OUTPUT_NAMES = {"output", "out", "output_dir", "json", "report", "plot"}
 # Options where a folder is wanted; the others name a file.
-FOLDERS = {("eval", "suite", "out"), ("diagnose", "out"), ("export", "out"), ("distill", "out"), ("pretrain", "out"),
-           ("train", "output_dir"), ("index", "build", "out")}
+FOLDERS = {
+    ("eval", "suite", "out"),
+    ("diagnose", "out"),
+    ("export", "out"),
+    ("distill", "out"),
+    ("pretrain", "out"),
+    ("train", "output_dir"),
+    ("index", "build", "out"),
+}
 
 
 def writing_options() -> list[tuple[tuple[str, ...], Any]]:
@@ -67,8 +74,22 @@ def run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str]:
 
 def test_every_writing_command_is_covered():
     commands = {" ".join(path) for path, _ in OPTIONS}
-    expected = {"encode", "eval sts", "eval retrieval", "eval suite", "diagnose", "export", "distill", "dedup",
-                "cluster", "synth", "train", "mine", "pretrain", "index build"}
+    expected = {
+        "encode",
+        "eval sts",
+        "eval retrieval",
+        "eval suite",
+        "diagnose",
+        "export",
+        "distill",
+        "dedup",
+        "cluster",
+        "synth",
+        "train",
+        "mine",
+        "pretrain",
+        "index build",
+    }
     assert expected <= commands
 
 
@@ -92,8 +113,11 @@ def test_a_file_where_a_folder_goes_and_the_reverse_are_one_line(monkeypatch, ca
     else:
         existing.mkdir()
     code, err = run_main(monkeypatch, capsys, arguments(path, option, existing))
-    expected = (f"cannot write into {existing}: it is a file, not a folder" if folder
-                else f"cannot write {existing}: it is a folder; give a file name")
+    expected = (
+        f"cannot write into {existing}: it is a file, not a folder"
+        if folder
+        else f"cannot write {existing}: it is a folder; give a file name"
+    )
     assert (code, err.strip()) == (1, f"error: {expected}")
 
 

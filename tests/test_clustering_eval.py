@@ -78,12 +78,24 @@ def test_stratified_sample_keeps_class_shares(labels: list[int], data: st.DataOb
 
 def test_minilm_separates_clear_topics(minilm) -> None:
     topics = {
-        "cooking": ["Chop the onions and fry them in butter.", "Bake the bread for forty minutes.",
-                    "Season the soup with salt and pepper.", "Whisk the eggs before adding flour."],
-        "football": ["The striker scored a goal in the final minute.", "The goalkeeper saved a penalty.",
-                     "The team won the league championship.", "The referee showed him a red card."],
-        "computers": ["Restart the laptop to install the update.", "The program crashed with a memory error.",
-                      "Install the driver for the new graphics card.", "The keyboard stopped working."],
+        "cooking": [
+            "Chop the onions and fry them in butter.",
+            "Bake the bread for forty minutes.",
+            "Season the soup with salt and pepper.",
+            "Whisk the eggs before adding flour.",
+        ],
+        "football": [
+            "The striker scored a goal in the final minute.",
+            "The goalkeeper saved a penalty.",
+            "The team won the league championship.",
+            "The referee showed him a red card.",
+        ],
+        "computers": [
+            "Restart the laptop to install the update.",
+            "The program crashed with a memory error.",
+            "Install the driver for the new graphics card.",
+            "The keyboard stopped working.",
+        ],
     }
     data = LabeledTexts([t for texts in topics.values() for t in texts], [k for k, v in topics.items() for _ in v])
     assert evaluate_clustering(minilm, data).main_score > 0.8

@@ -75,8 +75,11 @@ def test_every_format_batches_exactly_like_jsonl(tmp_path, layout):
     assert isinstance(expected, TrainingSet) and isinstance(columnar, ArrowTrainingSet)
     assert len(columnar) == len(expected) == 60
     assert [columnar.texts(r) for r in range(60)] == [expected.texts(r) for r in range(60)]
-    assert columnar.batch([5, 0, 59]) == expected.batch([5, 0, 59]) == {
-        "anchor": ["question 5", "question 0", "question 8"], "positive": ["answer 5", "answer 0", "answer 59"]}
+    assert (
+        columnar.batch([5, 0, 59])
+        == expected.batch([5, 0, 59])
+        == {"anchor": ["question 5", "question 0", "question 8"], "positive": ["answer 5", "answer 0", "answer 59"]}
+    )
 
     def two_epochs(dataset):
         sampler = MixtureSampler([dataset], batch_size=8, seed=3)
@@ -95,7 +98,9 @@ def test_triplets_and_scored_rows_match_their_jsonl_batches(tmp_path):
     single = [{"anchor": f"a{i}", "positive": f"p{i}", "negative": f"n{i}"} for i in range(5)]
     pq.write_table(table(single), tmp_path / "s.parquet")
     assert load_training_set(str(tmp_path / "s.parquet")).batch([3]) == {
-        "anchor": ["a3"], "positive": ["p3"], "negatives": [["n3"]]
+        "anchor": ["a3"],
+        "positive": ["p3"],
+        "negatives": [["n3"]],
     }
 
     scored = [{"sentence1": f"x{i}", "sentence2": f"y{i}", "score": i} for i in range(5)]  # integer scores
@@ -152,19 +157,31 @@ def _bad(tmp_path, name: str, rows: list[dict]):
     return tmp_path / name
 
 
-@pytest.mark.parametrize(("rows", "kind", "message"), [
-    ([{"anchor": "a", "text": "b"}], "pairs", r"no column positive \(its columns: anchor, text\)"),
-    ([{"anchor": 1, "positive": "b"}], "pairs", "column anchor must hold strings, not int64"),
-    ([{"anchor": "a", "positive": None}, {"anchor": "c", "positive": "d"}], "pairs",
-     "column positive has 1 missing value"),
-    ([{"sentence1": "a", "sentence2": "b", "score": "high"}], "scored", "column score must hold numbers"),
-    ([{"sentence1": "a", "sentence2": "b", "score": float("nan")}], "scored", "NaN or infinite"),
-    ([{"anchor": "a", "positive": "b", "negatives": ["c"]}, {"anchor": "d", "positive": "e", "negatives": ["f", "g"]}],
-     "triplets", "same number of negatives"),
-    ([{"anchor": "a", "positive": "b"}], "nli", "hold pairs, triplets or scored rows, not nli"),
-    ([{"question": "a"}], "auto", "cannot tell what kind"),
-    ([], "pairs", "holds no rows"),
-])
+@pytest.mark.parametrize(
+    ("rows", "kind", "message"),
+    [
+        ([{"anchor": "a", "text": "b"}], "pairs", r"no column positive \(its columns: anchor, text\)"),
+        ([{"anchor": 1, "positive": "b"}], "pairs", "column anchor must hold strings, not int64"),
+        (
+            [{"anchor": "a", "positive": None}, {"anchor": "c", "positive": "d"}],
+            "pairs",
+            "column positive has 1 missing value",
+        ),
+        ([{"sentence1": "a", "sentence2": "b", "score": "high"}], "scored", "column score must hold numbers"),
+        ([{"sentence1": "a", "sentence2": "b", "score": float("nan")}], "scored", "NaN or infinite"),
+        (
+            [
+                {"anchor": "a", "positive": "b", "negatives": ["c"]},
+                {"anchor": "d", "positive": "e", "negatives": ["f", "g"]},
+            ],
+            "triplets",
+            "same number of negatives",
+        ),
+        ([{"anchor": "a", "positive": "b"}], "nli", "hold pairs, triplets or scored rows, not nli"),
+        ([{"question": "a"}], "auto", "cannot tell what kind"),
+        ([], "pairs", "holds no rows"),
+    ],
+)
 def test_bad_columns_are_one_line_errors_naming_the_file(tmp_path, rows, kind, message):
     path = _bad(tmp_path, "bad.parquet", rows)
     with pytest.raises(EmbedlabError, match=message) as caught:
@@ -210,7 +227,12 @@ def test_training_on_parquet_gives_the_losses_of_training_on_jsonl(tmp_path, min
     pq.write_table(table(rows), tmp_path / "pairs.parquet")
     losses = {}
     for path in (write_jsonl(tmp_path / "pairs.jsonl", rows), tmp_path / "pairs.parquet"):
-        config = {"data": [{"path": str(path)}], "output_dir": str(tmp_path / path.suffix), "max_steps": 4,
-                  "batch_size": 8, "eval_data": None}
+        config = {
+            "data": [{"path": str(path)}],
+            "output_dir": str(tmp_path / path.suffix),
+            "max_steps": 4,
+            "batch_size": 8,
+            "eval_data": None,
+        }
         losses[path.suffix] = train(TrainConfig(**config), model=tiny_encoder(minilm.tokenizer)).losses
     assert len(losses[".parquet"]) == 4 and losses[".parquet"] == losses[".jsonl"]

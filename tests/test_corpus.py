@@ -16,10 +16,13 @@ WORDS = token_spans(None)
 
 
 def test_jsonl_ids_titles_and_metadata(tmp_path):
-    path = write_jsonl(tmp_path / "c.jsonl", [
-        {"_id": "a", "title": "T", "text": "first", "lang": "en", "year": 2020},
-        {"id": 7, "text": "second", "draft": True},
-    ])
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {"_id": "a", "title": "T", "text": "first", "lang": "en", "year": 2020},
+            {"id": 7, "text": "second", "draft": True},
+        ],
+    )
     assert read_corpus(path) == [
         Document("a", "first", "T", {"lang": "en", "year": 2020}),
         Document("7", "second", "", {"draft": True}),

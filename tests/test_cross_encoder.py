@@ -80,8 +80,17 @@ def test_rerank_orders_by_score_and_cuts_at_top_k(tokenizer):
 
 def test_bce_training_through_the_trainer_learns(tokenizer, tmp_path):
     model = tiny_cross_encoder(tokenizer)
-    config = TrainConfig(data=[], output_dir=str(tmp_path), max_steps=30, batch_size=16, learning_rate=2e-3,
-                         eval_every=1000, checkpoint_every=1000, architecture="cross_encoder", loss={"name": "bce"})
+    config = TrainConfig(
+        data=[],
+        output_dir=str(tmp_path),
+        max_steps=30,
+        batch_size=16,
+        learning_rate=2e-3,
+        eval_every=1000,
+        checkpoint_every=1000,
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+    )
     data = scored_data()
     report = Trainer(config, model, CrossEncoderBCELoss(5.0), MixtureSampler([data], 16)).train()
     assert sum(report.losses[-5:]) < sum(report.losses[:5])
@@ -104,8 +113,15 @@ def test_ranking_loss_scores_positive_negatives_and_next_positive():
 
 def test_cross_encoder_checkpoint_resumes(tokenizer, tmp_path):
     model = tiny_cross_encoder(tokenizer)
-    config = TrainConfig(data=[], output_dir=str(tmp_path), max_steps=4, batch_size=16, eval_every=1000,
-                         architecture="cross_encoder", loss={"name": "bce"})
+    config = TrainConfig(
+        data=[],
+        output_dir=str(tmp_path),
+        max_steps=4,
+        batch_size=16,
+        eval_every=1000,
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+    )
     trainer = Trainer(config, model, CrossEncoderBCELoss(), MixtureSampler([scored_data()], 16))
     save_checkpoint(tmp_path / "checkpoint", model, trainer._state())
     fresh = Trainer(
@@ -118,8 +134,10 @@ def test_cross_encoder_checkpoint_resumes(tokenizer, tmp_path):
 
 def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_path):
     make_tiny_encoder(tokenizer).save(tmp_path / "base")
-    data = write_jsonl(tmp_path / "scored.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in
-                                                     zip(*scored_data(16).columns.values())])
+    data = write_jsonl(
+        tmp_path / "scored.jsonl",
+        [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in zip(*scored_data(16).columns.values())],
+    )
     config = TrainConfig(
         data=[{"path": str(data)}],
         model=str(tmp_path / "base"),
@@ -141,8 +159,15 @@ def test_build_trainer_continues_a_trained_cross_encoder_with_its_head(tokenizer
     with torch.no_grad():
         trained.head.weight.fill_(0.25)
     trained.save(tmp_path / "ce")
-    config = TrainConfig(data=[], model=str(tmp_path / "ce"), output_dir=str(tmp_path / "run"), max_seq_length=24,
-                         architecture="cross_encoder", loss={"name": "bce"}, eval_data=None)
+    config = TrainConfig(
+        data=[],
+        model=str(tmp_path / "ce"),
+        output_dir=str(tmp_path / "run"),
+        max_seq_length=24,
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+        eval_data=None,
+    )
     model = build_model(config)
     assert isinstance(model, CrossEncoder) and model.training
     assert torch.equal(model.head.weight, torch.full_like(model.head.weight, 0.25))
@@ -193,8 +218,23 @@ def tiny_beir(tmp_path):
 def test_eval_retrieval_with_rerank_and_hybrid(tiny_beir, tokenizer, tmp_path):
     tiny_cross_encoder(tokenizer).save(tmp_path / "ce")
     out = tmp_path / "r.json"
-    result = runner.invoke(app, ["eval", "retrieval", "-d", str(tiny_beir), "--rerank", str(tmp_path / "ce"),
-                                 "--rerank-top", "2", "--hybrid", "--no-cache", "--json", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "-d",
+            str(tiny_beir),
+            "--rerank",
+            str(tmp_path / "ce"),
+            "--rerank-top",
+            "2",
+            "--hybrid",
+            "--no-cache",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads(out.read_text())
     assert saved["settings"]["rerank_top"] == 2 and saved["settings"]["first_stage_ndcg@10"] == pytest.approx(1.0)
@@ -228,17 +268,35 @@ def test_rerank_fusion_keeps_the_first_stage_in_the_order(tiny_beir, minilm):
 def test_mining_with_a_cross_encoder_judge(tiny_beir, tokenizer, tmp_path):
     (tiny_beir / "qrels/train.tsv").write_text((tiny_beir / "qrels/test.tsv").read_text())
     tiny_cross_encoder(tokenizer).save(tmp_path / "ce")
-    done = run_cli("mine", "-d", str(tiny_beir), "-o", str(tmp_path / "m.jsonl"), "--count", "1", "--window", "1", "3",
-                   "--no-margin", "--judge", str(tmp_path / "ce"), "--judge-threshold", "1.0")
+    done = run_cli(
+        "mine",
+        "-d",
+        str(tiny_beir),
+        "-o",
+        str(tmp_path / "m.jsonl"),
+        "--count",
+        "1",
+        "--window",
+        "1",
+        "3",
+        "--no-margin",
+        "--judge",
+        str(tmp_path / "ce"),
+        "--judge-threshold",
+        "1.0",
+    )
     assert done.returncode == 0, done.stderr
     assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rerank", "/nowhere/ce"], "not a cross-encoder"),
-    (["--rerank-top", "0"], "rerank_top"),
-    (["-m", "bm25", "--hybrid"], "hybrid fuses"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rerank", "/nowhere/ce"], "not a cross-encoder"),
+        (["--rerank-top", "0"], "rerank_top"),
+        (["-m", "bm25", "--hybrid"], "hybrid fuses"),
+    ],
+)
 def test_eval_retrieval_bad_rerank_input_is_one_line(tiny_beir, args, message):
     done = run_cli("eval", "retrieval", "-d", str(tiny_beir), "--no-cache", *args)
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr

@@ -44,8 +44,11 @@ def test_beir_rows_join_title_and_text(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [('{"text": "a"}\n[1, 2]\n', ":2 has no string field 'text'"), ('{"text": 5}\n', ":1 has no string field"),
-     ("{oops\n", ":1 is not valid JSON")],
+    [
+        ('{"text": "a"}\n[1, 2]\n', ":2 has no string field 'text'"),
+        ('{"text": 5}\n', ":1 has no string field"),
+        ("{oops\n", ":1 is not valid JSON"),
+    ],
 )
 def test_malformed_jsonl_names_the_line(tmp_path, content, message):
     path = tmp_path / "bad.jsonl"

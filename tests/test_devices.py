@@ -243,8 +243,10 @@ def test_cli_encode_and_train_take_a_device_and_refuse_a_missing_one(tmp_path, m
     config = tmp_path / "train.yaml"
     config.write_text(f"data: [{{path: {pairs}}}]\neval_data: null\noutput_dir: {tmp_path / 'run'}\n")
     runner = CliRunner()
-    for args in (["encode", "-i", str(texts), "-o", str(tmp_path / "x.npy"), "--device", "cuda"],
-                 ["train", str(config), "--device", "cuda"]):
+    for args in (
+        ["encode", "-i", str(texts), "-o", str(tmp_path / "x.npy"), "--device", "cuda"],
+        ["train", str(config), "--device", "cuda"],
+    ):
         result = runner.invoke(app, args)
         assert isinstance(result.exception, EmbedlabError), result.output
         assert "sees no CUDA GPU" in str(result.exception)

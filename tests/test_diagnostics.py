@@ -196,7 +196,6 @@ def test_sampled_pairs_are_distinct_rows(n, count, seed) -> None:
 # ---- input files and diagnose --------------------------------------------------------------------
 
 
-
 STS_ROWS = [
     {"sentence1": "a cat sat", "sentence2": "the cat sat down", "score": 4.5},
     {"sentence1": "dogs bark", "sentence2": "a dog barks", "score": 4.0},
@@ -224,8 +223,11 @@ def test_read_every_input_format(tmp_path) -> None:
     [
         ("bad.jsonl", "{not json\n", "bad.jsonl:1 is not valid JSON"),
         ("fields.jsonl", '{"text": "a"}\n', "needs string fields"),
-        ("partial.jsonl", '{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", "sentence2": "c"}\n',
-         "'score' must be a number on every row"),
+        (
+            "partial.jsonl",
+            '{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", "sentence2": "c"}\n',
+            "'score' must be a number on every row",
+        ),
         ("data.csv", "a,b\n", "reads .txt, .jsonl or .jsonl.gz"),
         ("fake.jsonl.gz", "not gzip", "cannot read"),
     ],
@@ -245,6 +247,7 @@ def test_input_lists_must_pair_up() -> None:
         DiagnoseInput(["a", "b"], ["c", "d"], scores=[1.0])
     with pytest.raises(EmbedlabError, match="pair up"):
         DiagnoseInput(["a", "b"], labels=[True, False])
+
 
 def test_diagnose_scored_pairs(tmp_path) -> None:
     write_jsonl(tmp_path / "sts.jsonl", STS_ROWS)
@@ -324,4 +327,3 @@ def test_minilm_on_sts_b(minilm) -> None:
     report = diagnose(minilm, real_data("sts", "stsb", "test.jsonl"), DiagnoseConfig(max_rows=200))
     assert report.n_pairs == 200 and report.spearman > 0.7 and report.granularity is not None
     assert report.auc > 0.95 and report.anisotropy < 0.3
-

@@ -40,8 +40,20 @@ WORDS = [
 def varied_texts(n: int = 200, seed: int = 0) -> list[str]:
     """Short, long, truncated, unicode, whitespace-only and empty texts, reproducibly."""
     rng = random.Random(seed)
-    fixed = ["", " ", "  padded with spaces  ", "Ünïcödé café naïve", "日本語のテキスト", "Привет, мир!", "emoji 🙂🚀",
-             "x" * 3000, " ".join(["word"] * 600), "A.", "?!", "tab\tand\nnewline"]
+    fixed = [
+        "",
+        " ",
+        "  padded with spaces  ",
+        "Ünïcödé café naïve",
+        "日本語のテキスト",
+        "Привет, мир!",
+        "emoji 🙂🚀",
+        "x" * 3000,
+        " ".join(["word"] * 600),
+        "A.",
+        "?!",
+        "tab\tand\nnewline",
+    ]
     texts = list(fixed)
     while len(texts) < n:
         length = rng.choice([1, 3, 8, 20, 60, 300])

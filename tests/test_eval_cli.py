@@ -28,7 +28,6 @@ TOPICS = {
 }
 
 
-
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
@@ -49,8 +48,12 @@ def tiny_root(tmp_path_factory) -> Path:
 def test_discovery_finds_every_task(tiny_root):
     found = {(t.task, t.dataset) for t in discover_tasks(tiny_root)}
     assert found == {
-        ("sts", "tiny"), ("retrieval", "tiny"), ("reranking", "tiny"), ("pairs", "tiny"),
-        ("clustering", "tiny"), ("classification", "tiny"),
+        ("sts", "tiny"),
+        ("retrieval", "tiny"),
+        ("reranking", "tiny"),
+        ("pairs", "tiny"),
+        ("clustering", "tiny"),
+        ("classification", "tiny"),
     }
 
 

@@ -35,13 +35,26 @@ def test_every_optional_module_belongs_to_an_extra_of_the_package():
     assert set(everything.removeprefix("embedlab[").removesuffix("]").split(",")) == {e for e, _ in EXTRAS.values()}
 
 
-@pytest.mark.parametrize("store, module, message", [
-    ("faiss-hnsw", "faiss",
-     "the faiss-hnsw store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
-    ("faiss-ivfpq", "faiss",
-     "the faiss-ivfpq store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
-    ("milvus", "pymilvus", "the milvus store needs pymilvus, which is not installed: pip install 'embedlab[index]'"),
-])
+@pytest.mark.parametrize(
+    "store, module, message",
+    [
+        (
+            "faiss-hnsw",
+            "faiss",
+            "the faiss-hnsw store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'",
+        ),
+        (
+            "faiss-ivfpq",
+            "faiss",
+            "the faiss-ivfpq store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'",
+        ),
+        (
+            "milvus",
+            "pymilvus",
+            "the milvus store needs pymilvus, which is not installed: pip install 'embedlab[index]'",
+        ),
+    ],
+)
 def test_vector_stores_without_the_index_extra(monkeypatch, store, module, message):
     from embedlab.index.registry import create_store
 

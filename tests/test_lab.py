@@ -50,10 +50,13 @@ def test_ranking_breaks_ties_by_position():
     assert order == [1, 2, 0] and scores == pytest.approx([0.0, 1.0, 1.0])
 
 
-@pytest.mark.parametrize("config, anchors, message", [
-    (ProjectionConfig(batch_size=4), np.eye(3), "batch_size 4 is larger than the 3 pairs"),
-    (ProjectionConfig(batch_size=2), np.eye(3)[:1], "at least 2 aligned pairs"),
-])
+@pytest.mark.parametrize(
+    "config, anchors, message",
+    [
+        (ProjectionConfig(batch_size=4), np.eye(3), "batch_size 4 is larger than the 3 pairs"),
+        (ProjectionConfig(batch_size=2), np.eye(3)[:1], "at least 2 aligned pairs"),
+    ],
+)
 def test_projection_refuses_what_it_cannot_train(config, anchors, message):
     with pytest.raises(EmbedlabError, match=message):
         train_projection(anchors, anchors, config)

@@ -115,9 +115,19 @@ def test_dense_needs_a_model():
         mine(task, dense(), None)
 
 
-@pytest.mark.parametrize("options", [{"window": (0, 5)}, {"window": (5, 2)}, {"count": 0}, {"margin": -1.0},
-                                     {"source": "nope"}, {"sampling": "best"}, {"passage_overlap": 64},
-                                     {"pool": "corpus"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"window": (0, 5)},
+        {"window": (5, 2)},
+        {"count": 0},
+        {"margin": -1.0},
+        {"source": "nope"},
+        {"sampling": "best"},
+        {"passage_overlap": 64},
+        {"pool": "corpus"},
+    ],
+)
 def test_bad_settings_are_one_line_errors(options):
     with pytest.raises(EmbedlabError):
         MiningConfig(**options)
@@ -212,18 +222,35 @@ def test_cli_writes_triplets_and_report(tiny_beir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(out.read_text().splitlines()) == 2 and (tmp_path / "out" / "mined.report.json").is_file()
     assert "written" in done.stdout
-    pooled = run_cli("mine", "-d", str(tiny_beir), "-o", str(out), "--count", "1", "--window", "1", "6", "--no-margin",
-                     "--pool", "positives", "--no-skip-above-positive")
+    pooled = run_cli(
+        "mine",
+        "-d",
+        str(tiny_beir),
+        "-o",
+        str(out),
+        "--count",
+        "1",
+        "--window",
+        "1",
+        "6",
+        "--no-margin",
+        "--pool",
+        "positives",
+        "--no-skip-above-positive",
+    )
     assert pooled.returncode == 0, pooled.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {row["negatives"][0] for row in rows} == {row["positive"] for row in rows}  # each other's positives
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--window", "0", "5"], "rank window"),
-    (["--source", "sparse"], "mining source"),
-    (["-o", "mined.txt"], "must end in .jsonl"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--window", "0", "5"], "rank window"),
+        (["--source", "sparse"], "mining source"),
+        (["-o", "mined.txt"], "must end in .jsonl"),
+    ],
+)
 def test_cli_bad_input_is_one_line(tiny_beir, tmp_path, args, message):
     base = ["mine", "-d", str(tiny_beir), "-o", str(tmp_path / "m.jsonl")]
     done = run_cli(*base, *args)
@@ -244,8 +271,12 @@ def test_every_kept_negative_passes_every_filter(hundredths, data):
     positive = data.draw(st.integers(0, n - 1))
     known = frozenset(data.draw(st.sets(st.integers(0, n - 1), max_size=3)) | {positive})
     first = data.draw(st.integers(1, n))
-    config = dense(window=(first, data.draw(st.integers(first, n))), count=data.draw(st.integers(1, 3)),
-                   margin=data.draw(st.sampled_from([None, 0.5, 0.95])), skip_above_positive=data.draw(st.booleans()))
+    config = dense(
+        window=(first, data.draw(st.integers(first, n))),
+        count=data.draw(st.integers(1, 3)),
+        margin=data.draw(st.sampled_from([None, 0.5, 0.95])),
+        skip_above_positive=data.draw(st.booleans()),
+    )
     pool = [f"doc {i}" for i in range(n)]
     task = MiningTask("random", ["q"], [positive], pool, [known])
     result = mine(task, config, AngleModel(dict(zip(pool, cosines))))

@@ -78,8 +78,9 @@ def test_threshold_search_matches_the_reference_exactly(data: st.DataObject, sco
 @settings(max_examples=60, deadline=None)
 @given(cosines=st.lists(st.floats(-1, 1), min_size=2, max_size=12), data=st.data())
 def test_metrics_are_fractions_and_ap_is_sklearns(cosines: list[float], data: st.DataObject) -> None:
-    labels = data.draw(st.lists(st.integers(0, 1), min_size=len(cosines), max_size=len(cosines)).filter(
-        lambda ls: len(set(ls)) == 2))
+    labels = data.draw(
+        st.lists(st.integers(0, 1), min_size=len(cosines), max_size=len(cosines)).filter(lambda ls: len(set(ls)) == 2)
+    )
     model, left, right = at_cosine(cosines)
     m = evaluate_pairs(model, LabeledPairs(left, right, labels)).metrics
     scores = np.array([np.float32(c) for c in cosines])

@@ -85,9 +85,7 @@ def test_right_padding_changes_nothing(strategy):
     mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0]])
     attention = torch.cat([CLS_ATTENTION, torch.full((1, 3), 5.0)], dim=1)
     query = torch.tensor([0.5, -1.0, 0.25, 2.0])
-    assert torch.allclose(
-        pool(strategy, tokens, mask, attention, query), pool(strategy, query=query), atol=1e-6
-    )
+    assert torch.allclose(pool(strategy, tokens, mask, attention, query), pool(strategy, query=query), atol=1e-6)
 
 
 @pytest.mark.parametrize("strategy", ["mean", "max", "weighted_mean", "last_token", "attention"])
@@ -179,8 +177,14 @@ def test_unknown_strategy_is_refused():
         Pooling("median", 4)
 
 
-ST_MODES = {"cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len": "mean_sqrt_len_tokens",
-            "weighted_mean": "weightedmean", "last_token": "lasttoken"}
+ST_MODES = {
+    "cls": "cls",
+    "mean": "mean",
+    "max": "max",
+    "mean_sqrt_len": "mean_sqrt_len_tokens",
+    "weighted_mean": "weightedmean",
+    "last_token": "lasttoken",
+}
 
 
 @settings(max_examples=40)

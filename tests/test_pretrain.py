@@ -114,7 +114,6 @@ def test_config_rejects_impossible_shapes():
 # ---- the corpus --------------------------------------------------------------------------------
 
 
-
 def write_beir(root, name, docs, queries, qrels) -> None:
     write_jsonl(
         root / "beir" / name / "corpus.jsonl", [{"_id": i, "title": t, "text": x} for i, (t, x) in docs.items()]
@@ -159,8 +158,15 @@ def data_root(tmp_path, monkeypatch):
 def test_corpus_removes_every_evaluation_text_and_duplicate(data_root):
     corpus = build_corpus()
     keys = {text_key(text) for text in corpus.texts}
-    evaluation = ["A man plays a guitar.", "Dev sentence.", "What is an atom?", "Mrpc test one.", "Card lost",
-                  "Test claim.", "Unjudged claim."]
+    evaluation = [
+        "A man plays a guitar.",
+        "Dev sentence.",
+        "What is an atom?",
+        "Mrpc test one.",
+        "Card lost",
+        "Test claim.",
+        "Unjudged claim.",
+    ]
     assert not keys & {text_key(text) for text in evaluation}
     assert corpus.texts == [
         "Train one.",
@@ -210,9 +216,21 @@ def toy_root(tmp_path, monkeypatch):
 
 
 def tiny_config(out, **changes) -> PretrainConfig:
-    tiny = PretrainConfig(out=str(out), layers=2, hidden=32, heads=2, intermediate=64, max_length=16, batch_size=16,
-                          learning_rate=5e-3, warmup_fraction=0.1, max_steps=30, max_minutes=30, log_every=5,
-                          threads=1)
+    tiny = PretrainConfig(
+        out=str(out),
+        layers=2,
+        hidden=32,
+        heads=2,
+        intermediate=64,
+        max_length=16,
+        batch_size=16,
+        learning_rate=5e-3,
+        warmup_fraction=0.1,
+        max_steps=30,
+        max_minutes=30,
+        log_every=5,
+        threads=1,
+    )
     return replace(tiny, **changes)
 
 
@@ -296,8 +314,27 @@ def test_command_trains_and_prints_a_summary(toy_root, tmp_path):
     app = typer.Typer()
     app.command()(pretrain_command)
     out = tmp_path / "cli"
-    options = ["--out", str(out), "--layers", "1", "--hidden", "32", "--heads", "2", "--intermediate", "64",
-               "--max-length", "16", "--max-steps", "4", "--log-every", "2", "--bf16", "--threads", "1"]
+    options = [
+        "--out",
+        str(out),
+        "--layers",
+        "1",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--intermediate",
+        "64",
+        "--max-length",
+        "16",
+        "--max-steps",
+        "4",
+        "--log-every",
+        "2",
+        "--bf16",
+        "--threads",
+        "1",
+    ]
     result = CliRunner().invoke(app, options)
     assert result.exit_code == 0, result.output
     assert "step 4" in result.output and f"wrote {out}: 4 steps" in result.output.replace("\n", "")

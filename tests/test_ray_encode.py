@@ -107,8 +107,14 @@ def test_unreachable_cluster_is_a_one_line_error(tmp_path) -> None:
     source = tmp_path / "texts.txt"
     source.write_text("one\ntwo\n", encoding="utf-8")
     args = ["encode", "-i", str(source), "-o", str(tmp_path / "v.npy"), "--ray", "127.0.0.1:1"]
-    done = subprocess.run([sys.executable, "-m", "embedlab", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "embedlab", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=False,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: no Ray cluster answers at 127.0.0.1:1"), done.stderr
     assert "Traceback" not in done.stderr

@@ -163,7 +163,8 @@ def test_search_edge_cases() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"score": "euclid"}, {"top_k": 0}, {"chunk_size": 0}],
+    "kwargs",
+    [{"score": "euclid"}, {"top_k": 0}, {"chunk_size": 0}],
 )
 def test_search_rejects_bad_options(kwargs: dict) -> None:
     with pytest.raises(EmbedlabError):
@@ -179,8 +180,16 @@ def test_search_rejects_mismatch_and_nan() -> None:
 
 @pytest.mark.parametrize(
     ("score", "label"),
-    [(1.0, "paraphrase"), (0.85, "paraphrase"), (0.8499, "related"), (0.6, "related"), (0.5999, "weakly related"),
-     (0.2, "weakly related"), (0.1999, "unrelated"), (-1.0, "unrelated")],
+    [
+        (1.0, "paraphrase"),
+        (0.85, "paraphrase"),
+        (0.8499, "related"),
+        (0.6, "related"),
+        (0.5999, "weakly related"),
+        (0.2, "weakly related"),
+        (0.1999, "unrelated"),
+        (-1.0, "unrelated"),
+    ],
 )
 def test_band_boundaries(score: float, label: str) -> None:
     assert band(score) == label

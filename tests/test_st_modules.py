@@ -74,7 +74,12 @@ def test_saved_projection_loads_in_sentence_transformers(projected, tmp_path):
     path, oracle = projected
     saved = Encoder.load(path).save(tmp_path / "again")
     assert [m["path"] for m in json.loads((saved / "modules.json").read_text())] == [
-        "", "1_Pooling", "2_Dense", "3_LayerNorm", "4_Dense", "5_Normalize"
+        "",
+        "1_Pooling",
+        "2_Dense",
+        "3_LayerNorm",
+        "4_Dense",
+        "5_Normalize",
     ]
     assert np.abs(SentenceTransformer(str(saved)).encode(TEXTS) - oracle.encode(TEXTS)).max() <= 1e-5
     assert np.abs(Encoder.load(saved).encode(TEXTS) - oracle.encode(TEXTS)).max() <= 1e-5
@@ -156,9 +161,10 @@ def test_weights_that_do_not_fit_the_config_are_refused(projected, tmp_path):
 def test_config_that_needs_remote_code_is_refused_without_running_it(projected, tmp_path):
     broken = _broken_copy(projected, tmp_path)
     (broken / "modeling_evil.py").write_text("raise SystemExit('remote code ran')\n")
-    _edit_json(broken / "config.json", lambda config: config.update(
-        model_type="evil_bert", auto_map={"AutoModel": "modeling_evil.EvilModel"}
-    ))
+    _edit_json(
+        broken / "config.json",
+        lambda config: config.update(model_type="evil_bert", auto_map={"AutoModel": "modeling_evil.EvilModel"}),
+    )
     with pytest.raises(ModelLoadError, match="needs trust_remote_code"):
         Encoder.load(broken)
 
@@ -166,5 +172,8 @@ def test_config_that_needs_remote_code_is_refused_without_running_it(projected, 
 def test_dense_module_round_trips_its_config():
     dense = Dense(4, 2, bias=False, activation=torch.nn.ReLU())
     assert dense.config() == {
-        "in_features": 4, "out_features": 2, "bias": False, "activation_function": "torch.nn.modules.activation.ReLU"
+        "in_features": 4,
+        "out_features": 2,
+        "bias": False,
+        "activation_function": "torch.nn.modules.activation.ReLU",
     }

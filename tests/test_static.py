@@ -89,8 +89,15 @@ def test_dim_truncates_then_renormalises(tiny: StaticEncoder) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"dim": 0}, {"dim": 5}, {"dim": 2.0}, {"dim": True}, {"convert_to": "pandas"}, {"prompt_name": "query"},
-     {"batch_size": 0}],
+    [
+        {"dim": 0},
+        {"dim": 5},
+        {"dim": 2.0},
+        {"dim": True},
+        {"convert_to": "pandas"},
+        {"prompt_name": "query"},
+        {"batch_size": 0},
+    ],
 )
 def test_bad_options_raise(tiny: StaticEncoder, kwargs: dict) -> None:
     with pytest.raises(EmbedlabError):
@@ -175,8 +182,7 @@ def test_unreadable_files_raise_model_load_error(tmp_path: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(WORDS + ["zebra", "THE", "Cat."]), max_size=8), max_size=6),
-       st.integers(1, 4))
+@given(st.lists(st.lists(st.sampled_from(WORDS + ["zebra", "THE", "Cat."]), max_size=8), max_size=6), st.integers(1, 4))
 def test_encode_matches_numpy_mean_for_any_text(token_lists: list[list[str]], batch_size: int) -> None:
     enc = StaticEncoder(WORDS, VECTORS)
     texts = [" ".join(tokens) for tokens in token_lists]

@@ -84,8 +84,10 @@ def test_symmetric_in_the_pair_and_blind_to_monotone_rescaling_of_gold(vectors: 
     rescaled = evaluate_sts(model, ScoredPairs(left, right, [g * 2 + 1 for g in gold]))
     np.testing.assert_allclose(list(result.metrics.values()), list(swapped.metrics.values()), atol=1e-6)
     np.testing.assert_allclose(list(result.metrics.values()), list(rescaled.metrics.values()), atol=1e-6)
-    cosines = [float(np.dot(vectors[i], vectors[i + 3]) / np.linalg.norm(vectors[i]) / np.linalg.norm(vectors[i + 3]))
-               for i in range(3)]
+    cosines = [
+        float(np.dot(vectors[i], vectors[i + 3]) / np.linalg.norm(vectors[i]) / np.linalg.norm(vectors[i + 3]))
+        for i in range(3)
+    ]
     if len(set(np.round(cosines, 5))) == 3:  # well clear of float ties, scipy on float64 must agree
         assert result.main_score == pytest.approx(spearmanr(gold, cosines)[0], abs=1e-6)
 

@@ -26,9 +26,28 @@ from embedlab.training.step_log import StepLog
 from embedlab.training.trainer import Trainer
 from tests.tiny_models import make_tiny_encoder
 
-WORDS = ["cat", "dog", "bird", "fish", "tree", "rock", "sun", "moon", "car", "bus",
-         "road", "city", "sea", "lake", "hill", "snow", "rain", "wind", "fire", "ice"]
-
+WORDS = [
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "tree",
+    "rock",
+    "sun",
+    "moon",
+    "car",
+    "bus",
+    "road",
+    "city",
+    "sea",
+    "lake",
+    "hill",
+    "snow",
+    "rain",
+    "wind",
+    "fire",
+    "ice",
+]
 
 
 def pair_data(n: int = 40) -> TrainingSet:
@@ -37,8 +56,17 @@ def pair_data(n: int = 40) -> TrainingSet:
 
 
 def make_trainer(tokenizer, tmp_path: Path, max_steps: int = 6, checkpoint_every: int = 100, **settings) -> Trainer:
-    config = TrainConfig(data=[], output_dir=str(tmp_path), max_steps=max_steps, batch_size=8, learning_rate=1e-3,
-                         checkpoint_every=checkpoint_every, eval_every=1000, seed=3, **settings)
+    config = TrainConfig(
+        data=[],
+        output_dir=str(tmp_path),
+        max_steps=max_steps,
+        batch_size=8,
+        learning_rate=1e-3,
+        checkpoint_every=checkpoint_every,
+        eval_every=1000,
+        seed=3,
+        **settings,
+    )
     torch.manual_seed(config.seed)
     model = make_tiny_encoder(tokenizer)
     batches = MixtureSampler([pair_data()], config.batch_size, seed=config.seed)
@@ -205,10 +233,16 @@ def test_config_from_yaml_and_toml(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("batch_sise: 8\n", "unknown setting"), ("loss:\n  name: hinge\n", "loss.name must be one of"),
-     ("batch_size: 0\n", "batch_size must be a positive integer"), ("batch_size: true\n", "positive integer"),
-     ("[1, 2]\n", "mapping"), ("a: [\n", "not valid YAML"),
-     ("epochs: null\n", "a run needs an end"), ("max_minutes: 0\n", "max_minutes must be positive")],
+    [
+        ("batch_sise: 8\n", "unknown setting"),
+        ("loss:\n  name: hinge\n", "loss.name must be one of"),
+        ("batch_size: 0\n", "batch_size must be a positive integer"),
+        ("batch_size: true\n", "positive integer"),
+        ("[1, 2]\n", "mapping"),
+        ("a: [\n", "not valid YAML"),
+        ("epochs: null\n", "a run needs an end"),
+        ("max_minutes: 0\n", "max_minutes must be positive"),
+    ],
 )
 def test_bad_configs_name_the_problem(tmp_path, content, message):
     (tmp_path / "bad.yaml").write_text(content)
@@ -223,9 +257,14 @@ def test_build_loss_wraps_matryoshka(minilm):
 
 def test_train_from_config_on_files(tmp_path, minilm, tokenizer):
     data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n"
-                            for a, p in zip(pair_data().columns["anchor"], pair_data().columns["positive"])))
-    config = TrainConfig(data=[{"path": str(data)}], output_dir=str(tmp_path / "out"), max_steps=3, batch_size=8,
-                         eval_data=None)
+    data.write_text(
+        "".join(
+            json.dumps({"anchor": a, "positive": p}) + "\n"
+            for a, p in zip(pair_data().columns["anchor"], pair_data().columns["positive"])
+        )
+    )
+    config = TrainConfig(
+        data=[{"path": str(data)}], output_dir=str(tmp_path / "out"), max_steps=3, batch_size=8, eval_data=None
+    )
     report = train(config, model=make_tiny_encoder(tokenizer))
     assert report.steps == 3 and (tmp_path / "out" / "final" / "modules.json").is_file()

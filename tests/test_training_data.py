@@ -24,12 +24,15 @@ from tests.files import write_jsonl
 
 
 def test_nli_rows_become_premise_entailment_contradiction_triplets(tmp_path):
-    path = write_jsonl(tmp_path / "nli.jsonl", [
-        {"premise": "A man sleeps.", "hypothesis": "A person rests.", "label": "entailment"},
-        {"premise": "A man sleeps.", "hypothesis": "A man runs.", "label": "contradiction"},
-        {"premise": "A man sleeps.", "hypothesis": "A man sleeps well.", "label": "neutral"},
-        {"premise": "Dogs bark.", "hypothesis": "Animals make noise.", "label": "entailment"},  # no contradiction
-    ])
+    path = write_jsonl(
+        tmp_path / "nli.jsonl",
+        [
+            {"premise": "A man sleeps.", "hypothesis": "A person rests.", "label": "entailment"},
+            {"premise": "A man sleeps.", "hypothesis": "A man runs.", "label": "contradiction"},
+            {"premise": "A man sleeps.", "hypothesis": "A man sleeps well.", "label": "neutral"},
+            {"premise": "Dogs bark.", "hypothesis": "Animals make noise.", "label": "entailment"},  # no contradiction
+        ],
+    )
     triplets = read_nli(path)
     assert triplets.columns == {
         "anchor": ["A man sleeps."],
@@ -41,8 +44,10 @@ def test_nli_rows_become_premise_entailment_contradiction_triplets(tmp_path):
 
 
 def test_pairs_from_labelled_files_keep_positives_only(tmp_path):
-    path = write_jsonl(tmp_path / "p.jsonl", [
-        {"sentence1": "a", "sentence2": "b", "label": 1}, {"sentence1": "c", "sentence2": "d", "label": 0}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"sentence1": "a", "sentence2": "b", "label": 1}, {"sentence1": "c", "sentence2": "d", "label": 0}],
+    )
     assert read_pairs(path).columns == {"anchor": ["a"], "positive": ["b"]}
 
 

@@ -26,11 +26,45 @@ def rust_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 # Letters, accents, CJK, Greek, controls, odd spaces, punctuation of every script, and BERT's special tokens.
-PIECES = st.sampled_from([
-    "Hello", "WORLD", "don't", "e-mail", "3.14", "naïve", "Ærø", "İstanbul", "ΟΔΟΣ", "中文字", "β-cell", "≥5", "–",
-    "“quoted”", "\u00a0", "\u2028", "\t", "\n", "\x00", "\x07", "\ufffd", "\u200b", "e\u0301", "ﬁne", "[SEP]", "[cls]",
-    "##ing", "x" * 120, "😀", "…", "¿qué?", "ǅ", "\x1c", "\u0085", " ",
-])
+PIECES = st.sampled_from(
+    [
+        "Hello",
+        "WORLD",
+        "don't",
+        "e-mail",
+        "3.14",
+        "naïve",
+        "Ærø",
+        "İstanbul",
+        "ΟΔΟΣ",
+        "中文字",
+        "β-cell",
+        "≥5",
+        "–",
+        "“quoted”",
+        "\u00a0",
+        "\u2028",
+        "\t",
+        "\n",
+        "\x00",
+        "\x07",
+        "\ufffd",
+        "\u200b",
+        "e\u0301",
+        "ﬁne",
+        "[SEP]",
+        "[cls]",
+        "##ing",
+        "x" * 120,
+        "😀",
+        "…",
+        "¿qué?",
+        "ǅ",
+        "\x1c",
+        "\u0085",
+        " ",
+    ]
+)
 TEXTS = st.lists(st.one_of(PIECES, st.text(max_size=12)), max_size=12).map("".join)
 
 

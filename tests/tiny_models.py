@@ -20,5 +20,6 @@ def tiny_bert(vocab_size: int, layers: int = 2, seed: int = 0, pooler: bool = Tr
 
 def make_tiny_encoder(tokenizer: Any, seed: int = 0, layers: int = 2, name: str = "tiny") -> Encoder:
     """A mean-pooled Encoder over tiny_bert, texts cut to 32 tokens, in eval mode (.train() turns dropout on)."""
-    return Encoder.from_transformer(tiny_bert(len(tokenizer), layers, seed), tokenizer, "mean", max_seq_length=32,
-                                    name=name)
+    return Encoder.from_transformer(
+        tiny_bert(len(tokenizer), layers, seed), tokenizer, "mean", max_seq_length=32, name=name
+    )

@@ -49,8 +49,15 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": fake.retry_after} if fake.retry_after else {}
             return self._send(status, {"error": {"message": f"overloaded ({status})"}}, headers)
         content = fake.reply(body["messages"])
-        self._send(200, {"id": "fake", "object": "chat.completion", "model": body["model"],
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+        self._send(
+            200,
+            {
+                "id": "fake",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            },
+        )
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -65,11 +65,14 @@ def test_dedup_with_the_real_model(tmp_path):
     assert (tmp_path / "kept.txt").read_text() == "A man is playing a guitar.\nThe stock market fell today.\n"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["dedup", "missing.txt", "--out", "x.txt"], "error: no input file at missing.txt"),
-    (["dedup", "missing.txt", "--out", "x.txt", "--threshold", "2"], "error: threshold must be a cosine"),
-    (["cluster", "missing.txt", "--out", "x.txt"], "error: assignments go to a .jsonl or .csv file, not x.txt"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dedup", "missing.txt", "--out", "x.txt"], "error: no input file at missing.txt"),
+        (["dedup", "missing.txt", "--out", "x.txt", "--threshold", "2"], "error: threshold must be a cosine"),
+        (["cluster", "missing.txt", "--out", "x.txt"], "error: assignments go to a .jsonl or .csv file, not x.txt"),
+    ],
+)
 def test_errors_are_one_line(args, message):
     result = run_cli(*args)
     assert result.returncode == 1 and result.stderr.strip().startswith(message)

@@ -50,12 +50,15 @@ def topic_of(labels: np.ndarray) -> list[set[int]]:
     return [set(labels[i * 4 : i * 4 + 4].tolist()) for i in range(3)]
 
 
-@pytest.mark.parametrize("config", [
-    ClusterConfig(method="kmeans", k=3),
-    ClusterConfig(method="kmeans", k_range=(2, 6)),
-    ClusterConfig(method="agglomerative", threshold=0.7),
-    ClusterConfig(method="community", threshold=0.8, min_community_size=3),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        ClusterConfig(method="kmeans", k=3),
+        ClusterConfig(method="kmeans", k_range=(2, 6)),
+        ClusterConfig(method="agglomerative", threshold=0.7),
+        ClusterConfig(method="community", threshold=0.8, min_community_size=3),
+    ],
+)
 def test_every_method_recovers_the_topics(config):
     result = cluster_texts(topic_encoder(), TEXTS, config)
     groups = topic_of(result.labels)
@@ -124,13 +127,16 @@ def test_keywords_ignore_stop_words_and_survive_empty_vocabulary():
     assert keywords == [["apple", "banana"], ["cherry", "banana"], ["date", "banana"]]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"method": "dbscan"}, "method must be one of"),
-    ({"k": 0}, "k must be >= 1"),
-    ({"k_range": (1, 4)}, "k_range must be"),
-    ({"threshold": -2.0}, "threshold must be a cosine"),
-    ({"min_community_size": 0}, "must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"method": "dbscan"}, "method must be one of"),
+        ({"k": 0}, "k must be >= 1"),
+        ({"k_range": (1, 4)}, "k_range must be"),
+        ({"threshold": -2.0}, "threshold must be a cosine"),
+        ({"min_community_size": 0}, "must be >= 1"),
+    ],
+)
 def test_bad_settings_fail_in_one_line(options, message):
     with pytest.raises(EmbedlabError, match=message):
         ClusterConfig(**options)
@@ -147,12 +153,12 @@ def test_too_few_texts_or_too_large_k_fail():
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_assignments_files(tmp_path, suffix):
-    path = write_assignments(tmp_path / f"a{suffix}", ["x, \"quoted\"", "ü"], np.array([1, NO_CLUSTER]))
+    path = write_assignments(tmp_path / f"a{suffix}", ['x, "quoted"', "ü"], np.array([1, NO_CLUSTER]))
     if suffix == ".jsonl":
         rows = [json.loads(line) for line in path.read_text().splitlines()]
     else:
         rows = [{**row, "row": int(row["row"]), "cluster": int(row["cluster"])} for row in csv.DictReader(path.open())]
-    assert rows == [{"row": 0, "cluster": 1, "text": "x, \"quoted\""}, {"row": 1, "cluster": -1, "text": "ü"}]
+    assert rows == [{"row": 0, "cluster": 1, "text": 'x, "quoted"'}, {"row": 1, "cluster": -1, "text": "ü"}]
     with pytest.raises(EmbedlabError, match="not a.txt"):
         write_assignments(tmp_path / "a.txt", ["x"], np.array([0]))
 

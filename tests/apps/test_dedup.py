@@ -82,9 +82,11 @@ def test_union_find_merges_chains_and_keeps_the_first_row_as_root():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
-    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40)
-)))
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40))
+    )
+)
 def test_groups_partition_rows_and_match_connectivity(case):
     n, pairs = case
     groups = group_duplicates(n, pairs)
@@ -118,10 +120,22 @@ def test_chunked_pairs_equal_brute_force_property(n, k, chunk_size, seed):
     assert {p[:2] for p in found} - borderline == set(expected) - borderline
 
 
-TEXTS = ["The cat sat on the mat.", "A cat was sitting on the mat.", "Stocks fell sharply.", "The cat sat on a mat.",
-         "Markets dropped steeply.", "Rain is expected tomorrow."]
-VECTORS = {TEXTS[0]: [1, 0, 0, 0], TEXTS[1]: [0.95, 0.31, 0, 0], TEXTS[2]: [0, 0, 1, 0], TEXTS[3]: [0.99, 0.14, 0, 0],
-           TEXTS[4]: [0, 0, 0.93, 0.37], TEXTS[5]: [0, 0, 0, 1]}
+TEXTS = [
+    "The cat sat on the mat.",
+    "A cat was sitting on the mat.",
+    "Stocks fell sharply.",
+    "The cat sat on a mat.",
+    "Markets dropped steeply.",
+    "Rain is expected tomorrow.",
+]
+VECTORS = {
+    TEXTS[0]: [1, 0, 0, 0],
+    TEXTS[1]: [0.95, 0.31, 0, 0],
+    TEXTS[2]: [0, 0, 1, 0],
+    TEXTS[3]: [0.99, 0.14, 0, 0],
+    TEXTS[4]: [0, 0, 0.93, 0.37],
+    TEXTS[5]: [0, 0, 0, 1],
+}
 
 
 def test_deduplicate_keeps_first_occurrences_and_reports_groups():
@@ -146,12 +160,15 @@ def test_deduplicate_keeps_rows_beside_texts():
         deduplicate(LookupEncoder(VECTORS), TEXTS, rows=rows[:2])
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"threshold": 1.5}, "threshold must be a cosine"),
-    ({"threshold": float("nan")}, "threshold must be a cosine"),
-    ({"k": 0}, "k, batch_size and chunk_size must be >= 1"),
-    ({"store": "milvus"}, "store must be one of exact, faiss-hnsw"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"threshold": 1.5}, "threshold must be a cosine"),
+        ({"threshold": float("nan")}, "threshold must be a cosine"),
+        ({"k": 0}, "k, batch_size and chunk_size must be >= 1"),
+        ({"store": "milvus"}, "store must be one of exact, faiss-hnsw"),
+    ],
+)
 def test_bad_settings_fail_in_one_line(options, message):
     with pytest.raises(EmbedlabError, match=message):
         DedupConfig(**options)

@@ -133,8 +133,12 @@ def test_options_reach_the_config_also_when_loading_and_bad_ones_raise(tmp_path:
     assert load_store("faiss-hnsw", tmp_path, DIM, ef_search=64).config.ef_search == 64
     with pytest.raises(EmbedlabError, match="holds a 'faiss-hnsw' store"):
         load_store("int8", tmp_path, DIM)
-    for kind, options in [("faiss-hnsw", {"bogus": 1}), ("faiss-ivfpq", {"nprobe": 0}), ("int8", {"chunk_size": 0}),
-                          ("milvus", {"metric": "L2"})]:
+    for kind, options in [
+        ("faiss-hnsw", {"bogus": 1}),
+        ("faiss-ivfpq", {"nprobe": 0}),
+        ("int8", {"chunk_size": 0}),
+        ("milvus", {"metric": "L2"}),
+    ]:
         with pytest.raises(EmbedlabError):
             create_store(kind, DIM, **options)
 
@@ -214,8 +218,13 @@ WHERE = st.dictionaries(st.sampled_from(["x", "y"]), FIELD_VALUES | st.lists(FIE
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(METADATA, min_size=1, max_size=30), WHERE, st.sampled_from(["exact", "int8"]),
-       st.integers(1, 8), st.integers(0, 2**32 - 1))
+@given(
+    st.lists(METADATA, min_size=1, max_size=30),
+    WHERE,
+    st.sampled_from(["exact", "int8"]),
+    st.integers(1, 8),
+    st.integers(0, 2**32 - 1),
+)
 def test_results_are_sorted_unique_and_exactly_the_matching_rows(metadata, where, kind, k, seed) -> None:
     rng = np.random.default_rng(seed)
     vectors = unit_rows(rng.normal(size=(len(metadata), 8)))

@@ -36,9 +36,12 @@ def make_worker(encoder, **options) -> tuple[InferenceWorker, list[tuple[int, in
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.lists(st.text(alphabet="abc d", min_size=1, max_size=12), min_size=1, max_size=5),
-                min_size=1, max_size=8),
-       st.integers(min_value=1, max_value=30))
+@given(
+    st.lists(
+        st.lists(st.text(alphabet="abc d", min_size=1, max_size=12), min_size=1, max_size=5), min_size=1, max_size=8
+    ),
+    st.integers(min_value=1, max_value=30),
+)
 def test_every_caller_gets_the_rows_of_its_own_texts(requests, budget):
     encoder = HashingEncoder()
     gated = GatedEncoder(encoder)

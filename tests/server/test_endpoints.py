@@ -103,8 +103,9 @@ def test_bad_similarity_pairs_are_400(full, pairs):
 
 def test_rerank_orders_by_the_cross_encoder(full):
     documents = ["nothing shared", "the market fell today", "market"]
-    body = full.post("/v1/rerank", json={"query": "the market fell", "documents": documents, "top_n": 2,
-                                         "return_documents": True}).json()
+    body = full.post(
+        "/v1/rerank", json={"query": "the market fell", "documents": documents, "top_n": 2, "return_documents": True}
+    ).json()
     assert body["model"] == "overlap-reranker"
     assert [r["index"] for r in body["results"]] == [1, 2]
     assert body["results"][0]["document"] == {"text": "the market fell today"}
@@ -131,8 +132,9 @@ def test_search_answers_what_index_search_does(full, index, mode):
 
 
 def test_search_filters_and_reranks(full, index):
-    body = full.post("/v1/search", json={"query": "plays the piano", "k": 2, "filter": {"topic": "music"},
-                                         "rerank": True}).json()
+    body = full.post(
+        "/v1/search", json={"query": "plays the piano", "k": 2, "filter": {"topic": "music"}, "rerank": True}
+    ).json()
     expected = index.search("plays the piano", k=2, where={"topic": "music"}, reranker=WordOverlapReranker())
     assert [h["doc_id"] for h in body["data"]] == [h.doc_id for h in expected] == ["piano", "guitar"]
     assert body["reranked"] is True and all(h["metadata"]["topic"] == "music" for h in body["data"])
@@ -166,8 +168,11 @@ def test_shutdown_lets_the_request_in_flight_finish():
     gated = GatedEncoder(HashingEncoder())
     with running(create_app(ServerConfig(), gated)) as (url, server):
         answers: list[httpx.Response] = []
-        thread = threading.Thread(target=lambda: answers.append(httpx.post(f"{url}/v1/embeddings",
-                                                                          json={"input": "in flight"}, timeout=WAIT_S)))
+        thread = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(f"{url}/v1/embeddings", json={"input": "in flight"}, timeout=WAIT_S)
+            )
+        )
         thread.start()
         wait_until(gated.entered.is_set, "the request to reach the model")
         server.should_exit = True  # what uvicorn's SIGTERM handler does

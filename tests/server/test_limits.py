@@ -58,8 +58,11 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(hashing_server):
     with hashing_server(max_body_bytes=1000) as (client, _):
         declared = client.post("/v1/embeddings", content=big, headers={"content-type": "application/json"})
         # A generator body goes out chunked, with no Content-Length to refuse it by.
-        streamed = client.post("/v1/embeddings", content=(big[i : i + 500] for i in range(0, len(big), 500)),
-                               headers={"content-type": "application/json"})
+        streamed = client.post(
+            "/v1/embeddings",
+            content=(big[i : i + 500] for i in range(0, len(big), 500)),
+            headers={"content-type": "application/json"},
+        )
         metrics = client.get("/metrics").text
     for response in (declared, streamed):
         assert response.status_code == 413 and error_of(response)["code"] == "payload_too_large"

@@ -121,12 +121,15 @@ def test_rag_rerank_without_a_reranker_is_501(client):
     assert response.status_code == 501 and error_of(response)["code"] == "reranker_not_loaded"
 
 
-@pytest.mark.parametrize("path, body, param", [
-    ("/playground/pooling", {"text": "", "candidates": ["x"]}, "text"),
-    ("/playground/pooling", {"text": "x", "candidates": ["x"], "model": "huge"}, "model"),
-    ("/playground/contrastive", {"pairs": PAIRS, "temperature": 0}, "temperature"),
-    ("/playground/asymmetric", {"query": "q", "documents": []}, "documents"),
-])
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        ("/playground/pooling", {"text": "", "candidates": ["x"]}, "text"),
+        ("/playground/pooling", {"text": "x", "candidates": ["x"], "model": "huge"}, "model"),
+        ("/playground/contrastive", {"pairs": PAIRS, "temperature": 0}, "temperature"),
+        ("/playground/asymmetric", {"query": "q", "documents": []}, "documents"),
+    ],
+)
 def test_bad_bodies_are_400_naming_the_field(client, path, body, param):
     response = client.post(path, json=body)
     assert response.status_code == 400 and error_of(response)["param"] == param
@@ -156,7 +159,9 @@ def test_the_pages_need_no_key_but_their_endpoints_do():
 def test_a_library_app_has_no_playground_unless_asked(hashing_server):
     with hashing_server() as (http, app):
         page, endpoint, training = (
-            http.get("/"), http.get("/playground/info"), http.post("/playground/contrastive", json={})
+            http.get("/"),
+            http.get("/playground/info"),
+            http.post("/playground/contrastive", json={}),
         )
         health = http.get("/health")
     assert (page.status_code, endpoint.status_code, training.status_code, health.status_code) == (404, 404, 404, 200)

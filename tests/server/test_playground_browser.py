@@ -80,8 +80,11 @@ class Visit:
         return self.page
 
     def foreign(self) -> list[str]:
-        return [url for url in self.requests if urlsplit(url).scheme in ("http", "https", "ws", "wss")
-                and urlsplit(url).netloc != self.host]
+        return [
+            url
+            for url in self.requests
+            if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != self.host
+        ]
 
 
 @pytest.fixture
@@ -221,7 +224,9 @@ def test_quality_table_equals_the_diagnostics_of_both_models(visit, api):
     result = api("/playground/quality", {"pairs": page_pairs(page, "#qual-pairs")})
     for model in ("trained", "raw"):
         for metric in ("anisotropy", "alignment", "uniformity", "effective_rank", "auc"):
-            expect(page.locator(f"[data-metric='{metric}'][data-model='{model}']")).to_have_text(f4(result[model][metric]))
+            expect(page.locator(f"[data-metric='{metric}'][data-model='{model}']")).to_have_text(
+                f4(result[model][metric])
+            )
     assert result["trained"]["anisotropy"] < result["raw"]["anisotropy"]
     snap(page, "quality")
 
@@ -229,10 +234,15 @@ def test_quality_table_equals_the_diagnostics_of_both_models(visit, api):
 def test_asymmetric_rankings_equal_the_api(visit, api):
     page = visit.open("asymmetric")
     documents = page_lines(page, "#asym-documents")
-    result = api("/playground/asymmetric", {
-        "query": page.input_value("#asym-query"), "documents": documents,
-        "query_prefix": page.input_value("#asym-qprefix"), "document_prefix": page.input_value("#asym-dprefix"),
-    })
+    result = api(
+        "/playground/asymmetric",
+        {
+            "query": page.input_value("#asym-query"),
+            "documents": documents,
+            "query_prefix": page.input_value("#asym-qprefix"),
+            "document_prefix": page.input_value("#asym-dprefix"),
+        },
+    )
     for side in ("symmetric", "asymmetric"):
         ranked = result[side]
         expect(page.locator(f"#asym-{side} li")).to_have_text(

@@ -25,8 +25,13 @@ def embedlab(*args: str, log_dir=None) -> subprocess.Popen:
     """`python -m embedlab ARGS`; output goes to files, as Ray logs more than a pipe holds unread."""
     out = open(log_dir / "out.txt", "w") if log_dir else subprocess.PIPE  # noqa: SIM115 (closed by the fixture)
     err = open(log_dir / "err.txt", "w") if log_dir else subprocess.PIPE  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "embedlab", *args], env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                            text=True, stdout=out, stderr=err)
+    return subprocess.Popen(
+        [sys.executable, "-m", "embedlab", *args],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        text=True,
+        stdout=out,
+        stderr=err,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +87,14 @@ def test_the_replicas_run_the_whole_application(ray_server, minilm) -> None:
     assert empty.status_code == 400 and "empty list" in error_of(empty)["message"]  # the app's own limits
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--ray-replicas", "2", "--ray-address", "127.0.0.1:1"], "error: no Ray cluster answers at 127.0.0.1:1"),
-    (["--ray-address", "auto"], "error: --ray-address needs --ray-replicas N"),
-    (["--ray-replicas", "0"], "error: replicas must be a positive integer, not 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ray-replicas", "2", "--ray-address", "127.0.0.1:1"], "error: no Ray cluster answers at 127.0.0.1:1"),
+        (["--ray-address", "auto"], "error: --ray-address needs --ray-replicas N"),
+        (["--ray-replicas", "0"], "error: replicas must be a positive integer, not 0"),
+    ],
+)
 def test_bad_ray_settings_are_one_line_errors(args, message) -> None:
     process = embedlab("serve", *args)
     _, err = process.communicate(timeout=120)

@@ -28,9 +28,15 @@ def test_input_is_texts_or_a_clear_refusal(value):
     assert accepted == value
 
 
-@pytest.mark.parametrize("location, path", [
-    (("body", "input"), "input"), (("body", "input", 2), "input[2]"), (("body", "pairs", 0, 1), "pairs[0][1]"),
-    (("body", "filter", "topic"), "filter.topic"), (("body",), None),
-])
+@pytest.mark.parametrize(
+    "location, path",
+    [
+        (("body", "input"), "input"),
+        (("body", "input", 2), "input[2]"),
+        (("body", "pairs", 0, 1), "pairs[0][1]"),
+        (("body", "filter", "topic"), "filter.topic"),
+        (("body",), None),
+    ],
+)
 def test_field_path_names_the_field(location, path):
     assert field_path(location) == path

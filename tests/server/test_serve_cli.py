@@ -29,8 +29,14 @@ def free_port() -> int:
 
 def embedlab(*args: str, env: dict | None = None, **options) -> subprocess.Popen:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "embedlab", *args], env=environment, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+    return subprocess.Popen(
+        [sys.executable, "-m", "embedlab", *args],
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **options,
+    )
 
 
 def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
@@ -38,6 +44,7 @@ def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
     process = embedlab("serve", "--port", str(port), "--log-level", "warning", env={"EMBEDLAB_API_KEY": "k3y"})
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             assert process.poll() is None, process.communicate()
             try:
@@ -47,8 +54,12 @@ def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
 
         wait_until(up, "embedlab serve to answer /health", timeout=STARTUP_S)
         refused = httpx.post(f"{url}/v1/embeddings", json={"input": "hi"}, timeout=WAIT_S)
-        answered = httpx.post(f"{url}/v1/embeddings", json={"input": "hi", "model": "minilm"}, timeout=WAIT_S,
-                              headers={"Authorization": "Bearer k3y"})
+        answered = httpx.post(
+            f"{url}/v1/embeddings",
+            json={"input": "hi", "model": "minilm"},
+            timeout=WAIT_S,
+            headers={"Authorization": "Bearer k3y"},
+        )
         page = httpx.get(url, timeout=WAIT_S)  # the playground is on by default in the command
     finally:
         process.send_signal(signal.SIGTERM)
