@@ -36,7 +36,7 @@ TEXTS = [
     "a",
     "The quick brown fox jumps over the lazy dog.",
     "Ünïcödé façade, naïve café — 東京の天気は晴れです 🙂🚀 Привет, мир!",
-    " ".join(["sentence embeddings map a text to a vector"] * 6),  # past the fixtures' 24 tokens
+    " ".join(["sentence embeddings map a text to a vector"] * 12),  # past the fixtures' MAX_SEQ_LENGTH
     "Question: how many legs does a spider have?",
     "北京是中国的首都。",
     "numbers 42 3.14159 2026-12-03",
