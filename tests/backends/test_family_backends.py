@@ -237,3 +237,22 @@ def test_a_model_the_exporter_cannot_trace_is_one_line_and_auto_falls_back(monke
     mock_cpu(monkeypatch, VNNI_ONLY)
     backend = load_backend(minilm, "auto")
     assert backend.name == "torch" and "cannot trace" in backend.reason
+
+
+def test_an_exported_dense_model_uses_its_own_graph_until_its_head_changes(tmp_path) -> None:
+    """`embedlab export` of a LaBSE-like model: loading uses the directory's graph; new Dense weights make it stale."""
+    from safetensors.torch import load_file, save_file
+
+    from embedlab.errors import ModelLoadError
+    from embedlab.models.export import export_model
+
+    out = tmp_path / "exported"
+    export_model(str(FAMILIES["bert_labse"](tmp_path / "labse")), out, "onnx")
+    encoder = Encoder.load(out, device="cpu", backend="onnx")
+    assert encoder.backend.graph == out / "onnx" / "model.onnx"
+    weights = next(out.glob("*_Dense")) / "model.safetensors"
+    state = load_file(weights)
+    save_file({name: -tensor for name, tensor in state.items()}, weights)
+    with pytest.raises(ModelLoadError) as err:
+        Encoder.load(out, device="cpu", backend="onnx")
+    assert "exported from other weights" in one_line(err)
