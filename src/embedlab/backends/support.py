@@ -44,7 +44,8 @@ def onnx_refusal(model: EmbeddingModel) -> str | None:
     config = getattr(model.transformer, "config", None)
     if getattr(config, "use_bidirectional_attention", False):
         # Gemma-style decoders made bidirectional (EmbeddingGemma): transformers' custom mask functions go
-        # through torch.vmap, which the TorchScript exporter fails on; no exporter setting avoids it.
+        # through torch.vmap, which the TorchScript exporter fails on (the dynamo exporter was not tried: it needs
+        # onnxscript, and its graphs are not the ones ONNX Runtime fuses).
         return (
             f"{config.model_type} with bidirectional attention builds its attention masks with torch.vmap, "
             "which the ONNX exporter cannot trace"
