@@ -94,6 +94,10 @@ def test_a_distilled_model_keeps_skipping_unknown_tokens(st_static, wordpiece, t
     mixed = "a cat 🙂"
     assert np.allclose(distilled.encode(mixed), distilled.encode("a cat"))  # skipped, not averaged in
     np.testing.assert_allclose(load_model(saved).encode(TEXTS), distilled.encode(TEXTS), atol=1e-6)
+    model2vec = pytest.importorskip("model2vec")
+    long = [LONG * 3]  # past model2vec's default 512 tokens: config.json's max_length null keeps it whole
+    np.testing.assert_allclose(model2vec.StaticModel.from_pretrained(str(saved)).encode(long), distilled.encode(long),
+                               atol=1e-5)
 
 
 @settings(max_examples=40)
