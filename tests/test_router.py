@@ -150,3 +150,18 @@ def test_broken_routers_are_one_line_errors(st_router, tmp_path, edit, message):
 def test_a_router_is_not_a_plain_encoder(st_router):
     with pytest.raises(ModelLoadError, match="holds a router model: load it with embedlab.load_model"):
         Encoder.load(st_router[0])
+
+
+def test_a_router_whose_routes_share_modules_loads(tokenizer, tmp_path):
+    """sentence-transformers saves a module used by both routes once; each tower gets its own copy here."""
+    from sentence_transformers.base.modules import Router
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    shared, pooling = _transformer(tmp_path, tokenizer, 3), Pooling(32, pooling_mode="mean")
+    router = Router.for_query_document(query_modules=[shared, pooling], document_modules=[shared, pooling])
+    oracle = st.SentenceTransformer(modules=[router], device="cpu")
+    oracle.save(str(tmp_path / "tied"))
+    assert json.loads((tmp_path / "tied" / "router_config.json").read_text())["structure"]["document"][0] == (
+        "query_0_Transformer"
+    )
+    assert _worst(load_model(tmp_path / "tied"), oracle) <= 1e-5

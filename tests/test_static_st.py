@@ -145,3 +145,16 @@ def test_broken_static_models_are_one_line_errors(st_static, tmp_path, edit, mes
 def test_a_static_model_is_not_a_transformer(st_static):
     with pytest.raises(ModelLoadError, match="is a static model: load it with embedlab.load_model"):
         Encoder.load(st_static[0])
+
+
+def test_a_static_module_in_its_own_directory_loads(st_static, tmp_path):
+    """Hub models such as static-retrieval-mrl-en-v1 keep the StaticEmbedding in 0_StaticEmbedding/."""
+    path, oracle = st_static
+    copy = shutil.copytree(path, tmp_path / "nested")
+    (copy / "0_StaticEmbedding").mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (copy / name).rename(copy / "0_StaticEmbedding" / name)
+    modules = json.loads((copy / "modules.json").read_text())
+    modules[0]["path"] = "0_StaticEmbedding"
+    (copy / "modules.json").write_text(json.dumps(modules))
+    assert np.abs(load_model(copy).encode(TEXTS) - oracle.encode(TEXTS)).max() <= 1e-5
