@@ -89,11 +89,14 @@ def test_several_labels_give_per_class_scores(tokenizer, tmp_path):
             use()
 
 
-@pytest.mark.parametrize("version, activation", [
-    ("plain", None),  # a Hugging Face directory: sigmoid, the default for one label
-    ("before-v4", "torch.nn.modules.linear.Identity"),
-    ("v4-v5", "torch.nn.modules.activation.Tanh"),
-])
+@pytest.mark.parametrize(
+    "version, activation",
+    [
+        ("plain", None),  # a Hugging Face directory: sigmoid, the default for one label
+        ("before-v4", "torch.nn.modules.linear.Identity"),
+        ("v4-v5", "torch.nn.modules.activation.Tanh"),
+    ],
+)
 def test_older_sentence_transformers_directories(version, activation, tokenizer, tmp_path):
     path = save_hf(tiny_bert_classifier(len(tokenizer), seed=2), tokenizer, tmp_path / version)
     if version == "before-v4":
@@ -177,18 +180,35 @@ def _break(path, how, tokenizer):
     elif how == "weights do not fit":
         edit_json(path / "config.json", hidden_size=48, intermediate_size=96)
     elif how == "remote code":
-        edit_json(path / "config.json", model_type="my-reranker",
-                  auto_map={"AutoModelForSequenceClassification": "modeling.MyReranker"})
+        edit_json(
+            path / "config.json",
+            model_type="my-reranker",
+            auto_map={"AutoModelForSequenceClassification": "modeling.MyReranker"},
+        )
     elif how == "missing head":
         from safetensors.torch import load_file, save_file
 
         weights = {k: v for k, v in load_file(path / "model.safetensors").items() if "classifier" not in k}
         save_file(weights, str(path / "model.safetensors"))
     elif how == "extra module":
-        (path / "modules.json").write_text(json.dumps([
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.base.modules.dense.Dense"},
-        ]))
+        (path / "modules.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "idx": 0,
+                        "name": "0",
+                        "path": "",
+                        "type": "sentence_transformers.base.modules.transformer.Transformer",
+                    },
+                    {
+                        "idx": 1,
+                        "name": "1",
+                        "path": "1_Dense",
+                        "type": "sentence_transformers.base.modules.dense.Dense",
+                    },
+                ]
+            )
+        )
     elif how == "bad activation":
         edit_json(path / "config_sentence_transformers.json", activation_fn="torch.nn.NoSuchLayer")
     elif how == "pickle only":
@@ -202,17 +222,20 @@ def _break(path, how, tokenizer):
         save_file(weights, str(path / "model.safetensors"))
 
 
-@pytest.mark.parametrize("how, message", [
-    ("malformed config", "malformed JSON"),
-    ("truncated weights", "could not load the cross-encoder"),
-    ("weights do not fit", "could not load the cross-encoder"),
-    ("remote code", "needs trust_remote_code"),
-    ("missing head", "lacks weights for"),
-    ("extra module", "one\nsequence-classification Transformer".replace("\n", " ")),
-    ("bad activation", "not a torch.nn module class"),
-    ("pickle only", "pickle"),
-    ("small vocabulary", "tokenizer has"),
-])
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("malformed config", "malformed JSON"),
+        ("truncated weights", "could not load the cross-encoder"),
+        ("weights do not fit", "could not load the cross-encoder"),
+        ("remote code", "needs trust_remote_code"),
+        ("missing head", "lacks weights for"),
+        ("extra module", "one\nsequence-classification Transformer".replace("\n", " ")),
+        ("bad activation", "not a torch.nn module class"),
+        ("pickle only", "pickle"),
+        ("small vocabulary", "tokenizer has"),
+    ],
+)
 def test_broken_directories_are_one_line_errors(how, message, bert, tokenizer, tmp_path):
     path = shutil.copytree(bert, tmp_path / "broken")
     _break(path, how, tokenizer)

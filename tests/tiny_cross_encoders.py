@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
+)
 
 CORPUS = [
     "the cat sat on the mat and the dog slept by the door",
@@ -36,8 +41,9 @@ def xlmr_tokenizer():
     backend.normalizer = normalizers.NFKC()
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
-    backend.train_from_iterator(CORPUS * 4, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials,
-                                                                     unk_token="<unk>"))
+    backend.train_from_iterator(
+        CORPUS * 4, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
+    )
     backend.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
@@ -46,17 +52,33 @@ def xlmr_tokenizer():
 
 def tiny_bert_classifier(vocab_size: int, num_labels: int = 1, seed: int = 0, **config: Any):
     torch.manual_seed(seed)
-    settings = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
-                "num_hidden_layers": 2, "initializer_range": 0.3}
-    return BertForSequenceClassification(BertConfig(vocab_size=vocab_size, num_labels=num_labels, **(settings | config)))
+    settings = {
+        "hidden_size": 32,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "num_hidden_layers": 2,
+        "initializer_range": 0.3,
+    }
+    config = BertConfig(vocab_size=vocab_size, num_labels=num_labels, **(settings | config))
+    return BertForSequenceClassification(config)
 
 
 def tiny_xlmr_classifier(vocab_size: int, num_labels: int = 1, seed: int = 0):
     torch.manual_seed(seed)
     config = XLMRobertaConfig(
-        vocab_size=vocab_size, hidden_size=32, num_attention_heads=2, intermediate_size=64, num_hidden_layers=2,
-        max_position_embeddings=XLMR_MAX_LENGTH + 2, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, initializer_range=0.3, num_labels=num_labels,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        max_position_embeddings=XLMR_MAX_LENGTH + 2,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        initializer_range=0.3,
+        num_labels=num_labels,
     )
     return XLMRobertaForSequenceClassification(config)
 
@@ -89,5 +111,6 @@ def edit_json(path: Path, **changes: Any) -> None:
 
 
 def bert_cross_encoder_dir(tokenizer, path: Path, num_labels: int = 1, seed: int = 0, **kwargs: Any) -> Path:
-    return save_by_sentence_transformers(tiny_bert_classifier(len(tokenizer), num_labels, seed), tokenizer, path,
-                                         **kwargs)
+    return save_by_sentence_transformers(
+        tiny_bert_classifier(len(tokenizer), num_labels, seed), tokenizer, path, **kwargs
+    )

@@ -55,7 +55,9 @@ class CrossEncoder(PairScorer):
     ) -> None:
         super().__init__()
         if not getattr(tokenizer, "is_fast", False):
-            raise ModelLoadError(f"{name or 'cross-encoder'} has no fast (Rust) tokenizer; embedlab needs tokenizer.json")
+            raise ModelLoadError(
+                f"{name or 'cross-encoder'} has no fast (Rust) tokenizer; embedlab needs tokenizer.json"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings or CrossEncoderSettings()
@@ -68,8 +70,9 @@ class CrossEncoder(PairScorer):
     # ---- building and loading ------------------------------------------------------------------
 
     @classmethod
-    def from_transformer(cls, transformer: nn.Module, tokenizer, max_seq_length: int | None = None,
-                         name: str = "") -> CrossEncoder:
+    def from_transformer(
+        cls, transformer: nn.Module, tokenizer, max_seq_length: int | None = None, name: str = ""
+    ) -> CrossEncoder:
         """A fresh one-label head on a base transformer's weights, as sentence-transformers builds a CrossEncoder
         from a bi-encoder directory: the head (and a pooler the transformer lacks) start random."""
         from transformers import AutoModelForSequenceClassification
@@ -90,7 +93,9 @@ class CrossEncoder(PairScorer):
 
     @classmethod
     def from_encoder(
-        cls, name_or_path: str | os.PathLike | None = "minilm", max_seq_length: int | None = None,
+        cls,
+        name_or_path: str | os.PathLike | None = "minilm",
+        max_seq_length: int | None = None,
         device: str | None = None,
     ) -> CrossEncoder:
         """A cross-encoder to train from any encoder's transformer (a fresh one-label head; train it before use)."""
@@ -101,7 +106,11 @@ class CrossEncoder(PairScorer):
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, device: str | None = None, *, allow_pickle: bool = False,
+        cls,
+        path: str | os.PathLike,
+        device: str | None = None,
+        *,
+        allow_pickle: bool = False,
         revision: str | None = None,
     ) -> PairScorer:
         """A cross-encoder directory or hub id: sentence-transformers' format (any version), a plain Hugging Face
@@ -153,8 +162,11 @@ class CrossEncoder(PairScorer):
             # sentence-transformers reads the length limit from the tokenizer's model_max_length.
             self.tokenizer.model_max_length = self.max_seq_length
             self.tokenizer.save_pretrained(staging)
-            versions = {"embedlab": version("embedlab"), "transformers": version("transformers"),
-                        "pytorch": torch.__version__}
+            versions = {
+                "embedlab": version("embedlab"),
+                "transformers": version("transformers"),
+                "pytorch": torch.__version__,
+            }
             write_st_configs(staging, settings, versions)
         return target
 
@@ -187,8 +199,12 @@ class CrossEncoder(PairScorer):
         if self.settings.do_lower_case:
             firsts, seconds = [t.lower() for t in firsts], [t.lower() for t in seconds]
         features = self.tokenizer(
-            list(firsts), list(seconds), padding=True, truncation="longest_first",
-            max_length=self.max_seq_length, return_tensors="pt",
+            list(firsts),
+            list(seconds),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="pt",
         )
         return {k: v.to(self.device) for k, v in features.items()}
 

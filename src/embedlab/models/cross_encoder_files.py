@@ -78,8 +78,13 @@ def read_settings(path: Path, config: dict) -> CrossEncoderSettings:
     settings = CrossEncoderSettings()
     if (path / "modules.json").is_file():
         modules = read_json(path / "modules.json")
-        if not (isinstance(modules, list) and len(modules) == 1 and isinstance(modules[0], dict)
-                and str(modules[0].get("type", "")).endswith("Transformer") and not modules[0].get("path")):
+        if not (
+            isinstance(modules, list)
+            and len(modules) == 1
+            and isinstance(modules[0], dict)
+            and str(modules[0].get("type", "")).endswith("Transformer")
+            and not modules[0].get("path")
+        ):
             types = [m.get("type") for m in modules if isinstance(m, dict)] if isinstance(modules, list) else modules
             raise ModelLoadError(
                 f"{path / 'modules.json'} lists {types}: embedlab reads cross-encoders made of one "
@@ -88,7 +93,9 @@ def read_settings(path: Path, config: dict) -> CrossEncoderSettings:
         module = _dict(read_json(path / MODULE_CONFIG)) if (path / MODULE_CONFIG).is_file() else {}
         task = module.get("transformer_task", SEQUENCE_CLASSIFICATION)
         if task != SEQUENCE_CLASSIFICATION:
-            raise ModelLoadError(f"{path / MODULE_CONFIG} has transformer_task {task!r}, not {SEQUENCE_CLASSIFICATION!r}")
+            raise ModelLoadError(
+                f"{path / MODULE_CONFIG} has transformer_task {task!r}, not {SEQUENCE_CLASSIFICATION!r}"
+            )
         tokenizer_args = _dict(module.get("processor_kwargs") or module.get("tokenizer_args"))
         settings.max_seq_length = tokenizer_args.get("model_max_length") or module.get("max_seq_length")
         settings.do_lower_case = bool(module.get("do_lower_case", False))
@@ -152,7 +159,12 @@ def write_st_configs(path: Path, settings: CrossEncoderSettings, versions: dict)
     }
     write_json(module | ({"do_lower_case": True} if settings.do_lower_case else {}), path / MODULE_CONFIG)
     write_json(
-        {"__version__": versions, "activation_fn": settings.activation, "default_prompt_name": None,
-         "model_type": "CrossEncoder", "prompts": {}},
+        {
+            "__version__": versions,
+            "activation_fn": settings.activation,
+            "default_prompt_name": None,
+            "model_type": "CrossEncoder",
+            "prompts": {},
+        },
         path / ST_CONFIG,
     )

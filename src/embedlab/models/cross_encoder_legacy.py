@@ -76,8 +76,12 @@ class LegacyCrossEncoder(PairScorer):
     def tokenize_pairs(self, firsts: Sequence[str], seconds: Sequence[str]) -> dict[str, Tensor]:
         """Padded inputs for text pairs; longest-first truncation shortens the longer text of a pair first."""
         features = self.encoder.tokenizer(
-            list(firsts), list(seconds), padding=True, truncation="longest_first",
-            max_length=self.max_seq_length, return_tensors="pt",
+            list(firsts),
+            list(seconds),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="pt",
         )
         return {k: v.to(self.device) for k, v in features.items()}
 
