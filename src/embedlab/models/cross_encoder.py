@@ -79,8 +79,11 @@ class CrossEncoder(PairScorer):
 
         config = copy.deepcopy(transformer.config)
         config.num_labels = 1
-        with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_config(config)
+        try:
+            with quiet_transformers():
+                model = AutoModelForSequenceClassification.from_config(config)
+        except ValueError as err:  # an architecture without a sequence-classification head
+            raise ModelLoadError(f"{type(transformer).__name__} cannot be a cross-encoder: {first_line(err)}") from None
         missing, unexpected = model.base_model.load_state_dict(transformer.state_dict(), strict=False)
         # Only the pooler may differ: some heads pool with their own layers, some base models were saved without one.
         if any(not key.startswith("pooler.") for key in [*missing, *unexpected]):
