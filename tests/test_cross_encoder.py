@@ -88,7 +88,11 @@ def test_bce_training_through_the_trainer_learns(tokenizer, tmp_path):
     data = scored_data()
     report = Trainer(config, model, CrossEncoderBCELoss(5.0), MixtureSampler([data], 16)).train()
     assert sum(report.losses[-5:]) < sum(report.losses[:5])
-    assert CrossEncoder.load(tmp_path / "final").predict([("a", "b")]).shape == (1,)
+    pairs = [("a cat", "a dog"), ("the sun", "the moon rises")]
+    scores = CrossEncoder.load(tmp_path / "final").predict(pairs)
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    saved = sentence_transformers.CrossEncoder(str(tmp_path / "final"), device="cpu")
+    np.testing.assert_allclose(saved.predict(pairs), scores, atol=1e-5)
 
 
 def test_ranking_loss_scores_positive_negatives_and_next_positive():

@@ -9,6 +9,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from embedlab import EmbedlabError, load_model
 from embedlab.models.cross_encoder import CrossEncoder, is_cross_encoder_dir, load_reranker
@@ -57,6 +59,11 @@ def xlmr(tmp_path_factory):
     tokenizer = xlmr_tokenizer()
     path = tmp_path_factory.mktemp("xlmr") / "ce"
     return save_by_sentence_transformers(tiny_xlmr_classifier(len(tokenizer)), tokenizer, path)
+
+
+@pytest.fixture(scope="module")
+def xlmr_models(xlmr):
+    return CrossEncoder.load(xlmr, device="cpu"), st.CrossEncoder(str(xlmr), device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +122,24 @@ def test_a_length_limit_in_sentence_bert_config_truncates_as_sentence_transforme
     model = CrossEncoder.load(path, device="cpu")
     assert model.max_seq_length == 12
     assert_same_as_st(path, model)
+
+
+def test_do_lower_case_lowers_both_texts_as_sentence_transformers_does(xlmr, tmp_path):
+    path = shutil.copytree(xlmr, tmp_path / "lower")
+    edit_json(path / "sentence_bert_config.json", do_lower_case=True)
+    model = CrossEncoder.load(path, device="cpu")
+    upper = [(a.title(), b.title()) for a, b in PAIRS]  # title(), as upper() spells ß as SS
+    np.testing.assert_allclose(model.predict(upper), model.predict(PAIRS), atol=1e-6)
+    assert_same_as_st(path, model)
+    model.save(tmp_path / "saved")
+    assert CrossEncoder.load(tmp_path / "saved").settings.do_lower_case
+
+
+@settings(max_examples=15)
+@given(st_pairs=hst.lists(hst.tuples(hst.text(max_size=60), hst.text(max_size=60)), min_size=1, max_size=6))
+def test_any_text_scores_as_in_sentence_transformers(xlmr_models, st_pairs):
+    ours, theirs = xlmr_models
+    np.testing.assert_allclose(ours.predict(st_pairs), theirs.predict(st_pairs), atol=1e-5, rtol=0)
 
 
 def test_an_activation_outside_torch_falls_back_to_the_default_as_sentence_transformers_does(bert, tmp_path):
