@@ -234,6 +234,8 @@ def _break(path, how, tokenizer):
                 ]
             )
         )
+    elif how == "bad length":
+        edit_json(path / "sentence_bert_config.json", max_seq_length="long")
     elif how == "bad activation":
         edit_json(path / "config_sentence_transformers.json", activation_fn="torch.nn.NoSuchLayer")
     elif how == "pickle only":
@@ -257,6 +259,7 @@ def _break(path, how, tokenizer):
         ("missing head", "lacks weights for"),
         ("extra module", "one\nsequence-classification Transformer".replace("\n", " ")),
         ("bad activation", "not a torch.nn module class"),
+        ("bad length", "max_seq_length in .* must be a positive integer"),
         ("pickle only", "pickle"),
         ("small vocabulary", "tokenizer has"),
     ],
@@ -267,3 +270,22 @@ def test_broken_directories_are_one_line_errors(how, message, bert, tokenizer, t
     with pytest.raises(EmbedlabError, match=message) as caught:
         CrossEncoder.load(path, device="cpu")
     assert "\n" not in str(caught.value)
+
+
+def test_training_continues_a_sentence_transformers_cross_encoder_with_its_head(bert, tmp_path):
+    from embedlab.training.build import build_model
+    from embedlab.training.config import TrainConfig
+
+    config = TrainConfig(
+        data=[],
+        model=str(bert),
+        output_dir=str(tmp_path),
+        architecture="cross_encoder",
+        loss={"name": "bce"},
+        eval_data=None,
+        max_seq_length=16,
+    )
+    model = build_model(config)
+    assert isinstance(model, CrossEncoder) and model.training and model.max_seq_length == 16
+    saved = st.CrossEncoder(str(bert), device="cpu").model.classifier.weight
+    assert torch.equal(model.model.classifier.weight, saved)

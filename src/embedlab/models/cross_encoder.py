@@ -40,10 +40,11 @@ from embedlab.models.model_files import (
     model_max_length,
     quiet_transformers,
 )
+from embedlab.models.names import resolve_model_name
 from embedlab.models.pair_scorer import PairScorer, RerankHit
 from embedlab.models.st_format import read_json
 
-__all__ = ["CrossEncoder", "PairScorer", "RerankHit", "is_cross_encoder_dir", "load_reranker"]
+__all__ = ["CrossEncoder", "PairScorer", "RerankHit", "is_cross_encoder_dir", "load_for_training", "load_reranker"]
 
 
 class CrossEncoder(PairScorer):
@@ -230,6 +231,21 @@ def _cross_encoder_dir(name: str, revision: str | None, allow_pickle: bool) -> P
             "sentence-transformers CrossEncoder config or embedlab cross_encoder.json)"
         )
     return directory
+
+
+def load_for_training(
+    name_or_path: str | os.PathLike | None, max_seq_length: int | None = None, device: str | None = None
+) -> PairScorer:
+    """What cross-encoder training starts from, as sentence-transformers' CrossEncoder(name) does: a cross-encoder
+    (a directory or hub id) keeps its head, so fine-tuning starts from a working scorer; any other model's
+    transformer gets a fresh one-label head."""
+    directory = local_model_dir(resolve_model_name(None if name_or_path is None else str(name_or_path)))
+    if not is_cross_encoder_dir(directory):
+        return CrossEncoder.from_encoder(name_or_path, max_seq_length=max_seq_length, device=device)
+    model = load_reranker(directory, device=device, what="cross-encoder training")
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
 
 
 def load_reranker(path: str | os.PathLike, device: str | None = None, *, what: str = "reranking") -> PairScorer:

@@ -17,7 +17,7 @@ from pathlib import Path
 from torch import nn
 
 from embedlab.atomic import write_json
-from embedlab.errors import ModelLoadError
+from embedlab.errors import ModelLoadError, check_positive_integer
 from embedlab.models.model_files import first_line
 from embedlab.models.st_format import read_json
 
@@ -98,6 +98,7 @@ def read_settings(path: Path, config: dict) -> CrossEncoderSettings:
             )
         tokenizer_args = _dict(module.get("processor_kwargs") or module.get("tokenizer_args"))
         settings.max_seq_length = tokenizer_args.get("model_max_length") or module.get("max_seq_length")
+        check_positive_integer(f"max_seq_length in {path / MODULE_CONFIG}", settings.max_seq_length, optional=True)
         settings.do_lower_case = bool(module.get("do_lower_case", False))
     st_config = _dict(read_json(path / ST_CONFIG)) if (path / ST_CONFIG).is_file() else {}
     if st_config.get("default_prompt_name") is not None:

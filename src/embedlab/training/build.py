@@ -27,7 +27,7 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
-from embedlab.models.cross_encoder import CrossEncoder, PairScorer, is_cross_encoder_dir, load_reranker
+from embedlab.models.cross_encoder import PairScorer, load_for_training
 from embedlab.models.encoder import Encoder
 from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
@@ -40,13 +40,7 @@ Model = Encoder | TwoTowerEncoder | PairScorer
 def build_model(config: TrainConfig) -> Model:
     """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
     if config.architecture == "cross_encoder":
-        if is_cross_encoder_dir(config.model):
-            # A trained cross-encoder keeps its head: fine-tuning it on a new task starts from a working scorer.
-            model = load_reranker(config.model, device=config.device, what="cross-encoder training")
-            if config.max_seq_length is not None:
-                model.max_seq_length = config.max_seq_length
-            return model.train()
-        return CrossEncoder.from_encoder(config.model, max_seq_length=config.max_seq_length, device=config.device)
+        return load_for_training(config.model, max_seq_length=config.max_seq_length, device=config.device).train()
     model = Encoder.load(
         config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
     )
