@@ -83,6 +83,8 @@ def test_scores_equal_sentence_transformers_and_both_round_trips(family, request
     assert_same_as_st(tmp_path / "ours")  # sentence-transformers loads what embedlab saved, and so does embedlab
     config = json.loads((tmp_path / "ours/config_sentence_transformers.json").read_text())
     assert config["model_type"] == "CrossEncoder" and config["activation_fn"].endswith("Sigmoid")
+    older = json.loads((tmp_path / "ours/config.json").read_text())["sentence_transformers"]  # read by v4-v5
+    assert older["activation_fn"] == config["activation_fn"]
 
 
 def test_several_labels_give_per_class_scores(tokenizer, tmp_path):
@@ -114,6 +116,7 @@ def test_older_sentence_transformers_directories(version, activation, tokenizer,
     model = CrossEncoder.load(path, device="cpu")
     assert type(model.activation).__name__ == (activation or "Sigmoid").rsplit(".", 1)[-1]
     assert_same_as_st(path, model)
+    assert_same_as_st(model.save(tmp_path / "saved"))  # saved as v6, the activation kept
 
 
 def test_a_length_limit_in_sentence_bert_config_truncates_as_sentence_transformers_does(bert, tmp_path):

@@ -160,6 +160,8 @@ class CrossEncoder(PairScorer):
         settings = CrossEncoderSettings(
             activation_name(self.activation), self.max_seq_length, self.settings.do_lower_case
         )
+        # sentence-transformers v4-v5 read the activation from config.json; v6 from its own config (below).
+        self.model.config.sentence_transformers = {"activation_fn": settings.activation}
         with atomic_directory(target) as staging:
             with quiet_transformers():
                 self.model.save_pretrained(staging)
