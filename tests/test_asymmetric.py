@@ -130,6 +130,7 @@ def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
     ({"architecture": "three_tower"}, "architecture must be one of"),
     ({"loss": {"name": "bce"}}, "cross_encoder"),
     ({"architecture": "cross_encoder", "loss": {"name": "cosent"}}, "cross_encoder trains with"),
+    ({"architecture": "cross_encoder", "loss": {"name": "bce"}, "pooling": "cls"}, "drop pooling"),
 ])
 def test_bad_asymmetric_configs_are_one_line_errors(settings, message):
     with pytest.raises(EmbedlabError, match=message):
