@@ -9,7 +9,10 @@ and the modules those models use. Offline, seeded, a second or two each. No test
 
 from __future__ import annotations
 
+import math
 import shutil
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -132,13 +135,24 @@ def _trained_bpe() -> str:
 
 @cache
 def _trained_unigram(specials: tuple[str, ...], unk: str) -> str:
-    """A SentencePiece-style Unigram (XLM-R / T5 / DeBERTa-v2 / Gemma kind) learned from CORPUS, as JSON."""
-    tokenizer = Tokenizer(models.Unigram())
+    """A SentencePiece-style Unigram (XLM-R / T5 / DeBERTa-v2 / Gemma kind) learned from CORPUS, as JSON.
+
+    The pieces (every character, and the words and word starts seen twice or more) are scored by log
+    frequency here rather than by tokenizers' UnigramTrainer, whose result changes from one process to the
+    next; a fixture must be the same model in every run.
+    """
+    words = [f"▁{word}" for word in unicodedata.normalize("NFKC", CORPUS).split()]
+    counts = Counter(words) + Counter(word[:n] for word in words for n in range(2, len(word)))
+    counts += Counter(char for word in words for char in word)
+    pieces = [p for p, n in counts.items() if n >= 2 or len(p) == 1]
+    pieces = sorted(pieces, key=lambda p: (-counts[p], p))[: 500 - len(specials)]
+    total = sum(counts[p] for p in pieces)
+    vocab = [(token, 0.0) for token in specials] + [(p, math.log(counts[p] / total)) for p in pieces]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=specials.index(unk), byte_fallback=False))
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=500, special_tokens=list(specials), unk_token=unk)
-    tokenizer.train_from_iterator(CORPUS.splitlines(), trainer)
+    tokenizer.add_special_tokens(list(specials))
     return tokenizer.to_str()
 
 
