@@ -22,6 +22,7 @@ from embedlab.backends.base import Backend
 from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.instructions import model_template, query_prompt_for
 from embedlab.models.core import EmbeddingModel
 from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
@@ -305,9 +306,9 @@ class Encoder(nn.Module):
             embeddings = embeddings[0]
         return embeddings.numpy() if convert_to == "numpy" else embeddings
 
-    def encode_queries(self, queries: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
-        """Encode search queries with the model's query prompt, if it has one."""
-        return self.encode(queries, prompt_name=named_prompt(self.prompts, QUERY_PROMPT_NAMES), **kwargs)
+    def encode_queries(self, queries: str | Iterable[str], task: str | None = None, **kwargs) -> np.ndarray | Tensor:
+        """Encode search queries with the model's query prompt, or with its instruction for `task`."""
+        return self.encode(queries, prompt=self.query_prompt_for(task), **kwargs)
 
     def encode_documents(self, documents: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
         """Encode documents with the model's document/passage prompt, if it has one."""
@@ -317,6 +318,11 @@ class Encoder(nn.Module):
     def query_prompt(self) -> str:
         """The text encode_queries puts before each query ("" for none)."""
         return self._prompt(None, named_prompt(self.prompts, QUERY_PROMPT_NAMES))
+
+    def query_prompt_for(self, task: str | None) -> str:
+        """The query prompt, or the model's instruction template filled with `task` (embedlab/instructions.py)."""
+        template = model_template(self.layout.instruction_template, self.query_prompt)
+        return query_prompt_for(self.query_prompt, template, task)
 
     @property
     def document_prompt(self) -> str:
@@ -373,6 +379,7 @@ class Encoder(nn.Module):
                 prompts=dict(self.prompts),
                 default_prompt_name=self.layout.default_prompt_name,
                 similarity_fn_name=self.layout.similarity_fn_name,
+                instruction_template=self.layout.instruction_template,
             )
             versions = {
                 "embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__

@@ -113,8 +113,11 @@ class TwoTowerEncoder(nn.Module):
     def encode(self, texts, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode(texts, **kwargs)
 
-    def encode_queries(self, queries, **kwargs) -> np.ndarray | Tensor:
-        return self.query_encoder.encode_queries(queries, **kwargs)
+    def query_prompt_for(self, task: str | None) -> str:
+        return self.query_encoder.query_prompt_for(task)
+
+    def encode_queries(self, queries, task: str | None = None, **kwargs) -> np.ndarray | Tensor:
+        return self.query_encoder.encode_queries(queries, task=task, **kwargs)
 
     def encode_documents(self, documents, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode_documents(documents, **kwargs)
