@@ -11,6 +11,7 @@ from embedlab.cli.common import (
     BatchOption,
     JsonOption,
     ModelOption,
+    TaskOption,
     console,
     show_result,
 )
@@ -59,6 +60,7 @@ def retrieval(
         False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."
     ),
     batch_size: int = BatchOption,
+    task: str | None = TaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
@@ -68,7 +70,7 @@ def retrieval(
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
-        hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse,
+        hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse, task=task,
     )
     encoder = "bm25" if model == "bm25" else _model(model)
     reranker = CrossEncoder.load(rerank) if rerank is not None else None
@@ -81,12 +83,13 @@ def reranking(
     data: Path = BeirDir,
     split: str = SplitOption,
     top_n: int = typer.Option(100, help="BM25 candidates per query to re-order."),
+    task: str | None = TaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """MAP and MRR@10 after the model re-orders each query's BM25 candidates."""
     from embedlab.evaluation.reranking import evaluate_reranking
 
-    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split), json)
+    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split, task=task), json)
 
 
 @eval_app.command()
