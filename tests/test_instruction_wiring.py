@@ -103,8 +103,9 @@ def test_encode_cli_with_a_task_encodes_queries_with_the_instruction(tiny_dir, t
 
 def test_eval_retrieval_cli_takes_a_task(tiny_dir, beir, tmp_path) -> None:
     report = tmp_path / "r.json"
-    result = runner.invoke(app, ["eval", "retrieval", "-m", str(tiny_dir), "-d", str(beir), "--task", TASK,
-                                 "--json", str(report)])
+    result = runner.invoke(
+        app, ["eval", "retrieval", "-m", str(tiny_dir), "-d", str(beir), "--task", TASK, "--json", str(report)]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["settings"]["prompts"]["query"] == PROMPT
     blank = runner.invoke(app, ["eval", "reranking", "-m", str(tiny_dir), "-d", str(beir), "--task", " "])
