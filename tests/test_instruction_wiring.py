@@ -110,3 +110,41 @@ def test_eval_retrieval_cli_takes_a_task(tiny_dir, beir, tmp_path) -> None:
     assert json.loads(report.read_text())["settings"]["prompts"]["query"] == PROMPT
     blank = runner.invoke(app, ["eval", "reranking", "-m", str(tiny_dir), "-d", str(beir), "--task", " "])
     assert isinstance(blank.exception, EmbedlabError) and "non-blank string" in str(blank.exception)
+
+
+def test_symmetric_evaluators_give_the_task_to_every_text(tmp_path) -> None:
+    from embedlab.evaluation.classification import ClassificationConfig, evaluate_classification
+    from embedlab.evaluation.clustering import evaluate_clustering
+    from embedlab.evaluation.pairs import evaluate_pairs
+    from embedlab.evaluation.sts import evaluate_sts
+    from tests.files import write_jsonl
+
+    sentences = [
+        ("a cat sleeps", "a kitten naps", 4.5, 1),
+        ("stocks fell", "markets dropped", 4.0, 1),
+        ("a cat sleeps", "stocks fell", 0.5, 0),
+        ("rain today", "a kitten naps", 1.0, 0),
+    ]
+    sts = write_jsonl(
+        tmp_path / "sts.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s, _ in sentences]
+    )
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl", [{"sentence1": a, "sentence2": b, "label": y} for a, b, _, y in sentences]
+    )
+    texts = write_jsonl(
+        tmp_path / "texts.jsonl", [{"text": f"{w} {i}", "label": w} for w in ("cat", "stock") for i in range(4)]
+    )
+    runs = [
+        lambda model, task: evaluate_sts(model, sts, task=task),
+        lambda model, task: evaluate_pairs(model, pairs, task=task),
+        lambda model, task: evaluate_clustering(model, texts, task=task),
+        lambda model, task: evaluate_classification(model, texts, ClassificationConfig(folds=2), task=task),
+    ]
+    for run in runs:
+        model = HashingEncoder()
+        result = run(model, TASK)
+        encoded = [text for call in model.calls for text in call]
+        assert encoded and all(text.startswith(PROMPT) for text in encoded)
+        assert result.settings["task"] == TASK
+        plain = HashingEncoder()
+        assert "task" not in run(plain, None).settings and not plain.calls[0][0].startswith("Instruct:")

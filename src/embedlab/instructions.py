@@ -80,3 +80,14 @@ def set_default_task(model: Any, task: str, template: str | None = None) -> None
         template = model_template(layout.instruction_template, encoder.query_prompt) or DEFAULT_TEMPLATE
     layout.prompts = {**layout.prompts, "query": instruction_prompt(template, task)}
     layout.instruction_template = template
+
+
+def encode_for_task(model: Any, texts: list[str], task: str | None, **options: Any) -> Any:
+    """Texts of a symmetric task (STS, pairs, clustering, classification) as instruction-tuned models are
+    evaluated (MTEB): every text a query for `task`; without a task, plain `encode`."""
+    return model.encode(texts, **options) if task is None else model.encode_queries(texts, task=task, **options)
+
+
+def task_setting(task: str | None) -> dict[str, str]:
+    """What an evaluation result's settings record of a task: nothing when none was given."""
+    return {} if task is None else {"task": task}
