@@ -281,7 +281,10 @@ def test_malformed_modules_json_fails_clearly(tmp_path, plain_hf_dir):
     broken = tmp_path / "st"
     shutil.copytree(plain_hf_dir, broken)
     (broken / "modules.json").write_text('[{"type": "sentence_transformers.models.Dense", "path": "2_Dense"}]')
-    with pytest.raises(ModelLoadError, match="not supported"):
+    with pytest.raises(ModelLoadError, match="must start with a Transformer"):
+        Encoder.load(broken)
+    (broken / "modules.json").write_text('[{"type": "sentence_transformers.models.CNN", "path": "1_CNN"}]')
+    with pytest.raises(ModelLoadError, match="'sentence_transformers.models.CNN' .* is not supported"):
         Encoder.load(broken)
     (broken / "modules.json").write_text("[{oops")
     with pytest.raises(ModelLoadError, match="malformed JSON"):

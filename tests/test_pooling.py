@@ -144,6 +144,8 @@ def test_saved_config_uses_sentence_transformers_flags(tmp_path):
         ({"word_embedding_dimension": 8, "pooling_mode_cls_token": True}, "cls"),
         ({"word_embedding_dimension": 8, "pooling_mode_lasttoken": True}, "last_token"),
         ({"embedding_dimension": 8, "pooling_mode": "weightedmean"}, "weighted_mean"),
+        ({"word_embedding_dimension": 8, "pooling_mode_mean_sqrt_len_tokens": True}, "mean_sqrt_len"),
+        ({"embedding_dimension": 8, "pooling_mode": "mean_sqrt_len_tokens"}, "mean_sqrt_len"),
         ({"embedding_dimension": 8, "pooling_mode": ["max"]}, "max"),
     ],
 )
@@ -155,7 +157,6 @@ def test_reads_sentence_transformers_configs(tmp_path, config, expected):
 @pytest.mark.parametrize(
     "config",
     [
-        {"word_embedding_dimension": 8, "pooling_mode_mean_sqrt_len_tokens": True},
         {"word_embedding_dimension": 8, "pooling_mode_cls_token": True, "pooling_mode_max_tokens": True},
         {"word_embedding_dimension": 8},
         {"pooling_mode": "mean"},
@@ -176,3 +177,33 @@ def test_malformed_config_fails_clearly(tmp_path):
 def test_unknown_strategy_is_refused():
     with pytest.raises(ModelLoadError, match="unknown pooling"):
         Pooling("median", 4)
+
+
+ST_MODES = {"cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len": "mean_sqrt_len_tokens",
+            "weighted_mean": "weightedmean", "last_token": "lasttoken"}
+
+
+@settings(max_examples=40)
+@given(
+    strategy=st.sampled_from(sorted(ST_MODES)),
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+    prompt_length=st.integers(0, 3),
+    include_prompt=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_every_mode_equals_sentence_transformers_pooling(strategy, lengths, prompt_length, include_prompt, seed):
+    """sentence-transformers' own Pooling module is the oracle, prompt exclusion included (right padding)."""
+    from sentence_transformers.sentence_transformer.modules import Pooling as StPooling
+
+    torch.manual_seed(seed)
+    width = max(lengths)
+    tokens = torch.randn(len(lengths), width, 6)
+    mask = torch.tensor([[1] * n + [0] * (width - n) for n in lengths])
+    features = {"token_embeddings": tokens, "attention_mask": mask}
+    if prompt_length:
+        features["prompt_length"] = prompt_length
+    oracle = StPooling(6, pooling_mode=ST_MODES[strategy], include_prompt=include_prompt)(features)
+    ours = Pooling(strategy, 6, include_prompt=include_prompt)(tokens, mask, prompt_length=prompt_length)
+    expected = oracle["sentence_embedding"]
+    finite = torch.isfinite(expected)  # max pooling over no token gives -inf there, a huge negative here
+    assert torch.allclose(ours[finite], expected[finite], atol=1e-6)

@@ -58,12 +58,23 @@ def model_template(saved: str | None, query_prompt: str) -> str | None:
     return check_template(saved) if saved is not None else template_from_prompt(query_prompt)
 
 
-def query_prompt_for(query_prompt: str, template: str | None, task: str | None) -> str:
+def query_prompt_for(query_prompt: str, saved_template: str | None, task: str | None) -> str:
     """What goes before each query: the model's query prompt when no task is given, else the model's template
-    (DEFAULT_TEMPLATE when it has none) filled with the task."""
+    (model_template; DEFAULT_TEMPLATE when it has none) filled with the task."""
     if task is None:
         return query_prompt
-    return instruction_prompt(template or DEFAULT_TEMPLATE, task)
+    return instruction_prompt(model_template(saved_template, query_prompt) or DEFAULT_TEMPLATE, task)
+
+
+class LayoutInstructions:
+    """Encoder's query_prompt_for, for a model keeping its prompts and saved template in its `layout`."""
+
+    query_prompt: str
+    layout: Any
+
+    def query_prompt_for(self, task: str | None) -> str:
+        """The query prompt, or the model's instruction template filled with `task`."""
+        return query_prompt_for(self.query_prompt, self.layout.instruction_template, task)
 
 
 def set_default_task(model: Any, task: str, template: str | None = None) -> None:

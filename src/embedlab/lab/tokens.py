@@ -56,7 +56,7 @@ def token_views(encoder: Encoder, texts: Sequence[str]) -> list[TokenView]:
     with eager_attention(encoder.transformer), torch.inference_mode():
         hidden, cls_attention = encoder.model.token_states(features, attentions=True)
     mask = features["attention_mask"]
-    pooled = {s: Pooling(s, encoder.dim)(hidden, mask, cls_attention).cpu().numpy() for s in SHOWN_STRATEGIES}
+    pooled = {s: Pooling(s, encoder.pooling.dim)(hidden, mask, cls_attention).cpu().numpy() for s in SHOWN_STRATEGIES}
     views = []
     for row, ids in enumerate(features["input_ids"]):
         length = int(mask[row].sum())

@@ -1,4 +1,5 @@
-"""EmbeddingModel: the differentiable pipeline transformer → pooling (→ normalize) behind every Encoder.
+"""EmbeddingModel: the differentiable pipeline transformer → pooling → Dense/LayerNorm (→ normalize) behind
+every Encoder.
 
 Training, the backends, ONNX export and distillation use it through these public methods; the Encoder adds
 the tokenizer, the backend and the batched encode loop around it.
@@ -11,24 +12,43 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from embedlab.models.dense import Dense, LayerNorm
 from embedlab.models.pooling import Pooling
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class EmbeddingModel(nn.Module):
-    """A transformer's token vectors pooled into one vector per text; `normalize` says whether to unit-scale."""
+    """A transformer's token vectors pooled into one vector per text, then through the `head` modules (Dense,
+    LayerNorm; often none); `normalize` says whether to unit-scale."""
 
-    def __init__(self, transformer: nn.Module, pooling: Pooling, *, normalize: bool, token_type_ids: bool) -> None:
+    def __init__(
+        self,
+        transformer: nn.Module,
+        pooling: Pooling,
+        *,
+        normalize: bool,
+        token_type_ids: bool,
+        head: list[Dense | LayerNorm] | None = None,
+    ) -> None:
         super().__init__()
         self.transformer = transformer
         self.pooling = pooling
+        # Registered only when present, so a model without one keeps the state-dict keys fingerprints hash.
+        if head:
+            self.head = nn.ModuleList(head)
+        else:
+            self.head = None
         self.normalize = normalize
         self.token_type_ids = token_type_ids
 
     @property
+    def head_modules(self) -> list[Dense | LayerNorm]:
+        return list(self.head) if self.head is not None else []
+
+    @property
     def dim(self) -> int:
-        return self.pooling.dim
+        return self.head[-1].out_features if self.head is not None else self.pooling.dim
 
     @property
     def device(self) -> torch.device:
@@ -53,20 +73,22 @@ class EmbeddingModel(nn.Module):
         prompt_length > 0 leaves the first tokens (an instruction prompt) out of pooling when the model asks so.
         """
         hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions)
-        mask = features["attention_mask"]
-        if prompt_length and not self.pooling.include_prompt:
-            mask = mask.clone()
-            mask[:, :prompt_length] = 0
-        return self.pooling(hidden, mask, cls_attention)
+        embeddings = self.pooling(hidden, features["attention_mask"], cls_attention, prompt_length)
+        for module in self.head_modules:
+            embeddings = module(embeddings)
+        return embeddings
 
     def reduced_precision_copy(self, dtype: torch.dtype) -> EmbeddingModel:
-        """A frozen copy whose transformer runs in `dtype`; pooling stays fp32 (token_states returns fp32)."""
+        """A frozen copy whose transformer runs in `dtype`; pooling and head stay fp32 (token_states returns fp32)."""
         transformer = copy.deepcopy(self.transformer).to(dtype).eval()
         # BERT's pooler output is never read: dropping it skips one matrix product per batch.
         if isinstance(getattr(transformer, "pooler", None), nn.Module):
             transformer.pooler = None
         pooling = copy.deepcopy(self.pooling).float()
-        return EmbeddingModel(transformer, pooling, normalize=self.normalize, token_type_ids=self.token_type_ids).eval()
+        head = [copy.deepcopy(module).float() for module in self.head_modules]
+        return EmbeddingModel(
+            transformer, pooling, normalize=self.normalize, token_type_ids=self.token_type_ids, head=head
+        ).eval()
 
     def weights_version(self) -> tuple:
         """Changes whenever a weight changes in place (optimizer steps, load_state_dict) or is replaced."""

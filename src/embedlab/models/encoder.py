@@ -22,15 +22,15 @@ from embedlab.backends.base import Backend
 from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
-from embedlab.instructions import model_template, query_prompt_for
+from embedlab.instructions import LayoutInstructions
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.dense import Dense, load_head, save_head_module
 from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
 from embedlab.models.model_files import (
     check_weights,
-    first_line,
     is_model_dir,
     local_model_dir,
     model_max_length,
@@ -41,17 +41,19 @@ from embedlab.models.pooling import Pooling
 from embedlab.models.st_format import (
     SentenceTransformerLayout,
     is_sentence_transformers_dir,
+    module_dir_name,
     read_layout,
     write_layout,
 )
 from embedlab.models.static_encoder import is_static_dir
 from embedlab.models.token_batches import length_sorted_batches, pad_encodings, warn_truncated
+from embedlab.models.transformer_loading import load_transformer
 from embedlab.progress import progress_bar
 
 PROGRESS_MIN_TEXTS = 2048
 
 
-class Encoder(nn.Module):
+class Encoder(LayoutInstructions, nn.Module):
     """A sentence encoder: an EmbeddingModel (transformer, pooling, normalisation), its tokenizer and a backend."""
 
     def __init__(
@@ -96,8 +98,6 @@ class Encoder(nn.Module):
         device defaults to the GPU when one is present and the backend runs there. Other model kinds (static,
         two-tower, word vectors) load through `embedlab.load_model`.
         """
-        from transformers import AutoModel, AutoTokenizer
-
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
         if is_static_dir(directory):
@@ -118,25 +118,18 @@ class Encoder(nn.Module):
         use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
         saved_pooling = Pooling.load(layout.pooling_dir, strategy=pooling) if layout.pooling_dir else None
         strategy = saved_pooling.strategy if saved_pooling else (pooling or "mean")
-        try:
-            with quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(layout.transformer_dir, trust_remote_code=trust_remote_code)
-                transformer = AutoModel.from_pretrained(
-                    layout.transformer_dir,
-                    use_safetensors=use_safetensors,
-                    trust_remote_code=trust_remote_code,
-                    # Only eager attention returns the weights that cls_attention pooling reads.
-                    attn_implementation="eager" if strategy == "cls_attention" else None,
-                )
-        except Exception as err:  # noqa: BLE001 - corrupt or foreign checkpoints fail in many library-specific ways
-            raise ModelLoadError(
-                f"could not load the transformer in {layout.transformer_dir}: {first_line(err)}"
-            ) from None
+        transformer, tokenizer = load_transformer(
+            layout,
+            use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code,
+            eager_attention=strategy == "cls_attention",
+        )
         hidden = transformer.config.hidden_size
         pooler = saved_pooling or Pooling(strategy, hidden)
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
-        encoder = cls._assemble(transformer.float(), tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL))
+        head = load_head(layout.head, hidden, allow_pickle=allow_pickle)
+        encoder = cls._assemble(transformer, tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL), head)
         encoder = encoder.to(select_device(device, backend)).eval()
         encoder.backend = load_backend(encoder, backend, threads)
         return encoder
@@ -160,9 +153,11 @@ class Encoder(nn.Module):
         return cls._assemble(transformer, tokenizer, pooler, layout, name).eval()
 
     @classmethod
-    def _assemble(cls, transformer: nn.Module, tokenizer, pooling: Pooling, layout, name: str) -> Encoder:
+    def _assemble(
+        cls, transformer: nn.Module, tokenizer, pooling: Pooling, layout, name: str, head: list | None = None
+    ) -> Encoder:
         token_types = "token_type_ids" in tokenizer.model_input_names
-        model = EmbeddingModel(transformer, pooling, normalize=layout.normalize, token_type_ids=token_types)
+        model = EmbeddingModel(transformer, pooling, normalize=layout.normalize, token_type_ids=token_types, head=head)
         return cls(model, tokenizer, layout, name=name)
 
     # ---- properties ----------------------------------------------------------------------------
@@ -319,11 +314,6 @@ class Encoder(nn.Module):
         """The text encode_queries puts before each query ("" for none)."""
         return self._prompt(None, named_prompt(self.prompts, QUERY_PROMPT_NAMES))
 
-    def query_prompt_for(self, task: str | None) -> str:
-        """The query prompt, or the model's instruction template filled with `task` (embedlab/instructions.py)."""
-        template = model_template(self.layout.instruction_template, self.query_prompt)
-        return query_prompt_for(self.query_prompt, template, task)
-
     @property
     def document_prompt(self) -> str:
         """The text encode_documents puts before each document ("" for none)."""
@@ -369,10 +359,16 @@ class Encoder(nn.Module):
                 self.transformer.save_pretrained(staging)
             self.tokenizer.model_max_length = self.max_seq_length
             self.tokenizer.save_pretrained(staging)
-            self.pooling.save(staging / "1_Pooling")
+            self.pooling.save(staging / module_dir_name(1, "pooling"))
+            head = []
+            for index, module in enumerate(self.model.head_modules, start=2):
+                kind = "dense" if isinstance(module, Dense) else "layernorm"
+                head.append((kind, staging / module_dir_name(index, kind)))
+                save_head_module(module, head[-1][1])
             layout = SentenceTransformerLayout(
                 transformer_dir=staging,
-                pooling_dir=staging / "1_Pooling",
+                pooling_dir=staging / module_dir_name(1, "pooling"),
+                head=head,
                 normalize=self.normalize,
                 max_seq_length=self.max_seq_length,
                 do_lower_case=self.layout.do_lower_case,
@@ -380,9 +376,13 @@ class Encoder(nn.Module):
                 default_prompt_name=self.layout.default_prompt_name,
                 similarity_fn_name=self.layout.similarity_fn_name,
                 instruction_template=self.layout.instruction_template,
+                tokenizer_args=self.layout.tokenizer_args,
+                config_args=self.layout.config_args,
             )
             versions = {
-                "embedlab": version("embedlab"), "transformers": version("transformers"), "pytorch": torch.__version__
+                "embedlab": version("embedlab"),
+                "transformers": version("transformers"),
+                "pytorch": torch.__version__,
             }
             write_layout(
                 staging, layout, pooling_is_st=self.pooling.sentence_transformers_compatible, versions=versions

@@ -16,17 +16,25 @@ from torch import Tensor, nn
 from embedlab.errors import ModelLoadError
 from embedlab.models.st_format import read_json
 
-STRATEGIES = ("cls", "mean", "max", "weighted_mean", "cls_attention", "attention", "last_token")
+STRATEGIES = ("cls", "mean", "max", "mean_sqrt_len", "weighted_mean", "cls_attention", "attention", "last_token")
 
 # sentence-transformers' own names for the strategies it can express; the rest are embedlab's.
 ST_MODE_FLAGS = {
     "cls": "pooling_mode_cls_token",
     "mean": "pooling_mode_mean_tokens",
     "max": "pooling_mode_max_tokens",
+    "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens",
     "weighted_mean": "pooling_mode_weightedmean_tokens",
     "last_token": "pooling_mode_lasttoken",
 }
-ST_MODE_NAMES = {"cls": "cls", "mean": "mean", "max": "max", "weightedmean": "weighted_mean", "lasttoken": "last_token"}
+ST_MODE_NAMES = {
+    "cls": "cls",
+    "mean": "mean",
+    "max": "max",
+    "mean_sqrt_len_tokens": "mean_sqrt_len",
+    "weightedmean": "weighted_mean",
+    "lasttoken": "last_token",
+}
 QUERY_FILE = "attention_query.safetensors"
 
 
@@ -41,8 +49,9 @@ def _weighted_sum(tokens: Tensor, weights: Tensor) -> Tensor:
 
 
 def cls_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
-    """The first token's vector: BERT's [CLS], trained by next-sentence prediction, not for similarity."""
-    return tokens[:, 0]
+    """The first pooled token's vector: BERT's [CLS] (or the first token after an excluded prompt)."""
+    first = attention_mask.to(torch.int32).argmax(dim=1)
+    return tokens[torch.arange(tokens.shape[0], device=tokens.device), first]
 
 
 def mean_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
@@ -51,26 +60,36 @@ def mean_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
     return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+def mean_sqrt_len_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
+    """Sum of the real tokens' vectors over the square root of their count (sentence-transformers' mean_sqrt_len)."""
+    mask = _float_mask(attention_mask, tokens)
+    return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9).sqrt()
+
+
 def max_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
     """Per-dimension maximum over the real tokens."""
     padded = ~attention_mask.bool().unsqueeze(-1)
     return tokens.masked_fill(padded, torch.finfo(tokens.dtype).min).amax(dim=1)
 
 
-def weighted_mean_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
-    """Mean weighted by position (1, 2, 3 ... over real tokens), so later tokens count more.
+def weighted_mean_pool(tokens: Tensor, attention_mask: Tensor, positions: Tensor | None = None) -> Tensor:
+    """Mean weighted by position (1, 2, 3 ... from the text's first token), so later tokens count more.
 
-    Suits causal models, whose later tokens have seen more of the text (Muennighoff's SGPT).
+    Suits causal models, whose later tokens have seen more of the text (Muennighoff's SGPT). `positions` counts
+    from the first real token whatever the padding side; an excluded prompt keeps its positions counted.
     """
     mask = attention_mask.to(tokens.dtype)
-    return _weighted_sum(tokens, mask.cumsum(dim=1) * mask)
+    positions = mask.cumsum(dim=1) if positions is None else positions.to(tokens.dtype)
+    return _weighted_sum(tokens, positions * mask)
 
 
 def last_token_pool(tokens: Tensor, attention_mask: Tensor) -> Tensor:
     """The last real token's vector, wherever the padding sits: the pooling of decoder embedders."""
     length = attention_mask.shape[1]
-    last = length - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)
-    return tokens[torch.arange(tokens.shape[0], device=tokens.device), last]
+    last = length - 1 - attention_mask.to(torch.int32).flip(dims=[1]).argmax(dim=1)
+    rows = torch.arange(tokens.shape[0], device=tokens.device)
+    # A text with no pooled token (all prompt) gets a zero vector, as in sentence-transformers.
+    return tokens[rows, last] * attention_mask[rows, last].unsqueeze(-1).to(tokens.dtype)
 
 
 def cls_attention_pool(tokens: Tensor, attention_mask: Tensor, cls_attention: Tensor) -> Tensor:
@@ -113,7 +132,17 @@ class Pooling(nn.Module):
     def sentence_transformers_compatible(self) -> bool:
         return self.strategy in ST_MODE_FLAGS
 
-    def forward(self, tokens: Tensor, attention_mask: Tensor, cls_attention: Tensor | None = None) -> Tensor:
+    def forward(
+        self, tokens: Tensor, attention_mask: Tensor, cls_attention: Tensor | None = None, prompt_length: int = 0
+    ) -> Tensor:
+        """One vector per text; the first `prompt_length` tokens are left out when include_prompt is False."""
+        positions = None
+        if prompt_length and not self.include_prompt:
+            positions = attention_mask.cumsum(dim=1)
+            attention_mask = attention_mask.clone()
+            attention_mask[:, :prompt_length] = 0
+        if self.strategy == "weighted_mean":
+            return weighted_mean_pool(tokens, attention_mask, positions)
         if self.strategy == "cls_attention":
             if cls_attention is None:
                 raise ValueError("cls_attention pooling needs the last layer's attention weights")
@@ -124,7 +153,7 @@ class Pooling(nn.Module):
             "cls": cls_pool,
             "mean": mean_pool,
             "max": max_pool,
-            "weighted_mean": weighted_mean_pool,
+            "mean_sqrt_len": mean_sqrt_len_pool,
             "last_token": last_token_pool,
         }
         return simple[self.strategy](tokens, attention_mask)
@@ -134,7 +163,6 @@ class Pooling(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         config: dict = {"word_embedding_dimension": self.dim}
         config.update({flag: self.strategy == name for name, flag in ST_MODE_FLAGS.items()})
-        config["pooling_mode_mean_sqrt_len_tokens"] = False
         config["include_prompt"] = self.include_prompt
         if not self.sentence_transformers_compatible:
             # sentence-transformers rejects unknown keys, so only its own keys go into configs it can load.
@@ -167,11 +195,8 @@ def _saved_strategy(config: dict, directory: Path) -> str:
     modes = config.get("pooling_mode")  # sentence-transformers >= 6 names the mode directly
     if modes is None:
         modes = [name for name, flag in ST_MODE_FLAGS.items() if config.get(flag)]
-        if config.get("pooling_mode_mean_sqrt_len_tokens"):
-            modes.append("mean_sqrt_len_tokens")
     else:
         modes = [ST_MODE_NAMES.get(m, m) for m in ([modes] if isinstance(modes, str) else modes)]
     if len(modes) != 1 or modes[0] not in STRATEGIES:
         raise ModelLoadError(f"{directory} uses pooling {modes}, which embedlab does not support")
     return modes[0]
-
