@@ -15,7 +15,6 @@ from embedlab.instructions import (
     DEFAULT_TEMPLATE,
     instruction_prompt,
     set_default_task,
-    task_from_prompt,
     template_from_prompt,
 )
 from embedlab.models.two_tower import TwoTowerEncoder
@@ -28,10 +27,11 @@ TEMPLATES = st.tuples(st.text(), st.text()).map(lambda parts: parts[0] + "{task}
 
 
 @given(TEMPLATES, TASKS)
-def test_a_filled_template_gives_back_its_task(template: str, task: str) -> None:
+def test_a_filled_template_holds_the_task_verbatim_between_its_two_parts(template: str, task: str) -> None:
+    head, tail = template.split("{task}")
     prompt = instruction_prompt(template, task)
-    assert prompt == template.replace("{task}", task)
-    assert task_from_prompt(template, prompt) == task
+    assert prompt.startswith(head) and prompt.endswith(tail)
+    assert prompt[len(head) : len(prompt) - len(tail)] == task  # braces and format fields in a task stay as typed
 
 
 @given(TASKS)

@@ -45,14 +45,6 @@ def template_from_prompt(prompt: str) -> str | None:
     return f"{match[1]}{TASK_FIELD}{match[3]}" if match else None
 
 
-def task_from_prompt(template: str, prompt: str) -> str | None:
-    """The task that fills `template` to give `prompt`, or None when the prompt is not of the template's shape."""
-    head, tail = check_template(template).split(TASK_FIELD)
-    if len(prompt) > len(head) + len(tail) and prompt.startswith(head) and prompt.endswith(tail):
-        return prompt[len(head) : len(prompt) - len(tail)]
-    return None
-
-
 def model_template(saved: str | None, query_prompt: str) -> str | None:
     """A model's own template: the saved one, else the one its query prompt was filled from, else None."""
     return check_template(saved) if saved is not None else template_from_prompt(query_prompt)
