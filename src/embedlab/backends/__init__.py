@@ -9,7 +9,8 @@ import torch
 
 from embedlab.backends.auto import AUTO, BackendChoice, choose_backend
 from embedlab.backends.base import Backend, ExportableEncoder
-from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16
+from embedlab.backends.support import check_fp16, check_onnx_exportable, onnx_refusal
+from embedlab.backends.torch_backend import TorchBackend, TorchHalfBackend, check_native_bf16, has_native_bf16
 from embedlab.errors import EmbedlabError, check_positive_integer
 from embedlab.extras import installed, require
 from embedlab.hardware import cpu_info, gpu_has_bf16
@@ -52,12 +53,14 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
         from embedlab.backends.graphs import graph_for
         from embedlab.backends.onnx_backend import OnnxBackend
 
+        check_onnx_exportable(encoder.model)  # before hashing weights or tracing anything
         return OnnxBackend(graph_for(encoder, int8=name == "onnx-int8"), name, threads)
     if threads is not None:
         torch.set_num_threads(threads)
     if name == "torch-bf16":
         return TorchHalfBackend()
     if name == "torch-fp16":
+        check_fp16(encoder.model)
         return TorchHalfBackend(name="torch-fp16", dtype=torch.float16)
     return TorchBackend()
 
@@ -77,13 +80,20 @@ def check_backend_device(name: str, device: torch.device) -> None:
 
 def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     """The backend auto chooses; when that one cannot serve this model, the next safer one, saying why."""
+    cpu = cpu_info()
     choice = choose_backend(
-        cpu_info(), onnx_available=installed("onnxruntime"), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
+        cpu, onnx_available=installed("onnxruntime"), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
     )
-    reason = choice.reason
-    # int8 may miss its quality bound for a model, and some poolings cannot be exported at all.
-    fallbacks = {"onnx-int8": "onnx", "onnx": "torch"}
-    name = choice.name
+    reason, name = choice.reason, choice.name
+    # Past ONNX, the fastest torch backend this CPU runs natively.
+    torch_fallback = "torch-bf16" if has_native_bf16(cpu) else "torch"
+    refusal = onnx_refusal(encoder.model) if name in ONNX_BACKENDS else None
+    if refusal is not None:  # known before any export: straight to torch, not through a doomed int8 then fp32 try
+        name = torch_fallback
+        reason = f"{reason}; but {refusal}, so {name}"
+    # int8 may miss its quality bound for a model, an unknown architecture may fail to trace, and some
+    # families overflow fp16 (auto's choice on a GPU without bf16).
+    fallbacks = {"onnx-int8": "onnx", "onnx": torch_fallback, "torch-fp16": "torch"}
     while True:
         try:
             backend = load_backend(encoder, name, threads)

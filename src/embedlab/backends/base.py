@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.st_format import SentenceTransformerLayout
 
 
 class Backend(Protocol):
@@ -38,6 +39,7 @@ class ExportableEncoder(Protocol):
 
     model: EmbeddingModel
     backend: Backend
+    layout: SentenceTransformerLayout  # where the head modules' weights live (graphs are keyed by them too)
 
     @property
     def weights_dir(self) -> Path: ...

@@ -20,12 +20,14 @@ from torch import Tensor, nn
 from embedlab.atomic import atomic_path
 from embedlab.backends.base import ExportableEncoder
 from embedlab.backends.int8 import Int8Config, quantize_graph
-from embedlab.backends.manifest import record_graph, weights_sha256
+from embedlab.backends.manifest import encoder_weights_sha256, record_graph
 from embedlab.backends.onnx_backend import NORMALIZED_OUTPUT, POOLED_OUTPUT, OnnxBackend
+from embedlab.backends.support import ONNX_ALTERNATIVE, check_onnx_exportable, fusion_model_type
 from embedlab.errors import EmbedlabError
 from embedlab.extras import require
 from embedlab.hardware import cpu_info
 from embedlab.models.core import EmbeddingModel
+from embedlab.models.model_files import first_line
 
 GRAPH_DIR = "onnx"  # where sentence-transformers keeps its ONNX graphs too
 FP32_FILE = "model.onnx"
@@ -101,9 +103,9 @@ def export_onnx(
     """
     for module in ("onnx", "onnxruntime"):  # the tracer writes with onnx, the fusion and int8 steps use onnxruntime
         require(module, "ONNX export")
-    _check_exportable(encoder)
+    check_onnx_exportable(encoder.model)
     config = config or Int8Config.for_cpu(cpu_info())
-    weights = weights_sha256(encoder.weights_dir)
+    weights = encoder_weights_sha256(encoder)
     graph_dir.mkdir(parents=True, exist_ok=True)
     reference = _encode_validation_texts(encoder)
     reports = []
@@ -122,6 +124,7 @@ def export_onnx(
             "backend": report.backend,
             "pooling": encoder.model.pooling.strategy,
             "normalize": encoder.model.normalize,
+            "fusion": fusion_model_type(encoder.model),
             "opset": OPSET,
             "max_abs_diff": report.max_abs_diff,
             "mean_cosine": report.mean_cosine,
@@ -132,15 +135,6 @@ def export_onnx(
         }
         record_graph(graph_dir, weights, report.path.name, details)
     return reports
-
-
-def _check_exportable(encoder: ExportableEncoder) -> None:
-    if encoder.model.pooling.needs_attentions:
-        raise EmbedlabError(
-            "cls_attention pooling reads attention weights the ONNX graph does not expose; use backend torch"
-        )
-    if not encoder.model.pooling.include_prompt:
-        raise EmbedlabError("this model pools without its prompt (include_prompt: false); use backend torch")
 
 
 def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
@@ -155,6 +149,7 @@ def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
     dynamic.update({POOLED_OUTPUT: {0: "batch"}, NORMALIZED_OUTPUT: {0: "batch"}})
     raw = path.with_name(path.name + ".raw")
+    config = encoder.model.transformer.config
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shapes that are dynamic_axes here
@@ -168,11 +163,21 @@ def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
                 opset_version=OPSET,
                 dynamo=False,  # the TorchScript exporter's graph is the one ONNX Runtime's fusions recognise
             )
-        config = encoder.model.transformer.config
+    except Exception as err:  # noqa: BLE001 - the tracer raises anything an unknown architecture provokes
+        raw.unlink(missing_ok=True)
+        raise EmbedlabError(
+            f"the ONNX exporter cannot trace {getattr(config, 'model_type', 'this model')}: {first_line(err)}; "
+            f"{ONNX_ALTERNATIVE}"
+        ) from None
+    try:
+        fusion = fusion_model_type(encoder.model)
+        if fusion is None:  # an architecture whose graphs the fusions were never checked on: left as traced
+            raw.replace(path)
+            return
         # opt_level 0: only the portable fusions, so the graph runs on any CPU; sessions add the rest at load.
         fused = optimize_model(
             str(raw),
-            model_type="bert",
+            model_type=fusion,
             num_heads=getattr(config, "num_attention_heads", 0),
             hidden_size=getattr(config, "hidden_size", 0),
             opt_level=0,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from embedlab.backends.base import ExportableEncoder
 from embedlab.backends.export import FP32_FILE, GRAPH_DIR, INT8_FILE, export_onnx
-from embedlab.backends.manifest import check_fresh, weights_sha256
+from embedlab.backends.manifest import check_fresh, encoder_weights_sha256
 
 CACHE_ENV = "EMBEDLAB_ONNX_CACHE"
 
@@ -27,7 +27,7 @@ def graph_for(encoder: ExportableEncoder, *, int8: bool) -> Path:
     A graph in the model directory made from other weights is refused (ModelLoadError), never re-used.
     """
     file = INT8_FILE if int8 else FP32_FILE
-    weights = weights_sha256(encoder.weights_dir)
+    weights = encoder_weights_sha256(encoder)
     pooling = encoder.model.pooling.strategy
     own = encoder.weights_dir / GRAPH_DIR
     if check_fresh(own, file, weights, pooling):

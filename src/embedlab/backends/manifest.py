@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from embedlab.atomic import write_json
+from embedlab.backends.base import ExportableEncoder
 from embedlab.errors import ModelLoadError
 from embedlab.files import hash_file_into
 
 MANIFEST = "embedlab_export.json"
 
 
-def weights_sha256(directory: Path) -> str:
-    """sha256 over every safetensors file of a model directory, in name order."""
+def weights_sha256(directory: Path, modules: Sequence[Path] = ()) -> str:
+    """sha256 over every safetensors file of a model directory, in name order, then over every file of the
+    `modules` directories (the Dense / LayerNorm modules after pooling: their weights and their config).
+
+    The graph holds those modules too, so two models that share a transformer but not a Dense head (or its
+    activation) must never share a graph. Without modules the digest is the transformer's alone, as before.
+    """
     files = sorted(directory.glob("*.safetensors"))
     if not files:
         raise ModelLoadError(f"{directory} holds no safetensors weights to export from; save the model first")
@@ -25,7 +32,16 @@ def weights_sha256(directory: Path) -> str:
     for path in files:
         digest.update(path.name.encode())
         hash_file_into(digest, path)
+    for module in modules:
+        for path in sorted(p for p in module.iterdir() if p.is_file()):
+            digest.update(f"{module.name}/{path.name}".encode())
+            hash_file_into(digest, path)
     return digest.hexdigest()
+
+
+def encoder_weights_sha256(encoder: ExportableEncoder) -> str:
+    """weights_sha256 of everything an encoder's graph is made from: its transformer and its head modules."""
+    return weights_sha256(encoder.weights_dir, [directory for _, directory in encoder.layout.head])
 
 
 def read_manifest(graph_dir: Path) -> dict:
