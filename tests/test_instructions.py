@@ -121,39 +121,11 @@ def test_every_model_kind_takes_a_task(tiny_encoder: Encoder) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_qwen3(tmp_path_factory):
-    """A Qwen3-Embedding-shaped model saved by sentence-transformers: a 2-layer decoder, last-token pooling over
-    the <|endoftext|> its byte-level BPE tokenizer appends, left padding, Qwen3-Embedding's prompts."""
-    st = pytest.importorskip("sentence_transformers")
-    import torch
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+    """The Qwen3-Embedding family's tiny model (tests/model_families.py), saved by sentence-transformers."""
+    pytest.importorskip("sentence_transformers")
+    from tests.model_families import qwen3_lasttoken
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator([QWEN3_PROMPT, TASK, "The cat sat on the mat. Stocks fell sharply."] * 5, trainer)
-    eos = tokenizer.token_to_id("<|endoftext|>")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", eos)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>", padding_side="left"
-    )
-    torch.manual_seed(0)
-    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1}
-    config = Qwen3Config(vocab_size=len(fast), intermediate_size=64, head_dim=16, max_position_embeddings=128, **sizes)
-    source, target = tmp_path_factory.mktemp("qwen3-hf"), tmp_path_factory.mktemp("qwen3-st") / "model"
-    Qwen3Model(config).save_pretrained(source)
-    fast.save_pretrained(source)
-    modules = [Transformer(str(source), max_seq_length=48), Pooling(32, "lasttoken"), Normalize()]
-    st.SentenceTransformer(modules=modules, prompts={"query": QWEN3_PROMPT, "document": ""}, device="cpu").save(
-        str(target)
-    )
-    return target
+    return qwen3_lasttoken(tmp_path_factory.mktemp("qwen3") / "model")
 
 
 QUERIES = ["what is a cat?", "", "ünïcödé ☃ 中文", "a much longer query about the stock market " * 6, "short"]
@@ -163,7 +135,8 @@ def test_a_qwen3_models_task_gives_sentence_transformers_vectors_for_the_filled_
     from sentence_transformers import SentenceTransformer
 
     ours, theirs = Encoder.load(tiny_qwen3, device="cpu"), SentenceTransformer(str(tiny_qwen3), device="cpu")
-    filled = f"Instruct: {TASK}\nQuery:"  # Qwen3-Embedding's own template: no space after "Query:"
+    filled = template_from_prompt(ours.query_prompt).replace("{task}", TASK)  # the template the model came with
+    assert filled.startswith(f"Instruct: {TASK}\nQuery:")
     worst = [
         np.abs(ours.encode_queries(QUERIES, task=TASK) - theirs.encode(QUERIES, prompt=filled)).max(),
         np.abs(ours.encode_queries(QUERIES) - theirs.encode_query(QUERIES)).max(),
@@ -179,7 +152,8 @@ def test_a_qwen3_models_saved_task_is_sentence_transformers_query_prompt(tiny_qw
     set_default_task(model, TASK)
     model.save(tmp_path / "claims")
     theirs = SentenceTransformer(str(tmp_path / "claims"), device="cpu")
-    assert theirs.prompts["query"] == f"Instruct: {TASK}\nQuery:"
+    template = template_from_prompt(Encoder.load(tiny_qwen3, device="cpu").query_prompt)
+    assert theirs.prompts["query"] == template.replace("{task}", TASK)
     reloaded = Encoder.load(tmp_path / "claims", device="cpu")
     np.testing.assert_allclose(reloaded.encode_queries(QUERIES), theirs.encode_query(QUERIES), atol=1e-5)
-    assert reloaded.query_prompt_for("Other") == "Instruct: Other\nQuery:"
+    assert reloaded.query_prompt_for("Other") == template.replace("{task}", "Other")
