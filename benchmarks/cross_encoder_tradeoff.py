@@ -21,7 +21,7 @@ from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.pair_scoring import evaluate_pair_scorer
 from embedlab.evaluation.sts import evaluate_sts
 from embedlab.hardware import cpu_info, report_header
-from embedlab.models.cross_encoder import CrossEncoder
+from embedlab.models.cross_encoder import CrossEncoder, PairScorer
 from embedlab.training.build import train
 from embedlab.training.config import TrainConfig
 
@@ -61,7 +61,7 @@ def time_bi_encoder(model: Encoder, texts: list[str]) -> dict:
             "best_pair": [best // len(texts), best % len(texts)]}
 
 
-def time_cross_encoder(model: CrossEncoder, texts: list[str], sample: int, seed: int = 0) -> dict:
+def time_cross_encoder(model: PairScorer, texts: list[str], sample: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
     pairs = [tuple(rng.sample(texts, 2)) for _ in range(sample)]
     model.predict(pairs[:64], batch_size=64)  # warm-up

@@ -43,8 +43,8 @@ def test_towers_train_apart_and_round_trip(tokenizer, tmp_path):
     np.testing.assert_allclose(loaded.encode_queries(texts), queries, atol=1e-6)
     np.testing.assert_allclose(loaded.encode_documents(texts), documents, atol=1e-6)
     np.testing.assert_allclose(loaded.encode(texts), documents, atol=1e-6)
-    # Each tower on its own is a plain sentence-transformers directory.
-    np.testing.assert_allclose(Encoder.load(tmp_path / "run" / "final" / "query").encode(texts), queries, atol=1e-6)
+    # The saved model is a sentence-transformers Router: its routes are our towers (tests/test_router.py).
+    assert (tmp_path / "run" / "final" / "router_config.json").is_file()
 
 
 def test_two_tower_evaluates_through_encode_queries_and_documents(tokenizer, tmp_path):
@@ -130,6 +130,7 @@ def test_prefix_mode_trains_with_prompts_and_saves_them(tmp_path, minilm):
     ({"architecture": "three_tower"}, "architecture must be one of"),
     ({"loss": {"name": "bce"}}, "cross_encoder"),
     ({"architecture": "cross_encoder", "loss": {"name": "cosent"}}, "cross_encoder trains with"),
+    ({"architecture": "cross_encoder", "loss": {"name": "bce"}, "pooling": "cls"}, "drop pooling"),
 ])
 def test_bad_asymmetric_configs_are_one_line_errors(settings, message):
     with pytest.raises(EmbedlabError, match=message):

@@ -18,21 +18,24 @@ from embedlab.data.training_sets import TrainingSet
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
 from embedlab.models.cross_encoder import CrossEncoder
-from embedlab.training.build import build_model, build_trainer
+from embedlab.models.cross_encoder_legacy import LegacyCrossEncoder
+from embedlab.training.build import build_loss, build_model, build_trainer
 from embedlab.training.checkpoint import save_checkpoint
 from embedlab.training.config import TrainConfig
 from embedlab.training.trainer import Trainer
 from tests.files import write_jsonl, write_tiny_beir
 from tests.test_cli import run_cli
 from tests.test_trainer import WORDS
-from tests.tiny_models import make_tiny_encoder
+from tests.tiny_models import make_tiny_encoder, tiny_bert
 
 runner = CliRunner()
 
 
 def tiny_cross_encoder(tokenizer, seed: int = 0) -> CrossEncoder:
+    """A fresh one-label head on a tiny BERT, as training builds one from an encoder."""
+    transformer = tiny_bert(len(tokenizer), seed=seed)
     torch.manual_seed(seed)
-    return CrossEncoder(make_tiny_encoder(tokenizer, seed), name="tiny-ce")
+    return CrossEncoder.from_transformer(transformer, tokenizer, max_seq_length=32, name="tiny-ce")
 
 
 def scored_data(n: int = 48) -> TrainingSet:
@@ -85,7 +88,11 @@ def test_bce_training_through_the_trainer_learns(tokenizer, tmp_path):
     data = scored_data()
     report = Trainer(config, model, CrossEncoderBCELoss(5.0), MixtureSampler([data], 16)).train()
     assert sum(report.losses[-5:]) < sum(report.losses[:5])
-    assert CrossEncoder.load(tmp_path / "final").predict([("a", "b")]).shape == (1,)
+    pairs = [("a cat", "a dog"), ("the sun", "the moon rises")]
+    scores = CrossEncoder.load(tmp_path / "final").predict(pairs)
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    saved = sentence_transformers.CrossEncoder(str(tmp_path / "final"), device="cpu")
+    np.testing.assert_allclose(saved.predict(pairs), scores, atol=1e-5)
 
 
 def test_ranking_loss_scores_positive_negatives_and_next_positive():
@@ -139,14 +146,24 @@ def test_build_trainer_makes_a_cross_encoder_from_an_encoder_dir(tokenizer, tmp_
 def test_build_trainer_continues_a_trained_cross_encoder_with_its_head(tokenizer, tmp_path):
     trained = tiny_cross_encoder(tokenizer, seed=3)
     with torch.no_grad():
-        trained.head.weight.fill_(0.25)
+        trained.model.classifier.weight.fill_(0.25)
     trained.save(tmp_path / "ce")
     config = TrainConfig(data=[], model=str(tmp_path / "ce"), output_dir=str(tmp_path / "run"), max_seq_length=24,
                          architecture="cross_encoder", loss={"name": "bce"}, eval_data=None)
     model = build_model(config)
     assert isinstance(model, CrossEncoder) and model.training
-    assert torch.equal(model.head.weight, torch.full_like(model.head.weight, 0.25))
+    weight = model.model.classifier.weight
+    assert torch.equal(weight, torch.full_like(weight, 0.25))
     assert model.max_seq_length == 24
+
+
+def test_build_trainer_continues_a_legacy_cross_encoder_in_its_format(tokenizer, tmp_path):
+    LegacyCrossEncoder(make_tiny_encoder(tokenizer)).save(tmp_path / "old")
+    config = TrainConfig(data=[], model=str(tmp_path / "old"), output_dir=str(tmp_path / "run"), max_seq_length=24,
+                         architecture="cross_encoder", loss={"name": "bce"}, eval_data=None)
+    model = build_model(config)
+    assert isinstance(model, LegacyCrossEncoder) and model.training and model.max_seq_length == 24
+    assert isinstance(build_loss(config.loss, model), CrossEncoderBCELoss)
 
 
 def test_rerank_run_reorders_only_the_top_n():
@@ -198,7 +215,7 @@ def test_eval_retrieval_with_rerank_and_hybrid(tiny_beir, tokenizer, tmp_path):
     assert result.exit_code == 0, result.output
     saved = json.loads(out.read_text())
     assert saved["settings"]["rerank_top"] == 2 and saved["settings"]["first_stage_ndcg@10"] == pytest.approx(1.0)
-    assert "hybrid" in saved["settings"] and saved["model"].endswith("+ tiny-ce")
+    assert "hybrid" in saved["settings"] and saved["model"].endswith(f"+ {tmp_path / 'ce'}")
     # Only the top 2 are re-ordered, so recall@100 stays that of the first stage.
     assert saved["metrics"]["recall@100"] == pytest.approx(1.0)
 

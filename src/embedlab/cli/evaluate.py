@@ -73,14 +73,14 @@ def retrieval(
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
     fused with BM25 (--hybrid) and re-ranked by a cross-encoder (--rerank CE --rerank-top 100)."""
     from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
-    from embedlab.models.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import load_reranker
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
         hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse, task=task,
     )
     encoder = "bm25" if model == "bm25" else _model(model)
-    reranker = CrossEncoder.load(rerank) if rerank is not None else None
+    reranker = load_reranker(rerank) if rerank is not None else None
     show_result(evaluate_retrieval(encoder, data, config, reranker=reranker), json)
 
 

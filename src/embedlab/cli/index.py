@@ -131,9 +131,9 @@ def load_reranker(path: Path | None):
     """The cross-encoder at `path`, or None."""
     if path is None:
         return None
-    from embedlab.models.cross_encoder import CrossEncoder
+    from embedlab.models import cross_encoder
 
-    return CrossEncoder.load(path)
+    return cross_encoder.load_reranker(path)
 
 
 def parse_where(pairs: list[str]) -> dict:

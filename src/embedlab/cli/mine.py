@@ -97,6 +97,6 @@ def _load_model(name: str):
 
 
 def _load_judge(path: str):
-    from embedlab.models.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import load_reranker
 
-    return CrossEncoder.load(path)
+    return load_reranker(path, what="a mining judge")

@@ -1,144 +1,255 @@
-"""CrossEncoder: one transformer reads query and document together and a linear head scores the pair.
+"""CrossEncoder: a Hugging Face sequence-classification model read and written in sentence-transformers' format.
 
-Slower than a bi-encoder (every pair is a forward pass) but more accurate, so it re-ranks a short list.
+Any sentence-transformers CrossEncoder directory (v6, or older ones without modules.json) and any plain
+sequence-classification directory loads here and scores exactly as `sentence_transformers.CrossEncoder.predict`;
+what embedlab saves (and trains) loads in sentence-transformers. Directories in embedlab's first format still
+load (models/cross_encoder_legacy.py).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
-from typing import NamedTuple
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from embedlab.atomic import atomic_directory, write_json
+from embedlab.atomic import atomic_directory
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.models.cross_encoder_files import (
+    CrossEncoderSettings,
+    activation_module,
+    activation_name,
+    check_no_remote_code,
+    is_cross_encoder_dir,
+    is_legacy_dir,
+    read_settings,
+    write_st_configs,
+)
+from embedlab.models.cross_encoder_legacy import LegacyCrossEncoder
 from embedlab.models.devices import select_device
 from embedlab.models.encoder import Encoder
-from embedlab.models.model_files import first_line
-from embedlab.models.st_format import is_sentence_transformers_dir, read_json
-from embedlab.models.token_batches import length_sorted_batches
+from embedlab.models.model_files import (
+    check_weights,
+    first_line,
+    is_model_dir,
+    local_model_dir,
+    model_max_length,
+    quiet_transformers,
+)
+from embedlab.models.names import resolve_model_name
+from embedlab.models.pair_scorer import PairScorer, RerankHit
+from embedlab.models.st_format import read_json
 
-MARKER = "cross_encoder.json"
-HEAD_FILE = "head.safetensors"
-
-
-class RerankHit(NamedTuple):
-    """One re-ranked document: its position in the input list, its score (0-1) and its text."""
-
-    corpus_id: int
-    score: float
-    text: str
-
-
-def is_cross_encoder_dir(path: str | os.PathLike) -> bool:
-    return (Path(path) / MARKER).is_file()
+__all__ = ["CrossEncoder", "PairScorer", "RerankHit", "is_cross_encoder_dir", "load_for_training", "load_reranker"]
 
 
-class CrossEncoder(nn.Module):
-    """A transformer over "[CLS] first [SEP] second [SEP]", pooled, then Linear(hidden, 1): one logit per pair.
+class CrossEncoder(PairScorer):
+    """A transformer over "[CLS] first [SEP] second [SEP]" with its sequence-classification head: num_labels logits
+    per pair; predict applies the saved activation (sigmoid by default for one label, none for several)."""
 
-    Built from any encoder's weights (`from_encoder("minilm")`); the head starts untrained, so train it
-    (`embedlab train` with `architecture: cross_encoder`) before use.
-    """
-
-    def __init__(self, encoder: Encoder, head: nn.Linear | None = None, name: str = "") -> None:
+    def __init__(
+        self, model: nn.Module, tokenizer, settings: CrossEncoderSettings | None = None, name: str = ""
+    ) -> None:
         super().__init__()
-        self.encoder = encoder
-        self.head = head or nn.Linear(encoder.transformer.config.hidden_size, 1)
-        self.name = name or f"cross-encoder:{encoder.name}"
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(
+                f"{name or 'cross-encoder'} has no fast (Rust) tokenizer; embedlab needs tokenizer.json"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.settings = settings or CrossEncoderSettings()
+        self.num_labels = int(model.config.num_labels)
+        self.activation = activation_module(self.settings.activation, self.num_labels)
+        self.name = name or "cross-encoder"
+        if self.settings.max_seq_length is None:
+            self.settings.max_seq_length = model_max_length(model, tokenizer)
+
+    # ---- building and loading ------------------------------------------------------------------
+
+    @classmethod
+    def from_transformer(
+        cls, transformer: nn.Module, tokenizer, max_seq_length: int | None = None, name: str = ""
+    ) -> CrossEncoder:
+        """A fresh one-label head on a base transformer's weights, as sentence-transformers builds a CrossEncoder
+        from a bi-encoder directory: the head (and a pooler the transformer lacks) start random."""
+        from transformers import AutoModelForSequenceClassification
+
+        config = copy.deepcopy(transformer.config)
+        config.num_labels = 1
+        try:
+            with quiet_transformers():
+                model = AutoModelForSequenceClassification.from_config(config)
+        except ValueError as err:  # an architecture without a sequence-classification head
+            raise ModelLoadError(f"{type(transformer).__name__} cannot be a cross-encoder: {first_line(err)}") from None
+        missing, unexpected = model.base_model.load_state_dict(transformer.state_dict(), strict=False)
+        # Only the pooler may differ: some heads pool with their own layers, some base models were saved without one.
+        if any(not key.startswith("pooler.") for key in [*missing, *unexpected]):
+            raise ModelLoadError(
+                f"{type(transformer).__name__} weights do not fit {type(model).__name__}: "
+                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        model = model.to(next(transformer.parameters()).device).float()
+        return cls(model, tokenizer, CrossEncoderSettings(max_seq_length=max_seq_length), name=name).eval()
 
     @classmethod
     def from_encoder(
-        cls, name_or_path: str | os.PathLike | None = "minilm", pooling: str | None = None,
-        max_seq_length: int | None = None, device: str | None = None,
+        cls,
+        name_or_path: str | os.PathLike | None = "minilm",
+        max_seq_length: int | None = None,
+        device: str | None = None,
     ) -> CrossEncoder:
-        """A fresh head on an encoder's transformer (its pooling unless `pooling` says otherwise)."""
-        encoder = Encoder.load(name_or_path, pooling=pooling, max_seq_length=max_seq_length, device=device)
-        return cls(encoder.float(), name=f"cross-encoder:{name_or_path}").to(encoder.device)
+        """A cross-encoder to train from any encoder's transformer (a fresh one-label head; train it before use)."""
+        encoder = Encoder.load(name_or_path, max_seq_length=max_seq_length, device=device)
+        return cls.from_transformer(
+            encoder.transformer, encoder.tokenizer, encoder.max_seq_length, name=f"cross-encoder:{name_or_path}"
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> CrossEncoder:
-        """A directory written by `save` (safetensors only)."""
-        path = Path(path)
-        if not is_cross_encoder_dir(path):
-            raise ModelLoadError(f"{path} is not a cross-encoder directory (no {MARKER})")
-        encoder = Encoder.load(path, device="cpu")
-        head = nn.Linear(encoder.transformer.config.hidden_size, 1)
+    def load(
+        cls,
+        path: str | os.PathLike,
+        device: str | None = None,
+        *,
+        allow_pickle: bool = False,
+        revision: str | None = None,
+    ) -> PairScorer:
+        """A cross-encoder directory or hub id: sentence-transformers' format (any version), a plain Hugging Face
+        sequence-classification model, or embedlab's legacy format. Safetensors only unless allow_pickle."""
+        directory = _cross_encoder_dir(str(path), revision, allow_pickle)
+        if is_legacy_dir(directory):
+            return LegacyCrossEncoder.load(directory, device=device)
+        config = read_json(directory / "config.json")
+        if not isinstance(config, dict):
+            raise ModelLoadError(f"{directory / 'config.json'} is not a JSON object")
+        check_no_remote_code(directory, config)
+        settings = read_settings(directory, config)
+        use_safetensors = check_weights(directory, allow_pickle)
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
         try:
-            head.load_state_dict(load_file(path / HEAD_FILE))
-        except Exception as err:  # noqa: BLE001 - missing file, wrong shapes, corrupt header
-            raise ModelLoadError(f"could not load the scoring head {path / HEAD_FILE}: {first_line(err)}") from None
-        model = cls(encoder, head, name=str(read_json(path / MARKER).get("name") or path))
-        return model.to(select_device(device)).eval()
+            with quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(directory)
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    directory, use_safetensors=use_safetensors, output_loading_info=True
+                )
+        except Exception as err:  # noqa: BLE001 - corrupt or foreign checkpoints fail in many library-specific ways
+            raise ModelLoadError(f"could not load the cross-encoder in {directory}: {first_line(err)}") from None
+        # A head left at random would score noise: the weights must hold the whole classifier.
+        if info["missing_keys"]:
+            raise ModelLoadError(f"{directory} lacks weights for {sorted(info['missing_keys'])[:3]}")
+        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+            raise ModelLoadError(
+                f"{directory}: the tokenizer has {len(tokenizer)} tokens but the model embeds only "
+                f"{model.get_input_embeddings().num_embeddings}"
+            )
+        name = str(path)
+        return cls(model.float(), tokenizer, settings, name=name).to(select_device(device)).eval()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """The transformer as a sentence-transformers directory, plus head.safetensors and the marker file.
+        """A sentence-transformers v6 CrossEncoder directory (safetensors) that sentence-transformers loads as is.
 
-        Written beside the target and swapped in whole, so a failed save never leaves a transformer without its head.
+        Written beside the target and swapped in at the end, so a failed save never damages the old copy.
         """
-        path = Path(path).expanduser()
-        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_sentence_transformers_dir(path))):
-            raise EmbedlabError(f"{path} exists and is not a model directory; refusing to overwrite it")
-        with atomic_directory(path) as staging:
-            self.encoder.save(staging)
-            head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-            save_file(head, str(staging / HEAD_FILE))
-            write_json({"format": "embedlab.cross_encoder", "name": self.name}, staging / MARKER)
-        return path
+        target = Path(path).expanduser()
+        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
+            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        settings = CrossEncoderSettings(
+            activation_name(self.activation), self.max_seq_length, self.settings.do_lower_case
+        )
+        # sentence-transformers v4-v5 read the activation from config.json; v6 from its own config (below).
+        self.model.config.sentence_transformers = {"activation_fn": settings.activation}
+        with atomic_directory(target) as staging:
+            with quiet_transformers():
+                self.model.save_pretrained(staging)
+            # sentence-transformers reads the length limit from the tokenizer's model_max_length.
+            self.tokenizer.model_max_length = self.max_seq_length
+            self.tokenizer.save_pretrained(staging)
+            versions = {
+                "embedlab": version("embedlab"),
+                "transformers": version("transformers"),
+                "pytorch": torch.__version__,
+            }
+            write_st_configs(staging, settings, versions)
+        return target
 
-    @property
-    def device(self) -> torch.device:
-        return self.encoder.device
+    # ---- properties ----------------------------------------------------------------------------
 
     @property
     def max_seq_length(self) -> int:
-        return self.encoder.max_seq_length
+        return self.settings.max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.settings.max_seq_length = value
 
     def info(self) -> dict:
-        return {**self.encoder.info(), "name": self.name, "kind": "cross_encoder"}
+        return {
+            "name": self.name,
+            "kind": "cross_encoder",
+            "architecture": type(self.model).__name__,
+            "num_labels": self.num_labels,
+            "activation": type(self.activation).__name__,
+            "max_seq_length": self.max_seq_length,
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+    # ---- scoring -------------------------------------------------------------------------------
 
     def tokenize_pairs(self, firsts: Sequence[str], seconds: Sequence[str]) -> dict[str, Tensor]:
-        """Padded inputs for text pairs; longest-first truncation shortens the longer text of a pair first."""
-        features = self.encoder.tokenizer(
-            list(firsts), list(seconds), padding=True, truncation="longest_first",
-            max_length=self.max_seq_length, return_tensors="pt",
+        """Padded inputs for text pairs, as sentence-transformers makes them: longest-first truncation shortens
+        the longer text of a pair first."""
+        if self.settings.do_lower_case:
+            firsts, seconds = [t.lower() for t in firsts], [t.lower() for t in seconds]
+        features = self.tokenizer(
+            list(firsts),
+            list(seconds),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="pt",
         )
         return {k: v.to(self.device) for k, v in features.items()}
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        """One relevance logit per pair (B,); differentiable."""
-        return self.head(self.encoder(features)).squeeze(-1)
+        logits = self.model(**features).logits
+        return logits.squeeze(-1) if self.num_labels == 1 else logits
 
-    def score(self, firsts: Sequence[str], seconds: Sequence[str]) -> Tensor:
-        """Logits of aligned pairs, with gradients in training."""
-        return self(self.tokenize_pairs(firsts, seconds))
+    def activate(self, logits: Tensor) -> Tensor:
+        return self.activation(logits)
 
-    def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32, activation: bool = True) -> np.ndarray:
-        """Scores of (first, second) pairs: sigmoid probabilities in (0, 1), or raw logits with activation=False."""
-        if batch_size < 1:
-            raise EmbedlabError(f"batch_size must be at least 1, not {batch_size}")
-        pairs = [(str(a), str(b)) for a, b in pairs]
-        scores = torch.zeros(len(pairs))
-        was_training = self.training
-        self.eval()
-        with torch.inference_mode():
-            # Similar lengths per batch waste less padding, as in Encoder.encode.
-            for batch in length_sorted_batches([len(a) + len(b) for a, b in pairs], batch_size):
-                scores[batch] = self.score([pairs[i][0] for i in batch], [pairs[i][1] for i in batch]).float().cpu()
-        self.train(was_training)
-        return (torch.sigmoid(scores) if activation else scores).numpy()
 
-    def rerank(
-        self, query: str, documents: Sequence[str], top_k: int | None = None, batch_size: int = 32
-    ) -> list[RerankHit]:
-        """The documents ordered by score for the query, best first (ties: earlier document first), top_k of them."""
-        if top_k is not None and top_k < 1:
-            raise EmbedlabError(f"top_k must be at least 1, not {top_k}")
-        scores = self.predict([(query, d) for d in documents], batch_size=batch_size)
-        order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))[:top_k]
-        return [RerankHit(i, float(scores[i]), documents[i]) for i in order]
+def _cross_encoder_dir(name: str, revision: str | None, allow_pickle: bool) -> Path:
+    path = Path(name).expanduser()
+    if not path.exists() and name.startswith((".", "/", "~")):
+        raise ModelLoadError(f"{name} is not a cross-encoder directory: it does not exist")
+    directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
+    if not is_cross_encoder_dir(directory):
+        raise ModelLoadError(
+            f"{name} is not a cross-encoder directory (no sequence-classification config.json, "
+            "sentence-transformers CrossEncoder config or embedlab cross_encoder.json)"
+        )
+    return directory
+
+
+def load_for_training(
+    name_or_path: str | os.PathLike | None, max_seq_length: int | None = None, device: str | None = None
+) -> PairScorer:
+    """What cross-encoder training starts from, as sentence-transformers' CrossEncoder(name) does: a cross-encoder
+    (a directory or hub id) keeps its head, so fine-tuning starts from a working scorer; any other model's
+    transformer gets a fresh one-label head."""
+    directory = local_model_dir(resolve_model_name(None if name_or_path is None else str(name_or_path)))
+    if not is_cross_encoder_dir(directory):
+        return CrossEncoder.from_encoder(name_or_path, max_seq_length=max_seq_length, device=device)
+    model = load_reranker(directory, device=device, what="cross-encoder training")
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def load_reranker(path: str | os.PathLike, device: str | None = None, *, what: str = "reranking") -> PairScorer:
+    """A cross-encoder that gives one score per pair, as reranking, mining's judge and training need."""
+    return CrossEncoder.load(path, device=device).check_one_score(what)

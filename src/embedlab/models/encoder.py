@@ -38,13 +38,7 @@ from embedlab.models.model_files import (
 )
 from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
 from embedlab.models.pooling import Pooling
-from embedlab.models.st_format import (
-    SentenceTransformerLayout,
-    is_sentence_transformers_dir,
-    module_dir_name,
-    read_layout,
-    write_layout,
-)
+from embedlab.models.st_format import SentenceTransformerLayout, directory_layout, module_dir_name, write_layout
 from embedlab.models.static_encoder import is_static_dir
 from embedlab.models.token_batches import length_sorted_batches, pad_encodings, warn_truncated
 from embedlab.models.transformer_loading import load_transformer
@@ -102,26 +96,33 @@ class Encoder(LayoutInstructions, nn.Module):
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
         if is_static_dir(directory):
             raise ModelLoadError(f"{directory} is a static model: load it with embedlab.load_model or StaticEncoder")
-        if is_sentence_transformers_dir(directory):
-            layout = read_layout(directory)
-        else:
-            if not (directory / "config.json").is_file():
-                raise ModelLoadError(
-                    f"{directory} has neither modules.json nor config.json: not a transformer model directory "
-                    "(embedlab.load_model reads every model kind)"
-                )
-            layout = SentenceTransformerLayout(transformer_dir=directory, normalize=True)
+        layout = directory_layout(directory)
         if normalize is not None:
             layout.normalize = normalize
         if max_seq_length is not None:
             layout.max_seq_length = max_seq_length
+        options = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "backend": backend}
+        return cls.from_layout(layout, str(name_or_path or DEFAULT_MODEL), pooling, device, threads=threads, **options)
+
+    @classmethod
+    def from_layout(
+        cls,
+        layout: SentenceTransformerLayout,
+        name: str,
+        pooling: str | None = None,
+        device: str | None = None,
+        *,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+        backend: str = "torch",
+        threads: int | None = None,
+    ) -> Encoder:
+        """Load the modules a layout names (one modules.json, or one route of a Router model); see `load`."""
         use_safetensors = check_weights(layout.transformer_dir, allow_pickle)
         saved_pooling = Pooling.load(layout.pooling_dir, strategy=pooling) if layout.pooling_dir else None
         strategy = saved_pooling.strategy if saved_pooling else (pooling or "mean")
         transformer, tokenizer = load_transformer(
-            layout,
-            use_safetensors=use_safetensors,
-            trust_remote_code=trust_remote_code,
+            layout, use_safetensors=use_safetensors, trust_remote_code=trust_remote_code,
             eager_attention=strategy == "cls_attention",
         )
         hidden = transformer.config.hidden_size
@@ -129,7 +130,7 @@ class Encoder(LayoutInstructions, nn.Module):
         if pooler.dim != hidden:
             raise ModelLoadError(f"pooling expects {pooler.dim} dims but the transformer has {hidden}")
         head = load_head(layout.head, hidden, allow_pickle=allow_pickle)
-        encoder = cls._assemble(transformer, tokenizer, pooler, layout, str(name_or_path or DEFAULT_MODEL), head)
+        encoder = cls._assemble(transformer, tokenizer, pooler, layout, name, head)
         encoder = encoder.to(select_device(device, backend)).eval()
         encoder.backend = load_backend(encoder, backend, threads)
         return encoder

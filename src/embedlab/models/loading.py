@@ -43,8 +43,9 @@ def load_model(
     backend: str = "torch",
     threads: int | None = None,
 ) -> Embedder:
-    """A transformer Encoder, a TwoTowerEncoder, or a StaticEncoder (`glove`, a word-vector file, a static
-    model directory), whichever `name` is; None is the bundled default model."""
+    """A transformer Encoder, a TwoTowerEncoder (a sentence-transformers Router directory), or a StaticEncoder
+    (`glove`, a word-vector file, a model2vec or StaticEmbedding directory), whichever `name` is; None is the
+    bundled default model."""
     text = None if name is None else str(name)
     if text == GLOVE_ALIAS:
         text = str(glove_path())

@@ -76,6 +76,19 @@ def is_sentence_transformers_dir(path: Path) -> bool:
     return (path / "modules.json").is_file()
 
 
+def directory_layout(directory: Path) -> SentenceTransformerLayout:
+    """A transformer model directory's layout: its modules.json, or a plain Hugging Face model (mean pooling,
+    normalised, the pooling given when it loads)."""
+    if is_sentence_transformers_dir(directory):
+        return read_layout(directory)
+    if not (directory / "config.json").is_file():
+        raise ModelLoadError(
+            f"{directory} has neither modules.json nor config.json: not a transformer model directory "
+            "(embedlab.load_model reads every model kind)"
+        )
+    return SentenceTransformerLayout(transformer_dir=directory, normalize=True)
+
+
 def module_kind(type_name: str) -> str:
     """embedlab's name for a sentence-transformers module type; a one-line error for types it cannot run."""
     kind = MODULE_KINDS.get(type_name.rsplit(".", 1)[-1])
@@ -95,17 +108,22 @@ def read_modules(root: Path) -> list[tuple[str, Path]]:
 
 def read_layout(root: Path) -> SentenceTransformerLayout:
     """Read modules.json and the configs it points to, checking the modules come in an order embedlab runs."""
-    modules = read_modules(root)
+    return layout_of_modules(read_modules(root), root, root / "modules.json")
+
+
+def layout_of_modules(modules: list[tuple[str, Path]], root: Path, source: Path) -> SentenceTransformerLayout:
+    """The layout of one module list (modules.json's, or a Router route's, named by `source` in errors), with
+    the model-wide settings of config_sentence_transformers.json in `root`."""
     kinds = [kind for kind, _ in modules]
     for kind in ("static_embedding", "router"):
         if kind in kinds:
-            raise ModelLoadError(f"{root} holds a {kind} model: load it with embedlab.load_model")
+            raise ModelLoadError(f"{source} holds a {kind} model: load it with embedlab.load_model")
     if not kinds or kinds[0] != "transformer":
-        raise ModelLoadError(f"{root / 'modules.json'} must start with a Transformer module (it lists {kinds})")
+        raise ModelLoadError(f"{source} must start with a Transformer module (it lists {kinds})")
     for before, (kind, _) in zip(kinds, modules[1:]):
         if before not in ALLOWED_AFTER.get(kind, ()):
             raise ModelLoadError(
-                f"{root / 'modules.json'} puts {kind} after {before}; embedlab runs Transformer, Pooling, "
+                f"{source} puts {kind} after {before}; embedlab runs Transformer, Pooling, "
                 "then Dense/LayerNorm modules, then Normalize last"
             )
     layout = SentenceTransformerLayout(transformer_dir=modules[0][1])
@@ -118,7 +136,7 @@ def read_layout(root: Path) -> SentenceTransformerLayout:
         else:
             layout.head.append((kind, path))
     if layout.head and layout.pooling_dir is None:
-        raise ModelLoadError(f"{root / 'modules.json'} has Dense/LayerNorm modules but no Pooling before them")
+        raise ModelLoadError(f"{source} has Dense/LayerNorm modules but no Pooling before them")
     extra = root / "config_sentence_transformers.json"
     if extra.is_file():
         config = read_json(extra)

@@ -1,6 +1,7 @@
 """StaticEncoder: sentence vectors as (optionally SIF-weighted) means of word or sub-word vectors.
 
-GloVe files split text into words; distilled models (model2vec's format) use a transformer's tokenizer.
+GloVe files split text into words; distilled models and static model directories (model2vec's format and
+sentence-transformers' StaticEmbedding, models/static_dir.py) use a transformer's tokenizer.
 A fast, dependency-light encoder that shares the transformer Encoder's `encode` signature.
 """
 
@@ -21,6 +22,14 @@ from embedlab.files import open_text
 from embedlab.instructions import query_prompt_for
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.inputs import as_text_list
+from embedlab.models.static_dir import (
+    StaticFiles,
+    StaticSettings,
+    is_model2vec_dir,
+    is_st_static_dir,
+    read_static_dir,
+    write_static_dir,
+)
 from embedlab.models.wordpiece_cache import CachedWordPiece
 from embedlab.progress import progress_bar
 from embedlab.similarity import unit_rows
@@ -30,10 +39,6 @@ CHUNK = 1024
 # Words, numbers and clitics like "don't"; punctuation is dropped even though GloVe has
 # vectors for it, because "," and "." would pull every sentence mean towards the same point.
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-# The directory format of model2vec, so distilled models move between the two libraries.
-STATIC_MODEL_TYPE = "model2vec"
-VECTORS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,6 +72,7 @@ class StaticEncoder:
         weights: np.ndarray | None = None,
         name: str = "static",
         tokenizer: Any = None,
+        settings: StaticSettings | None = None,
     ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] == 0:
@@ -78,6 +84,7 @@ class StaticEncoder:
         self._vectors = vectors
         self._weights = weights
         self._name = name
+        self._settings = settings or StaticSettings()
         # A `tokenizers.Tokenizer` whose ids are the rows (sub-word models); None means GloVe-style words.
         self._tokenizer = tokenizer
         self._unknown_id = _unknown_token_id(tokenizer) if tokenizer is not None else None
@@ -109,51 +116,33 @@ class StaticEncoder:
 
     @classmethod
     def load_dir(cls, path: str | Path) -> StaticEncoder:
-        """Read a static model directory (model2vec's format: config.json, model.safetensors, tokenizer.json)."""
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
+        """Read a static model directory: model2vec's format or sentence-transformers' StaticEmbedding."""
         path = Path(path)
         if not is_static_dir(path):
             raise ModelLoadError(
-                f"{path} is not a static model directory (config.json with model_type {STATIC_MODEL_TYPE})"
+                f"{path} is not a static model directory (model2vec's config.json or a StaticEmbedding in modules.json)"
             )
-        try:
-            tensors = load_file(str(path / VECTORS_FILE))
-            tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
-        except Exception as err:  # noqa: BLE001 - safetensors and tokenizers raise their own types for unreadable files
-            raise ModelLoadError(f"cannot read the static model in {path}: {str(err).splitlines()[0]}") from None
-        if "embeddings" not in tensors or set(tensors) - {"embeddings", "weights"}:
-            raise ModelLoadError(f"{path / VECTORS_FILE} must hold 'embeddings' (and optionally 'weights') only")
-        vectors = tensors["embeddings"].astype(np.float32)
-        words = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
-        if len(words) != len(vectors):
-            raise ModelLoadError(f"{path}: {len(words)} tokens in the tokenizer but {len(vectors)} vectors")
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        return cls(words, vectors, tensors.get("weights"), name=path.name, tokenizer=tokenizer)
+        files = read_static_dir(path)
+        words = [token for token, _ in sorted(files.tokenizer.get_vocab().items(), key=lambda item: item[1])]
+        settings = files.settings
+        return cls(words, files.vectors, files.weights, name=path.name, tokenizer=files.tokenizer, settings=settings)
 
     def save(self, path: str | Path, config: dict[str, Any] | None = None) -> Path:
-        """Write a sub-word static model as a directory that load_dir and model2vec both read.
+        """Write a sub-word static model as one directory that load_dir, model2vec and sentence-transformers read.
 
         config adds provenance (teacher, settings) to config.json; GloVe-style models have no tokenizer to save.
         The directory is written beside the target and swapped in whole, so a failed save leaves the old copy.
         """
-        from safetensors.numpy import save_file
-
-        from embedlab.atomic import atomic_directory, write_json
+        from embedlab.atomic import atomic_directory
 
         if self._tokenizer is None:
             raise EmbedlabError("only sub-word static models (made by distill) can be saved; GloVe is a text file")
         path = Path(path)
         if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_static_dir(path))):
             raise EmbedlabError(f"{path} exists and is not a static model directory; refusing to overwrite it")
-        tensors = {"embeddings": self._vectors} | ({"weights": self._weights} if self._sif else {})
-        settings = {"model_type": STATIC_MODEL_TYPE, "architectures": ["StaticModel"], "hidden_dim": self.dim}
+        files = StaticFiles(self._tokenizer, self._vectors, self._weights if self._sif else None, self._settings)
         with atomic_directory(path) as staging:
-            save_file(tensors, str(staging / VECTORS_FILE))
-            (staging / TOKENIZER_FILE).write_text(self._tokenizer.to_str(), encoding="utf-8")
-            write_json({**settings, "normalize": True, "pooling": "mean", **(config or {})}, staging / "config.json")
+            write_static_dir(staging, files, config or {})
         return path
 
     @property
@@ -167,9 +156,9 @@ class StaticEncoder:
         return self._name
 
     @property
-    def max_seq_length(self) -> None:
-        """Always None: averaging has no length limit, unlike a transformer."""
-        return None
+    def max_seq_length(self) -> int | None:
+        """Tokens kept per text: None (averaging has no length limit) unless the saved model cuts texts."""
+        return self._settings.max_seq_length
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -186,8 +175,8 @@ class StaticEncoder:
 
     @property
     def normalize(self) -> bool:
-        """encode returns unit vectors unless told otherwise."""
-        return True
+        """Whether encode returns unit vectors unless told otherwise (a sentence-transformers model: its Normalize)."""
+        return self._settings.normalize
 
     @property
     def tokenizer(self) -> None:
@@ -212,7 +201,7 @@ class StaticEncoder:
         batch_size: int = 32,
         prompt: str | None = None,
         prompt_name: str | None = None,
-        normalize: bool = True,
+        normalize: bool | None = None,
         dim: int | None = None,
         show_progress: bool | None = None,
         convert_to: str = "numpy",
@@ -238,7 +227,7 @@ class StaticEncoder:
                 out[start : start + len(chunk)] = self._mean_vectors(*self._token_rows(chunk))
                 advance(len(chunk))
         out = out[:, :dim] if dim is not None else out
-        if normalize:
+        if self.normalize if normalize is None else normalize:
             out = unit_rows(out)
         result = out[0] if single else out
         if convert_to == "torch":
@@ -272,9 +261,11 @@ class StaticEncoder:
         else:
             encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
             ids = [e.ids for e in encode(texts, add_special_tokens=False)]
+        if self.max_seq_length is not None:
+            ids = [row[: self.max_seq_length] for row in ids]
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         columns = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-        if self._unknown_id is not None:
+        if self._unknown_id is not None and not self._settings.count_unknown:
             known = columns != self._unknown_id
             before = np.concatenate([[0], np.cumsum(known)])
             ends = np.cumsum(lengths)
@@ -309,14 +300,8 @@ class StaticEncoder:
 
 
 def is_static_dir(path: Path) -> bool:
-    """Whether a directory holds a static model (model2vec's config.json), which loads as a StaticEncoder."""
-    config = path / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == STATIC_MODEL_TYPE
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return False
+    """Whether a directory holds a static model (model2vec's or sentence-transformers'), read as a StaticEncoder."""
+    return is_model2vec_dir(path) or is_st_static_dir(path)
 
 
 def check_static_backend(backend: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,22 +16,33 @@ import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import atomic_directory, write_json
+from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.models.encoder import Encoder
-from embedlab.models.st_format import read_json
+from embedlab.models.router_format import (
+    ROUTER_CONFIG,
+    ROUTES,
+    is_router_dir,
+    move_into_route,
+    read_routes,
+    write_router,
+)
+from embedlab.models.st_format import layout_of_modules, read_json
 
-MARKER = "two_tower.json"
-TOWERS = ("query", "document")
+MARKER = "two_tower.json"  # embedlab's earlier layout (query/ and document/ directories), still read
+TOWERS = ROUTES
 
 
 def is_two_tower_dir(path: str | os.PathLike) -> bool:
-    return (Path(path) / MARKER).is_file()
+    """A sentence-transformers Router directory or embedlab's earlier two_tower.json layout."""
+    return (Path(path) / MARKER).is_file() or is_router_dir(Path(path))
 
 
 class TwoTowerEncoder(nn.Module):
-    """A query Encoder and a document Encoder of the same width; each tower is a sentence-transformers directory.
+    """A query Encoder and a document Encoder of the same width, saved as sentence-transformers' Router model.
 
-    `encode` (symmetric tasks such as STS) uses the document tower; evaluators call encode_queries/encode_documents.
+    `encode` (symmetric tasks such as STS) uses the document tower, as the Router's default route does;
+    evaluators call encode_queries/encode_documents (sentence-transformers' encode_query/encode_document).
     """
 
     def __init__(self, query_encoder: Encoder, document_encoder: Encoder, name: str = "two-tower") -> None:
@@ -48,26 +60,58 @@ class TwoTowerEncoder(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> TwoTowerEncoder:
+        """A Router directory (saved here or by sentence-transformers) or embedlab's earlier two_tower.json one."""
         path = Path(path)
-        if not is_two_tower_dir(path):
-            raise ModelLoadError(f"{path} is not a two-tower model (no {MARKER})")
-        layout = read_json(path / MARKER)
-        towers = [Encoder.load(path / layout.get(tower, tower), device=device) for tower in TOWERS]
-        return cls(*towers, name=str(path))
+        if (path / MARKER).is_file():
+            layout = read_json(path / MARKER)
+            towers = [Encoder.load(path / layout.get(tower, tower), device=device) for tower in TOWERS]
+        elif is_router_dir(path):
+            routes = read_routes(path)
+            source = path / ROUTER_CONFIG
+            towers = [
+                Encoder.from_layout(layout_of_modules(routes[route], path, source), str(path), device=device)
+                for route in TOWERS
+            ]
+        else:
+            raise ModelLoadError(f"{path} is not a two-tower model (no Router in modules.json, no {MARKER})")
+        try:
+            return cls(*towers, name=str(path))
+        except EmbedlabError as err:
+            raise ModelLoadError(f"{path}: {err}") from None
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Each tower as a sentence-transformers directory (query/, document/) plus the marker file.
+        """A sentence-transformers Router directory: SentenceTransformer(path).encode_query / encode_document give
+        this model's encode_queries / encode_documents.
 
-        Written beside the target and swapped in whole, so a failed save never leaves one new tower beside an old one.
+        Each tower is saved as a sentence-transformers directory, then its modules move under the route's names
+        (query_0_Transformer, query_1_Pooling, ...); the tokenizer is saved in each route, as sentence-transformers
+        does. Written beside the target and swapped in whole, so a failed save never leaves one new tower beside
+        an old one.
         """
         path = Path(path)
         if path.exists() and any(path.iterdir()) and not is_two_tower_dir(path):
             raise EmbedlabError(f"{path} exists and is not a two-tower model directory; refusing to overwrite it")
         with atomic_directory(path) as staging:
-            self.query_encoder.save(staging / "query")
-            self.document_encoder.save(staging / "document")
-            write_json({"format": "embedlab.two_tower", **{tower: tower for tower in TOWERS}}, staging / MARKER)
+            routes = {}
+            for route, encoder in zip(TOWERS, (self.query_encoder, self.document_encoder)):
+                routes[route] = move_into_route(encoder.save(staging / f".{route}"), staging, route)
+            settings = read_json(staging / ".document" / "config_sentence_transformers.json")
+            for route in TOWERS:
+                shutil.rmtree(staging / f".{route}")
+            write_router(staging, routes)
+            write_json(self._sentence_transformers_config(settings), staging / "config_sentence_transformers.json")
         return path
+
+    def _sentence_transformers_config(self, config: dict) -> dict:
+        """The document tower's model settings, with prompts under the names sentence-transformers' encode_query
+        and encode_document look up first ("query", "document"), so they prepend what our towers prepend."""
+        named = set(QUERY_PROMPT_NAMES + DOCUMENT_PROMPT_NAMES)
+        prompts = {k: v for tower in (self.query_encoder, self.document_encoder) for k, v in tower.prompts.items()}
+        prompts = {k: v for k, v in prompts.items() if k not in named}
+        prompts |= {"query": self.query_prompt, "document": self.document_prompt}
+        if config.get("default_prompt_name") not in prompts:
+            config["default_prompt_name"] = None
+        return config | {"prompts": prompts}
 
     @property
     def dim(self) -> int:

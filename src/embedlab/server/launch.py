@@ -28,11 +28,11 @@ class ServedModels:
 def build_app(models: ServedModels, config: ServerConfig) -> FastAPI:
     """Load `models` and return the server app for them; the served encoder is at `app.state.service.encoder`."""
     from embedlab.index.index import Index
-    from embedlab.models.cross_encoder import CrossEncoder
+    from embedlab.models.cross_encoder import load_reranker
     from embedlab.models.loading import load_model
 
     encoder = load_model(models.model, backend=models.backend, threads=models.threads)
     # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.
     index = Index.load(models.index, encoder=encoder) if models.index is not None else None
-    reranker = CrossEncoder.load(models.reranker) if models.reranker is not None else None
+    reranker = load_reranker(models.reranker) if models.reranker is not None else None
     return create_app(config, encoder, index=index, reranker=reranker)

@@ -27,28 +27,20 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
-from embedlab.models.cross_encoder import CrossEncoder, is_cross_encoder_dir
+from embedlab.models.cross_encoder import PairScorer, load_for_training
 from embedlab.models.encoder import Encoder
 from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
 
-Model = Encoder | TwoTowerEncoder | CrossEncoder
+Model = Encoder | TwoTowerEncoder | PairScorer
 
 
 def build_model(config: TrainConfig) -> Model:
     """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
     if config.architecture == "cross_encoder":
-        if is_cross_encoder_dir(config.model):
-            # A trained cross-encoder keeps its head: fine-tuning it on a new task starts from a working scorer.
-            model = CrossEncoder.load(config.model, device=config.device)
-            if config.max_seq_length is not None:
-                model.encoder.max_seq_length = config.max_seq_length
-            return model.train()
-        return CrossEncoder.from_encoder(
-            config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
-        )
+        return load_for_training(config.model, max_seq_length=config.max_seq_length, device=config.device).train()
     model = Encoder.load(
         config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
     )
@@ -61,7 +53,7 @@ def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Mod
     """The configured loss: the cross-encoder's for a CrossEncoder; AsymmetricLoss around it for prefix or
     two-tower models (`asymmetric`); MatryoshkaLoss outermost when nested dims are given.
     """
-    if isinstance(model, CrossEncoder):
+    if isinstance(model, PairScorer):
         return CrossEncoderBCELoss(spec.score_max) if spec.name == "bce" else CrossEncoderRankingLoss()
     contrastive = {
         "temperature": spec.temperature,
@@ -110,7 +102,7 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     datasets = [load_training_set(spec.path, spec.kind, spec.limit, config.seed) for spec in config.data]
     batches = MixtureSampler(datasets, config.batch_size, seed=config.seed, mixture=config.mixture)
     loss = build_loss(config.loss, model, asymmetric=bool(config.prompts)).to(model.device)
-    evaluate = sts_evaluator(config.eval_data, isinstance(model, CrossEncoder)) if config.eval_data else None
+    evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if config.eval_data else None
     return Trainer(config, model, loss, batches, evaluate=evaluate)
 
 

@@ -166,6 +166,9 @@ def _check_architecture(config: TrainConfig) -> None:
         raise EmbedlabError(f"prompts must map some of {', '.join(PROMPT_NAMES)} to text, not {config.prompts!r}")
     name = config.loss.name
     if config.architecture == "cross_encoder":
+        if config.pooling is not None:
+            # The sequence-classification head pools as its architecture does (BERT: the [CLS] pooler).
+            raise EmbedlabError("a cross_encoder scores with its model's classification head; drop pooling")
         if name not in CROSS_ENCODER_LOSSES or config.prompts or config.loss.matryoshka_dims:
             raise EmbedlabError(
                 f"a cross_encoder trains with loss {' or '.join(CROSS_ENCODER_LOSSES)}, "
