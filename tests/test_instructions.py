@@ -157,3 +157,12 @@ def test_a_qwen3_models_saved_task_is_sentence_transformers_query_prompt(tiny_qw
     reloaded = Encoder.load(tmp_path / "claims", device="cpu")
     np.testing.assert_allclose(reloaded.encode_queries(QUERIES), theirs.encode_query(QUERIES), atol=1e-5)
     assert reloaded.query_prompt_for("Other") == template.replace("{task}", "Other")
+
+
+def test_a_two_tower_models_saved_task_and_template_survive_its_router_directory(tiny_encoder, tmp_path) -> None:
+    model = TwoTowerEncoder.from_encoder(tiny_encoder)
+    set_default_task(model, TASK, "Task: {task} | query: ")
+    loaded = TwoTowerEncoder.load(model.save(tmp_path / "towers"), device="cpu")
+    assert loaded.query_prompt == f"Task: {TASK} | query: " and loaded.document_prompt == ""
+    assert loaded.query_prompt_for("Other") == "Task: Other | query: "
+    np.testing.assert_allclose(loaded.encode_queries(["cat"]), model.encode_queries(["cat"]), atol=1e-6)

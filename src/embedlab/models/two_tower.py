@@ -111,7 +111,9 @@ class TwoTowerEncoder(nn.Module):
         prompts |= {"query": self.query_prompt, "document": self.document_prompt}
         if config.get("default_prompt_name") not in prompts:
             config["default_prompt_name"] = None
-        return config | {"prompts": prompts}
+        # Only queries take a task: the query tower's template is the model's (embedlab/instructions.py).
+        template = self.query_encoder.layout.instruction_template
+        return config | {"prompts": prompts} | ({"instruction_template": template} if template else {})
 
     @property
     def dim(self) -> int:
