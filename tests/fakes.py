@@ -6,6 +6,8 @@ import zlib
 
 import numpy as np
 
+from embedlab.instructions import query_prompt_for
+
 
 class FakeEmbedder:
     """The Embedder members a stand-in model does not care about: no prompts, no tokenizer, unit vectors."""
@@ -24,8 +26,15 @@ class FakeEmbedder:
     def info(self) -> dict:
         return {"name": self.name, "dim": self.dim}
 
-    def encode_queries(self, texts, **kwargs) -> np.ndarray:
-        return self.encode(texts, **kwargs)
+    def query_prompt_for(self, task: str | None) -> str:
+        return query_prompt_for(self.query_prompt, None, task)
+
+    def encode_queries(self, texts, task: str | None = None, **kwargs) -> np.ndarray:
+        """encode, with the instruction for `task` before each text when one is given (as a real model would)."""
+        if task is None:
+            return self.encode(texts, **kwargs)
+        prefix = self.query_prompt_for(task)
+        return self.encode(prefix + texts if isinstance(texts, str) else [prefix + t for t in texts], **kwargs)
 
     def encode_documents(self, texts, **kwargs) -> np.ndarray:
         return self.encode(texts, **kwargs)

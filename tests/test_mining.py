@@ -32,7 +32,7 @@ class AngleModel(FakeEmbedder):
     def __init__(self, scores: dict[str, float]) -> None:
         self.scores = scores
 
-    def encode_queries(self, texts, batch_size: int = 32):
+    def encode_queries(self, texts, task: str | None = None, batch_size: int = 32):
         return np.tile([1.0, 0.0], (len(texts), 1)).astype(np.float32)
 
     def encode_documents(self, texts, batch_size: int = 32):

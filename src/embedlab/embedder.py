@@ -2,6 +2,7 @@
 
 Transformer encoders, static word-vector models and two-tower models implement it; consumers are typed
 against it and call these members directly, so a new model kind works everywhere once it implements them.
+Queries may carry a task ("Given a claim, find documents that refute it") for instruction-tuned models.
 """
 
 from __future__ import annotations
@@ -67,8 +68,13 @@ class Embedder(Protocol):
         """(n, dim) float32 for a list of texts, (dim,) for a single string."""
         ...
 
-    def encode_queries(self, queries: str | Iterable[str], **options: Any) -> np.ndarray:
-        """encode with the model's query prompt."""
+    def query_prompt_for(self, task: str | None) -> str:
+        """The text `encode_queries(task=task)` puts before each query: `query_prompt` when task is None, else the
+        model's instruction template filled with the task (embedlab/instructions.py)."""
+        ...
+
+    def encode_queries(self, queries: str | Iterable[str], task: str | None = None, **options: Any) -> np.ndarray:
+        """encode with the model's query prompt, or with its instruction for `task` when one is given."""
         ...
 
     def encode_documents(self, documents: str | Iterable[str], **options: Any) -> np.ndarray:

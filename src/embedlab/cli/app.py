@@ -72,6 +72,10 @@ def encode(
     model: str = ModelOption,
     pooling: str | None = PoolingOption,
     prompt: str | None = typer.Option(None, help="Prefix added to every text, e.g. 'query: '."),
+    task: str | None = typer.Option(
+        None, "--task", help="Encode the texts as queries for this search task: the model's instruction prompt "
+        "filled with it (instruction-tuned models; see docs/encoding.md). Not with --prompt."
+    ),
     dim: int | None = typer.Option(None, help="Keep the first DIM dimensions (Matryoshka) and re-normalise."),
     batch_size: int = BatchOption,
     normalize: bool | None = typer.Option(
@@ -98,12 +102,17 @@ def encode(
     if output.suffix != ".npy":
         raise EmbedlabError(f"--output must end in .npy, not {output.name}")
     texts = read_texts(input, field=field)
+    if task is not None and prompt is not None:
+        raise EmbedlabError("give --prompt or --task, not both")
     if workers > 1 or ray is not None:
         if device is not None:
             raise EmbedlabError("--device is for one process; --workers and --ray encode on CPU workers")
         from embedlab.scale.bulk import BulkConfig, encode_to_file
         from embedlab.scale.ray_encode import RayRunner
 
+        if task is not None:
+            # The instruction depends on the model's template: read here, as the workers take a finished prompt.
+            prompt = load_model(model, pooling=pooling).query_prompt_for(task)
         options = {
             "prompt": prompt, "dim": dim, "normalize": normalize, "max_tokens": max_tokens, "batch_size": batch_size
         }
@@ -116,6 +125,8 @@ def encode(
         return
     encoder = load_model(model, pooling=pooling, backend=backend, threads=threads, device=device)
     budget = {"max_tokens": max_tokens} if max_tokens is not None else {}  # only transformers pad batches
+    if task is not None:
+        prompt = encoder.query_prompt_for(task)
     embeddings = encoder.encode(
         texts, batch_size=batch_size, prompt=prompt, dim=dim, normalize=normalize, show_progress=len(texts) > 256,
         **budget,

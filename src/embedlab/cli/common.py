@@ -23,6 +23,12 @@ JsonOption = typer.Option(
     None, "--json", help="Also write the metrics (fractions 0-1) and settings to this JSON file.", callback=output_file
 )
 BatchOption = typer.Option(32, "--batch-size", help="Texts per forward pass.")
+TaskOption = typer.Option(
+    None,
+    "--task",
+    help="The search task queries are encoded for, for instruction-tuned models (Qwen3-Embedding, e5-mistral): "
+    "it fills the model's instruction template, by default 'Instruct: {task}\\nQuery: '. Documents never get it.",
+)
 
 
 def shorten(text: str, chars: int) -> str:

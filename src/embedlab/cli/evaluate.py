@@ -11,6 +11,7 @@ from embedlab.cli.common import (
     BatchOption,
     JsonOption,
     ModelOption,
+    TaskOption,
     console,
     show_result,
 )
@@ -22,6 +23,9 @@ eval_app = typer.Typer(help="Evaluate a model: STS, retrieval, pairs, clustering
 DataFile = typer.Option(..., "--data", "-d", help="A .jsonl file of the task's rows.")
 BeirDir = typer.Option(..., "--data", "-d", help="A BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
 SplitOption = typer.Option("test", help="The qrels split to evaluate (qrels/<split>.tsv).")
+SymmetricTaskOption = typer.Option(
+    None, "--task", help="The task instruction-tuned models read before every text, as MTEB evaluates them."
+)
 
 
 def _model(name: str) -> Embedder:
@@ -32,12 +36,16 @@ def _model(name: str) -> Embedder:
 
 @eval_app.command()
 def sts(
-    model: str = ModelOption, data: Path = DataFile, batch_size: int = BatchOption, json: Path | None = JsonOption
+    model: str = ModelOption,
+    data: Path = DataFile,
+    batch_size: int = BatchOption,
+    task: str | None = SymmetricTaskOption,
+    json: Path | None = JsonOption,
 ) -> None:
     """Spearman/Pearson of cosine (and dot, euclidean, manhattan) against gold scores (sentence1, sentence2, score)."""
     from embedlab.evaluation.sts import evaluate_sts
 
-    show_result(evaluate_sts(_model(model), data, batch_size=batch_size), json)
+    show_result(evaluate_sts(_model(model), data, batch_size=batch_size, task=task), json)
 
 
 @eval_app.command()
@@ -59,6 +67,7 @@ def retrieval(
         False, help="Fuse the reranked order with the first stage's (reciprocal rank fusion) instead of replacing it."
     ),
     batch_size: int = BatchOption,
+    task: str | None = TaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
@@ -68,7 +77,7 @@ def retrieval(
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
-        hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse,
+        hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse, task=task,
     )
     encoder = "bm25" if model == "bm25" else _model(model)
     reranker = load_reranker(rerank) if rerank is not None else None
@@ -81,20 +90,26 @@ def reranking(
     data: Path = BeirDir,
     split: str = SplitOption,
     top_n: int = typer.Option(100, help="BM25 candidates per query to re-order."),
+    task: str | None = TaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """MAP and MRR@10 after the model re-orders each query's BM25 candidates."""
     from embedlab.evaluation.reranking import evaluate_reranking
 
-    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split), json)
+    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split, task=task), json)
 
 
 @eval_app.command()
-def pairs(model: str = ModelOption, data: Path = DataFile, json: Path | None = JsonOption) -> None:
+def pairs(
+    model: str = ModelOption,
+    data: Path = DataFile,
+    task: str | None = SymmetricTaskOption,
+    json: Path | None = JsonOption,
+) -> None:
     """Average precision, best-threshold F1 and accuracy on duplicate/paraphrase pairs (sentence1, sentence2, label)."""
     from embedlab.evaluation.pairs import evaluate_pairs
 
-    show_result(evaluate_pairs(_model(model), data), json)
+    show_result(evaluate_pairs(_model(model), data, task=task), json)
 
 
 @eval_app.command()
@@ -102,12 +117,13 @@ def clustering(
     model: str = ModelOption,
     data: Path = DataFile,
     seed: int = typer.Option(0, help="Seed for k-means and subsampling."),
+    task: str | None = SymmetricTaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """V-measure and ARI of k-means and agglomerative clusters against labels (text, label)."""
     from embedlab.evaluation.clustering import ClusteringConfig, evaluate_clustering
 
-    show_result(evaluate_clustering(_model(model), data, ClusteringConfig(seed=seed)), json)
+    show_result(evaluate_clustering(_model(model), data, ClusteringConfig(seed=seed), task), json)
 
 
 @eval_app.command()
@@ -116,6 +132,7 @@ def classification(
     data: Path = DataFile,
     folds: int = typer.Option(5, help="Stratified cross-validation folds."),
     seed: int = typer.Option(0, help="Seed for the fold split."),
+    task: str | None = SymmetricTaskOption,
     json: Path | None = JsonOption,
 ) -> None:
     """Accuracy and macro-F1 of a logistic-regression probe on frozen embeddings (text, label)."""
@@ -124,7 +141,8 @@ def classification(
         evaluate_classification,
     )
 
-    show_result(evaluate_classification(_model(model), data, ClassificationConfig(folds=folds, seed=seed)), json)
+    config = ClassificationConfig(folds=folds, seed=seed)
+    show_result(evaluate_classification(_model(model), data, config, task), json)
 
 
 @eval_app.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from embedlab.cli.common import BatchOption, ModelOption, console, shorten
+from embedlab.cli.common import BatchOption, ModelOption, TaskOption, console, shorten
 from embedlab.cli.outputs import output_folder
 from embedlab.errors import EmbedlabError
 
@@ -37,8 +37,9 @@ def build(
     overlap: int = typer.Option(32, help="Tokens shared by consecutive chunks of a document."),
     field: str = FieldOption,
     batch_size: int = BatchOption,
+    task: str | None = TaskOption,
 ) -> None:
-    """Chunk, embed and index a corpus."""
+    """Chunk, embed and index a corpus; --task is saved and used by every search that gives none."""
     from embedlab.data.corpus import ChunkConfig, read_corpus
     from embedlab.index.index import Index, IndexConfig
     from embedlab.models.loading import load_model
@@ -47,7 +48,7 @@ def build(
     if uri is not None and store != "milvus":
         raise EmbedlabError("--uri is for --store milvus")
     config = IndexConfig(
-        store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size
+        store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size, task=task
     )
     documents = read_corpus(corpus, field)
     index = Index.build(load_model(model), documents, config, model_name=model)
@@ -80,12 +81,14 @@ def search(
     rerank: Path | None = RerankOption,
     rerank_top: int = RerankTopOption,
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON lines instead of a table."),
+    task: str | None = typer.Option(None, "--task", help="Encode the query for this task instead of the index's own."),
 ) -> None:
     """Search an index with one query."""
     from embedlab.index.index import Index
 
     hits = Index.load(index_dir).search(
-        query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank), rerank_top=rerank_top
+        query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank), rerank_top=rerank_top,
+        task=task,
     )
     if as_json:
         for hit in hits:
@@ -113,6 +116,7 @@ def info(index_dir: Path = IndexDirArgument) -> None:
     rows = {
         "model": model["name"], "dimensions": model["dim"], "weights sha256": (model["fingerprint"] or "?")[:16],
         "query prompt": repr(model["query_prompt"]), "document prompt": repr(model["document_prompt"]),
+        "task": repr(manifest.get("task")),
         "store": manifest["store"], "documents": f"{manifest['counts']['documents']:,}",
         "chunks": f"{manifest['counts']['chunks']:,}",
         "chunking": f"{manifest['chunks']['max_tokens']} tokens, overlap {manifest['chunks']['overlap']}",

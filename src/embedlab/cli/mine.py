@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from embedlab.cli.common import MODEL_HELP, BatchOption, console
+from embedlab.cli.common import MODEL_HELP, BatchOption, TaskOption, console
 from embedlab.cli.outputs import output_file
 from embedlab.errors import EmbedlabError
-from embedlab.mining.config import POOLS, SAMPLINGS, SOURCES
+from embedlab.mining.config import MODEL_SOURCES, POOLS, SAMPLINGS, SOURCES
 
 
 def mine(
@@ -47,6 +47,7 @@ def mine(
     passage_words: int = typer.Option(64, help="same_document: words per passage."),
     passage_overlap: int = typer.Option(16, help="same_document: words shared by neighbouring passages."),
     batch_size: int = BatchOption,
+    task: str | None = TaskOption,
 ) -> None:
     """Mine hard negatives (BM25, dense, same-document or random) with false-negative filters; writes triplets."""
     from embedlab.mining import MiningConfig, load_mining_task, write_triplets
@@ -65,11 +66,12 @@ def mine(
         passage_words=passage_words,
         passage_overlap=passage_overlap,
         batch_size=batch_size,
+        query_task=task,
     )
     if output.suffix != ".jsonl":
         raise EmbedlabError(f"--output must end in .jsonl, not {output.name}")
     task = load_mining_task(data, split)
-    encoder = _load_model(model) if source in ("dense", "same_document") else None
+    encoder = _load_model(model) if source in MODEL_SOURCES else None
     scorer = _load_judge(judge) if judge else None
     result = run_mining(task, config, encoder, scorer, show_progress=True)
     triplets, report_path = write_triplets(result, output)

@@ -18,6 +18,7 @@ from embedlab.data.labeled import LabeledTexts, read_labeled_texts
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
+from embedlab.instructions import encode_for_task, task_setting
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,13 @@ class ClassificationConfig:
 
 
 def evaluate_classification(
-    model: Embedder, data: str | os.PathLike | LabeledTexts, config: ClassificationConfig = ClassificationConfig()
+    model: Embedder,
+    data: str | os.PathLike | LabeledTexts,
+    config: ClassificationConfig = ClassificationConfig(),
+    task: str | None = None,
 ) -> EvalResult:
     """Mean fold `accuracy` (main), macro `f1` and `accuracy_std` (population std over folds).
+    A `task` is the instruction an instruction-tuned model reads before every text.
 
     A class with fewer members than folds is an error rather than a silent drop to fewer folds,
     so a figure always means the configured protocol.
@@ -58,7 +63,7 @@ def evaluate_classification(
             f"{texts.name}: class {smallest!r} has {count} texts, fewer than the {config.folds} folds; "
             + (f"lower folds to {count} or add texts" if count >= 2 else "every class needs at least 2 texts")
         )
-    embeddings = np.asarray(model.encode(texts.text, batch_size=config.batch_size))
+    embeddings = np.asarray(encode_for_task(model, texts.text, task, batch_size=config.batch_size))
     splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
     accuracy, f1, converged = [], [], True
     for train, test in splitter.split(embeddings, labels):
@@ -69,4 +74,5 @@ def evaluate_classification(
         converged &= bool(probe.n_iter_.max() < config.max_iter)
     metrics = {"accuracy": float(np.mean(accuracy)), "f1": float(np.mean(f1)), "accuracy_std": float(np.std(accuracy))}
     settings = {**asdict(config), "texts": len(labels), "classes": int(labels.max()) + 1, "converged": converged}
+    settings |= task_setting(task)
     return EvalResult("classification", texts.name, model.name, metrics, "accuracy", settings)

@@ -17,6 +17,7 @@ from embedlab.data.labeled import LabeledTexts, read_labeled_texts
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
+from embedlab.instructions import encode_for_task, task_setting
 from embedlab.similarity import unit_rows
 
 LINKAGES = ("ward", "average")
@@ -58,9 +59,13 @@ def stratified_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def evaluate_clustering(
-    model: Embedder, data: str | os.PathLike | LabeledTexts, config: ClusteringConfig = ClusteringConfig()
+    model: Embedder,
+    data: str | os.PathLike | LabeledTexts,
+    config: ClusteringConfig = ClusteringConfig(),
+    task: str | None = None,
 ) -> EvalResult:
     """V-measure (main `v_measure`) and `ari` of k-means with k = number of labels; `agglomerative_*` likewise.
+    A `task` is the instruction an instruction-tuned model reads before every text.
 
     Two algorithms, so a score reflects the embeddings rather than one algorithm's luck; a seed fixes both.
     """
@@ -71,7 +76,7 @@ def evaluate_clustering(
     n_clusters = len(np.unique(labels))
     if n_clusters < 2:
         raise EmbedlabError(f"{texts.name}: the sample of {len(rows)} rows holds only one class; raise max_samples")
-    embeddings = np.asarray(model.encode([texts.text[i] for i in rows], batch_size=config.batch_size))
+    embeddings = np.asarray(encode_for_task(model, [texts.text[i] for i in rows], task, batch_size=config.batch_size))
     points = unit_rows(embeddings.astype(np.float64))
     kmeans = KMeans(n_clusters, n_init=config.n_init, random_state=config.seed).fit_predict(points)
     metric = "euclidean" if config.linkage == "ward" else "cosine"
@@ -83,4 +88,5 @@ def evaluate_clustering(
         "agglomerative_ari": float(adjusted_rand_score(labels, agglomerative)),
     }
     settings = {**asdict(config), "samples": len(rows), "n_clusters": n_clusters, "normalized": True}
+    settings |= task_setting(task)
     return EvalResult("clustering", texts.name, model.name, metrics, "v_measure", settings)

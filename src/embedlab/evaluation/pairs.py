@@ -16,6 +16,7 @@ from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.sts import encode_sentence_pairs
+from embedlab.instructions import task_setting
 from embedlab.similarity import pairwise_cosine
 
 
@@ -75,8 +76,11 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float
     return float(f1[best]), float(precision[best]), float(recall[best]), float(cuts.threshold[best])
 
 
-def evaluate_pairs(model: Embedder, data: str | os.PathLike | LabeledPairs, batch_size: int = 32) -> EvalResult:
+def evaluate_pairs(
+    model: Embedder, data: str | os.PathLike | LabeledPairs, batch_size: int = 32, task: str | None = None
+) -> EvalResult:
     """Average precision (main `ap`) and best-threshold F1 and accuracy of cosine scores for label 1.
+    A `task` is the instruction an instruction-tuned model reads before every sentence.
 
     `f1_threshold` and `accuracy_threshold` are cosine values in [-1, 1], not fractions; `precision` and
     `recall` belong to the best-F1 threshold.
@@ -85,7 +89,7 @@ def evaluate_pairs(model: Embedder, data: str | os.PathLike | LabeledPairs, batc
     labels = np.asarray(pairs.label, dtype=np.int64)
     if len(np.unique(labels)) < 2:
         raise EmbedlabError(f"{pairs.name}: pair classification needs both labels 0 and 1")
-    scores = pairwise_cosine(*encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2, batch_size))
+    scores = pairwise_cosine(*encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2, batch_size, task))
     accuracy, accuracy_threshold = best_accuracy(scores, labels)
     f1, precision, recall, f1_threshold = best_f1(scores, labels)
     metrics = {
@@ -98,4 +102,5 @@ def evaluate_pairs(model: Embedder, data: str | os.PathLike | LabeledPairs, batc
         "accuracy_threshold": accuracy_threshold,
     }
     settings = {"batch_size": batch_size, "pairs": len(labels), "positives": int(labels.sum()), "score": "cosine"}
+    settings |= task_setting(task)
     return EvalResult("pairs", pairs.name, model.name, metrics, "ap", settings)

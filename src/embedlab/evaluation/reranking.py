@@ -5,6 +5,7 @@ It isolates ranking quality from recall: every model sees the same candidates, s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from embedlab.data.beir import BeirDataset, load_beir
@@ -34,23 +35,25 @@ def evaluate_reranking(
     split: str = "test",
     batch_size: int = 32,
     use_cache: bool = True,
+    task: str | None = None,
 ) -> EvalResult:
     """MAP and MRR@10 of the model's cosine order over each query's top_n candidates; main metric `map`.
 
     `candidates` is "bm25" (BM25 top_n, query's own id dropped) or a run {query id: {doc id: score}}.
     `map` is trec_eval's map@top_n: relevant docs outside the candidates count in the denominator, and
     queries with no candidates score 0. `candidate_map` / `candidate_mrr@10` score the candidates' own order.
+    `task` is the instruction an instruction-tuned model's queries get (embedlab/instructions.py).
     """
     if isinstance(model, str):
         raise EmbedlabError(f"reranking needs an embedding model, not {model!r}")
     if top_n < 1:
         raise EmbedlabError(f"top_n must be >= 1, got {top_n}")
     dataset = load_beir(data_dir, split)
-    config = RetrievalConfig(split=split, top_k=top_n, batch_size=batch_size, use_cache=use_cache)
+    config = RetrievalConfig(split=split, top_k=top_n, batch_size=batch_size, use_cache=use_cache, task=task)
     if isinstance(candidates, str):
         if candidates != "bm25":
             raise EmbedlabError(f"candidates must be 'bm25' or a run dict, got {candidates!r}")
-        candidate_run = retrieval_run("bm25", dataset, config)
+        candidate_run = retrieval_run("bm25", dataset, replace(config, task=None))
     else:
         candidate_run = _top_n(candidates, top_n, dataset.corpus)
     reranked = _rerank(model, dataset, candidate_run, config)
@@ -75,7 +78,7 @@ def evaluate_reranking(
             "queries": len(dataset.queries),
             "candidate_documents": len({doc for docs in candidate_run.values() for doc in docs}),
             "corpus_sha256": dataset.corpus_sha256,
-            "prompts": prompts_used(model),
+            "prompts": prompts_used(model, task),
             "model_info": model.info(),
         },
     )
@@ -97,7 +100,8 @@ def _rerank(model: Embedder, dataset: BeirDataset, run: Run, config: RetrievalCo
     needed = [(doc, text) for doc, text in zip(dataset.doc_ids(), dataset.doc_texts()) if doc in wanted]
     row = {doc: i for i, (doc, _) in enumerate(needed)}
     doc_vectors = document_embeddings(model, [text for _, text in needed], config.batch_size, config.use_cache)
-    query_vectors = model.encode_queries([dataset.queries[qid] for qid in query_ids], batch_size=config.batch_size)
+    queries = [dataset.queries[qid] for qid in query_ids]
+    query_vectors = model.encode_queries(queries, task=config.task, batch_size=config.batch_size)
     reranked: Run = {}
     for qid, query_vector in zip(query_ids, query_vectors):
         docs = list(run[qid])

@@ -6,7 +6,7 @@ Dense models search exactly (no approximate index) so the numbers compare with B
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
+from embedlab.instructions import check_task
 from embedlab.rank_fusion import RRF_K
 from embedlab.similarity import Hit, semantic_search
 
@@ -33,7 +34,8 @@ class RetrievalConfig:
     hybrid fuses the model's run with BM25's (reciprocal rank fusion); rerank_top is how many of each query's
     first-stage documents a reranker passed to evaluate_retrieval re-orders; rerank_fusion fuses the reranked
     order with the first stage's instead of replacing it (a reranker trained on little data then adds its
-    evidence to the first stage's rather than overruling it).
+    evidence to the first stage's rather than overruling it). task is the search task an instruction-tuned
+    model's queries are encoded with (embedlab/instructions.py); documents never get it.
     """
 
     split: str = "test"
@@ -47,8 +49,11 @@ class RetrievalConfig:
     hybrid: bool = False
     rerank_top: int = 100
     rerank_fusion: bool = False
+    task: str | None = None
 
     def __post_init__(self) -> None:
+        if self.task is not None:
+            check_task(self.task)
         # Checked up front: a bad value found after encoding the corpus would waste minutes.
         if min(self.top_k, self.batch_size, self.chunk_size, self.rerank_top) < 1 or self.score not in (
             "cosine",
@@ -75,7 +80,7 @@ def evaluate_retrieval(
     if config.hybrid:
         if model == "bm25":
             raise EmbedlabError("hybrid fuses a dense model with BM25; give a model, not bm25")
-        run = fuse_runs([run, retrieval_run("bm25", dataset, config)], depth=config.top_k)
+        run = fuse_runs([run, retrieval_run("bm25", dataset, replace(config, task=None))], depth=config.top_k)
         extra["hybrid"] = f"reciprocal rank fusion with BM25 (k={RRF_K})"
     if reranker is not None:
         first_stage = run
@@ -98,7 +103,7 @@ def evaluate_retrieval(
     if model == "bm25":
         settings["bm25"] = asdict(config.bm25)
     else:
-        settings.update(score=config.score, prompts=prompts_used(model), model_info=model.info())
+        settings.update(score=config.score, prompts=prompts_used(model, config.task), model_info=model.info())
     return EvalResult(
         task="retrieval",
         dataset=f"{dataset.name}/{dataset.split}",
@@ -134,9 +139,9 @@ def document_embeddings(model: Embedder, texts: Sequence[str], batch_size: int, 
     return cached_encode(model, texts, encode, {"method": "encode_documents"}) if use_cache else encode(list(texts))
 
 
-def prompts_used(model: Embedder) -> dict[str, str]:
-    """The text encode_queries and encode_documents put before each query and document ("" for none)."""
-    return {"query": model.query_prompt, "document": model.document_prompt}
+def prompts_used(model: Embedder, task: str | None = None) -> dict[str, str]:
+    """The text encode_queries (given `task`) and encode_documents put before each query and document."""
+    return {"query": model.query_prompt_for(task), "document": model.document_prompt}
 
 
 def _search(
@@ -145,7 +150,9 @@ def _search(
     if isinstance(model, str):
         if model != "bm25":
             raise EmbedlabError(f"the only named retriever is 'bm25', got {model!r}; pass an encoder otherwise")
+        if config.task is not None:
+            raise EmbedlabError("a task is an instruction for embedding models; bm25 takes none")
         return BM25Index.build(dataset.doc_texts(), config.bm25).search(queries, depth)
-    query_embeddings = model.encode_queries(queries, batch_size=config.batch_size)
+    query_embeddings = model.encode_queries(queries, task=config.task, batch_size=config.batch_size)
     corpus_embeddings = document_embeddings(model, dataset.doc_texts(), config.batch_size, config.use_cache)
     return semantic_search(query_embeddings, corpus_embeddings, depth, score=config.score, chunk_size=config.chunk_size)

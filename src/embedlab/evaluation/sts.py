@@ -16,6 +16,7 @@ from embedlab.data.labeled import ScoredPairs, read_scored_pairs
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.result import EvalResult
+from embedlab.instructions import encode_for_task, task_setting
 from embedlab.similarity import pairwise_cosine
 
 # Distances are negated so that, like cosine and dot, a higher score means more similar.
@@ -28,14 +29,14 @@ PAIR_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 def encode_sentence_pairs(
-    model: Embedder, sentence1: list[str], sentence2: list[str], batch_size: int = 32
+    model: Embedder, sentence1: list[str], sentence2: list[str], batch_size: int = 32, task: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of both sides of aligned pairs, each distinct sentence encoded once.
+    """Embeddings of both sides of aligned pairs, each distinct sentence encoded once (for `task`, if given).
 
     Pair datasets repeat sentences across rows; encoding them once saves time and keeps repeats identical.
     """
     unique = list(dict.fromkeys([*sentence1, *sentence2]))
-    embeddings = np.asarray(model.encode(unique, batch_size=batch_size))
+    embeddings = np.asarray(encode_for_task(model, unique, task, batch_size=batch_size))
     row = {sentence: i for i, sentence in enumerate(unique)}
     return embeddings[[row[s] for s in sentence1]], embeddings[[row[s] for s in sentence2]]
 
@@ -48,15 +49,18 @@ def gold_scores(pairs: ScoredPairs) -> np.ndarray:
     return gold
 
 
-def evaluate_sts(model: Embedder, data: str | os.PathLike | ScoredPairs, batch_size: int = 32) -> EvalResult:
-    """Correlations of pair similarity with gold scores; main metric `spearman` (cosine).
+def evaluate_sts(
+    model: Embedder, data: str | os.PathLike | ScoredPairs, batch_size: int = 32, task: str | None = None
+) -> EvalResult:
+    """Correlations of pair similarity with gold scores; main metric `spearman` (cosine). A `task` is the
+    instruction an instruction-tuned model reads before every sentence (embedlab/instructions.py).
 
     Other keys: `pearson` (cosine) and `{dot,euclidean,manhattan}_{spearman,pearson}`. A model whose
     scores are all equal has undefined correlation and gets NaN rather than an error.
     """
     pairs = data if isinstance(data, ScoredPairs) else read_scored_pairs(data)
     gold = gold_scores(pairs)
-    a, b = encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2, batch_size)
+    a, b = encode_sentence_pairs(model, pairs.sentence1, pairs.sentence2, batch_size, task)
     metrics: dict[str, float] = {}
     for name, score in PAIR_SCORES.items():
         predicted = np.asarray(score(a, b), dtype=np.float64)
@@ -64,6 +68,7 @@ def evaluate_sts(model: Embedder, data: str | os.PathLike | ScoredPairs, batch_s
         metrics[f"{prefix}spearman"] = correlation(spearmanr, gold, predicted)
         metrics[f"{prefix}pearson"] = correlation(pearsonr, gold, predicted)
     settings = {"batch_size": batch_size, "pairs": len(gold), "score_range": [float(gold.min()), float(gold.max())]}
+    settings |= task_setting(task)
     return EvalResult("sts", pairs.name, model.name, metrics, "spearman", settings)
 
 

@@ -29,6 +29,7 @@ from embedlab.files import sha256_file
 from embedlab.index.model_check import check_model, model_record
 from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
+from embedlab.instructions import check_task
 from embedlab.models.fingerprint import model_fingerprint
 from embedlab.models.inputs import as_text_list
 from embedlab.rank_fusion import RRF_K, reciprocal_rank_fusion
@@ -55,7 +56,12 @@ class Reranker(Protocol):
 @dataclass(frozen=True)
 class IndexConfig:
     """The store kind and its options, how documents are chunked, the encode batch size, and reciprocal rank
-    fusion's constant `rrf_k` and the candidates (`fusion_depth`) each retriever gives it."""
+    fusion's constant `rrf_k` and the candidates (`fusion_depth`) each retriever gives it.
+
+    `task` is the search task an instruction-tuned model's queries are encoded for (embedlab/instructions.py):
+    saved in the manifest and used by every search that names no other. Chunks never get it, so a search may
+    name another task without rebuilding.
+    """
 
     store: str = "exact"
     store_options: Mapping[str, Any] = field(default_factory=dict)
@@ -63,8 +69,11 @@ class IndexConfig:
     batch_size: int = 64
     rrf_k: int = RRF_K
     fusion_depth: int = 100
+    task: str | None = None
 
     def __post_init__(self) -> None:
+        if self.task is not None:
+            check_task(self.task)
         if min(self.batch_size, self.rrf_k, self.fusion_depth) < 1:
             raise EmbedlabError(f"batch_size, rrf_k and fusion_depth must be >= 1, got {self}")
 
@@ -159,11 +168,13 @@ class Index:
         where: Where | None = None,
         reranker: Reranker | None = None,
         rerank_top: int = 100,
+        task: str | None = None,
     ) -> list[IndexHit] | list[list[IndexHit]]:
         """The k best chunks per query, best first; one string gives one list.
 
         mode: "dense" (cosine of embeddings), "bm25", or "hybrid" (both fused by reciprocal rank); `where`
         filters on metadata (including `doc_id`); a reranker rescores the first `rerank_top` and keeps k.
+        `task` overrides the index's own (config.task) for this search's queries.
         """
         texts, single = as_text_list(queries)
         if mode not in MODES:
@@ -174,12 +185,12 @@ class Index:
         if not texts or not self.chunks:
             ranked: list[list[tuple[str, float]]] = [[] for _ in texts]
         elif mode == "dense":
-            ranked = self._dense(texts, depth, where)
+            ranked = self._dense(texts, depth, where, task)
         elif mode == "bm25":
             ranked = self._lexical(texts, depth, where)
         else:
             wide = max(depth, self.config.fusion_depth)
-            fused = zip(self._dense(texts, wide, where), self._lexical(texts, wide, where))
+            fused = zip(self._dense(texts, wide, where, task), self._lexical(texts, wide, where))
             ranked = [
                 reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], self.config.rrf_k)[:depth]
                 for dense, lexical in fused
@@ -189,8 +200,9 @@ class Index:
         hits = [[self._hit(chunk_id, score) for chunk_id, score in per_query[:k]] for per_query in ranked]
         return hits[0] if single else hits
 
-    def _dense(self, texts: list[str], k: int, where: Where | None) -> list[list[tuple[str, float]]]:
-        vectors = self.encoder.encode_queries(texts, batch_size=self.config.batch_size, normalize=True)
+    def _dense(self, texts: list[str], k: int, where: Where | None, task: str | None) -> list[list[tuple[str, float]]]:
+        task = self.config.task if task is None else task
+        vectors = self.encoder.encode_queries(texts, task=task, batch_size=self.config.batch_size, normalize=True)
         return [[(hit.id, hit.score) for hit in hits] for hits in self.store.search(vectors, k, where)]
 
     def _lexical(self, texts: list[str], k: int, where: Where | None) -> list[list[tuple[str, float]]]:
@@ -234,6 +246,7 @@ class Index:
             "batch_size": self.config.batch_size,
             "rrf_k": self.config.rrf_k,
             "fusion_depth": self.config.fusion_depth,
+            "task": self.config.task,
             "counts": {"documents": self.documents, "chunks": len(self)},
         }
 
@@ -324,6 +337,7 @@ def _config(manifest: Mapping[str, Any], store_options: Mapping[str, Any]) -> In
         batch_size=manifest["batch_size"],
         rrf_k=manifest["rrf_k"],
         fusion_depth=manifest["fusion_depth"],
+        task=manifest.get("task"),  # absent from manifests written before tasks existed
     )
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embedlab.errors import EmbedlabError
+from embedlab.instructions import check_task
 
 SOURCES = ("bm25", "dense", "same_document", "random")
+MODEL_SOURCES = ("dense", "same_document")
 SAMPLINGS = ("top", "random")
 POOLS = ("all", "positives")
 
@@ -33,6 +35,8 @@ class MiningConfig:
         ignoring the anchor, a shortcut open whenever every negative is a text no anchor is answered by.
     passage_words / passage_overlap: the same-document splitter's window and overlap, in words. That source
         ranks only the few passages of one document, so it ignores window and skip_above_positive.
+    query_task: the search task an instruction-tuned model encodes the anchors for (embedlab/instructions.py;
+        "query_" because a MiningTask is the anchors and pool). Candidates never get it.
     """
 
     source: str = "bm25"
@@ -48,8 +52,13 @@ class MiningConfig:
     passage_overlap: int = 16
     batch_size: int = 32
     use_cache: bool = True
+    query_task: str | None = None
 
     def __post_init__(self) -> None:
+        if self.query_task is not None:
+            check_task(self.query_task)
+            if self.source not in MODEL_SOURCES:
+                raise EmbedlabError(f"a query task is for the sources {' and '.join(MODEL_SOURCES)}, not {self.source}")
         if self.source not in SOURCES:
             raise EmbedlabError(f"mining source must be one of {', '.join(SOURCES)}, not {self.source!r}")
         if self.sampling not in SAMPLINGS:

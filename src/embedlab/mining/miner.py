@@ -19,7 +19,7 @@ from embedlab.atomic import write_json, write_text
 from embedlab.data.corpus import ChunkConfig, Document, chunk_document, token_spans
 from embedlab.embedder import Embedder
 from embedlab.errors import EmbedlabError
-from embedlab.mining.config import MiningConfig
+from embedlab.mining.config import MODEL_SOURCES, MiningConfig
 from embedlab.mining.scoring import rank_of, ranked_rows, score_blocks
 from embedlab.mining.task import MiningTask, positives_only
 from embedlab.progress import progress_bar
@@ -77,7 +77,7 @@ def mine(
 
     Anchors left with fewer candidates than `count` are dropped and counted in the report.
     """
-    if config.source in ("dense", "same_document") and model is None:
+    if config.source in MODEL_SOURCES and model is None:
         raise EmbedlabError(f"the {config.source} source needs a model to score candidates")
     if config.pool == "positives":
         task = positives_only(task)
@@ -185,7 +185,7 @@ def _same_document_candidates(
     flat = [(doc, j) for doc in documents for j in range(len(passages[doc]))]
     vectors = unit_rows(model.encode_documents([passages[d][j].text for d, j in flat], batch_size=config.batch_size))
     where = {key: n for n, key in enumerate(flat)}
-    queries = unit_rows(model.encode_queries(task.anchors, batch_size=config.batch_size))
+    queries = unit_rows(model.encode_queries(task.anchors, task=config.query_task, batch_size=config.batch_size))
     for i, doc in enumerate(task.positives):
         parts = passages[doc]
         scores = vectors[[where[(doc, j)] for j in range(len(parts))]] @ queries[i] if parts else np.zeros(0)

@@ -29,7 +29,8 @@ def score_blocks(task: MiningTask, config: MiningConfig, model: Embedder | None)
             yield start, index.scores(task.anchors[start : start + block])
         return
     # Unit rows: cosine scores whatever the model's own normalisation.
-    queries = unit_rows(np.asarray(model.encode_queries(task.anchors, batch_size=config.batch_size), np.float32))
+    anchors = model.encode_queries(task.anchors, task=config.query_task, batch_size=config.batch_size)
+    queries = unit_rows(np.asarray(anchors, np.float32))
     # The corpus encoding is the slow part; the evaluation cache shares it with retrieval runs of the same model.
     documents = document_embeddings(model, task.pool, config.batch_size, config.use_cache)
     documents = unit_rows(np.asarray(documents, np.float32))

@@ -22,6 +22,7 @@ from embedlab.backends.base import Backend
 from embedlab.backends.torch_backend import TorchBackend
 from embedlab.embedder import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, named_prompt
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.instructions import LayoutInstructions
 from embedlab.models.core import EmbeddingModel
 from embedlab.models.dense import Dense, load_head, save_head_module
 from embedlab.models.devices import move_encoder, select_device
@@ -46,7 +47,7 @@ from embedlab.progress import progress_bar
 PROGRESS_MIN_TEXTS = 2048
 
 
-class Encoder(nn.Module):
+class Encoder(LayoutInstructions, nn.Module):
     """A sentence encoder: an EmbeddingModel (transformer, pooling, normalisation), its tokenizer and a backend."""
 
     def __init__(
@@ -301,9 +302,9 @@ class Encoder(nn.Module):
             embeddings = embeddings[0]
         return embeddings.numpy() if convert_to == "numpy" else embeddings
 
-    def encode_queries(self, queries: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
-        """Encode search queries with the model's query prompt, if it has one."""
-        return self.encode(queries, prompt_name=named_prompt(self.prompts, QUERY_PROMPT_NAMES), **kwargs)
+    def encode_queries(self, queries: str | Iterable[str], task: str | None = None, **kwargs) -> np.ndarray | Tensor:
+        """Encode search queries with the model's query prompt, or with its instruction for `task`."""
+        return self.encode(queries, prompt=self.query_prompt_for(task), **kwargs)
 
     def encode_documents(self, documents: str | Iterable[str], **kwargs) -> np.ndarray | Tensor:
         """Encode documents with the model's document/passage prompt, if it has one."""
@@ -375,6 +376,7 @@ class Encoder(nn.Module):
                 prompts=dict(self.prompts),
                 default_prompt_name=self.layout.default_prompt_name,
                 similarity_fn_name=self.layout.similarity_fn_name,
+                instruction_template=self.layout.instruction_template,
                 tokenizer_args=self.layout.tokenizer_args,
                 config_args=self.layout.config_args,
             )

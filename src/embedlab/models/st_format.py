@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedlab.errors import ModelLoadError
+from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.instructions import check_template
 
 ST_TYPES = {
     "transformer": "sentence_transformers.models.Transformer",
@@ -55,6 +56,8 @@ class SentenceTransformerLayout:
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
     similarity_fn_name: str | None = None
+    # embedlab's own key, which sentence-transformers' loader passes over (embedlab/instructions.py).
+    instruction_template: str | None = None
     tokenizer_args: dict = field(default_factory=dict)
     config_args: dict = field(default_factory=dict)
 
@@ -140,6 +143,11 @@ def layout_of_modules(modules: list[tuple[str, Path]], root: Path, source: Path)
         layout.prompts = {k: v for k, v in (config.get("prompts") or {}).items() if isinstance(v, str)}
         layout.default_prompt_name = config.get("default_prompt_name")
         layout.similarity_fn_name = config.get("similarity_fn_name")
+        if (template := config.get("instruction_template")) is not None:
+            try:
+                layout.instruction_template = check_template(template)
+            except EmbedlabError as err:
+                raise ModelLoadError(f"{extra}: {err}") from None
     return layout
 
 
@@ -196,7 +204,8 @@ def write_layout(root: Path, layout: SentenceTransformerLayout, *, pooling_is_st
             "prompts": layout.prompts,
             "default_prompt_name": layout.default_prompt_name,
             "similarity_fn_name": layout.similarity_fn_name or "cosine",
-        },
+        }
+        | ({"instruction_template": layout.instruction_template} if layout.instruction_template else {}),
     )
 
 

@@ -19,6 +19,7 @@ from scipy import sparse
 
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.files import open_text
+from embedlab.instructions import query_prompt_for
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.inputs import as_text_list
 from embedlab.models.static_dir import (
@@ -235,9 +236,13 @@ class StaticEncoder:
             return torch.from_numpy(np.ascontiguousarray(result))
         return result
 
-    def encode_queries(self, queries: str | Iterable[str], **kwargs: Any) -> Any:
-        """Word averages have no query prompt: the same as encode, for asymmetric-retrieval callers."""
-        return self.encode(queries, **kwargs)
+    def query_prompt_for(self, task: str | None) -> str:
+        """"" without a task; with one, the default instruction (a static model has no template of its own)."""
+        return query_prompt_for("", None, task)
+
+    def encode_queries(self, queries: str | Iterable[str], task: str | None = None, **kwargs: Any) -> Any:
+        """Word averages have no query prompt: the same as encode unless a task adds the default instruction."""
+        return self.encode(queries, prompt=self.query_prompt_for(task) or None, **kwargs)
 
     def encode_documents(self, documents: str | Iterable[str], **kwargs: Any) -> Any:
         """The same as encode (see encode_queries)."""

@@ -111,7 +111,9 @@ class TwoTowerEncoder(nn.Module):
         prompts |= {"query": self.query_prompt, "document": self.document_prompt}
         if config.get("default_prompt_name") not in prompts:
             config["default_prompt_name"] = None
-        return config | {"prompts": prompts}
+        # Only queries take a task: the query tower's template is the model's (embedlab/instructions.py).
+        template = self.query_encoder.layout.instruction_template
+        return config | {"prompts": prompts} | ({"instruction_template": template} if template else {})
 
     @property
     def dim(self) -> int:
@@ -157,8 +159,11 @@ class TwoTowerEncoder(nn.Module):
     def encode(self, texts, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode(texts, **kwargs)
 
-    def encode_queries(self, queries, **kwargs) -> np.ndarray | Tensor:
-        return self.query_encoder.encode_queries(queries, **kwargs)
+    def query_prompt_for(self, task: str | None) -> str:
+        return self.query_encoder.query_prompt_for(task)
+
+    def encode_queries(self, queries, task: str | None = None, **kwargs) -> np.ndarray | Tensor:
+        return self.query_encoder.encode_queries(queries, task=task, **kwargs)
 
     def encode_documents(self, documents, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode_documents(documents, **kwargs)

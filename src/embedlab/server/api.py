@@ -61,12 +61,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingRespo
     if body.dimensions is not None and body.dimensions > dim:
         raise APIError(400, f"dimensions={body.dimensions} but the model makes {dim}-d vectors", code="invalid_value",
                        param="dimensions")
-    prompts = svc.encoder.prompts
-    if body.prompt_name is not None and body.prompt_name not in prompts:
-        known = ", ".join(sorted(prompts)) or "none"
-        raise APIError(400, f"the model has no prompt {body.prompt_name!r} (its prompts: {known})",
-                       code="invalid_value", param="prompt_name")
-    vectors, tokens = await svc.embed(texts, body.prompt_name)
+    vectors, tokens = await svc.embed(texts, request_prompt(body, svc))
     if body.dimensions is not None:
         # The same Matryoshka step as encode(dim=...): the batch was embedded at full size for every caller.
         normalize = svc.encoder.normalize
@@ -74,6 +69,26 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingRespo
     data = [Embedding(index=i, embedding=wire(v, body.encoding_format)) for i, v in enumerate(vectors)]
     used = sum(tokens)
     return EmbeddingResponse(data=data, model=svc.config.model_name, usage=Usage(prompt_tokens=used, total_tokens=used))
+
+
+def request_prompt(body: EmbeddingRequest, svc: Service) -> str | None:
+    """The text an embeddings request puts before each input (None: the model's default), or a 400."""
+    chosen = [name for name in ("prompt_name", "input_type") if getattr(body, name) is not None]
+    if len(chosen) > 1 or (body.task is not None and body.prompt_name is not None):
+        raise APIError(400, "give one of prompt_name and input_type (task goes with input_type 'query')",
+                       code="invalid_value", param=chosen[-1])
+    if body.task is not None and body.input_type == "document":
+        raise APIError(400, "a task is for queries; documents get no instruction", code="invalid_value", param="task")
+    if body.input_type == "document":
+        return svc.encoder.document_prompt
+    if body.input_type == "query" or body.task is not None:
+        return svc.encoder.query_prompt_for(body.task)
+    prompts = svc.encoder.prompts
+    if body.prompt_name is not None and body.prompt_name not in prompts:
+        known = ", ".join(sorted(prompts)) or "none"
+        raise APIError(400, f"the model has no prompt {body.prompt_name!r} (its prompts: {known})",
+                       code="invalid_value", param="prompt_name")
+    return None if body.prompt_name is None else prompts[body.prompt_name]
 
 
 @router.post("/similarity", response_model=SimilarityResponse, summary="Cosine similarity of text pairs")
@@ -127,7 +142,7 @@ async def search(body: SearchRequest, request: Request) -> SearchResponse:
                        param="k")
     hits = await svc.call(
         lambda: index.search(body.query, k=body.k, mode=body.mode, where=body.filter, reranker=reranker,
-                             rerank_top=body.rerank_top)
+                             rerank_top=body.rerank_top, task=body.task)
     )
     return SearchResponse(data=[SearchHit(**hit._asdict()) for hit in hits], model=svc.config.model_name,
                           mode=body.mode, reranked=reranker is not None)

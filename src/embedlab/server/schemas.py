@@ -43,7 +43,9 @@ def check_input(value: Any) -> str | list[str]:
 
 
 class EmbeddingRequest(BaseModel):
-    """OpenAI's embeddings request; `prompt_name` (an embedlab extension) picks one of the model's prompts."""
+    """OpenAI's embeddings request; embedlab's optional extensions pick the text put before each input:
+    `prompt_name` one of the model's prompts, `input_type` its query or document prompt, `task` the model's
+    instruction for that search task (queries only)."""
 
     input: str | list[str] = Field(description="A text or a list of texts.")
     model: str | None = Field(None, description="The served model's name (default: it).")
@@ -51,6 +53,14 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(None, ge=1, description="Keep the first N dimensions (Matryoshka), re-normalised.")
     user: str | None = Field(None, description="Accepted for compatibility; unused.")
     prompt_name: str | None = Field(None, description="A prompt of the model (see /info), e.g. 'query'.")
+    input_type: Literal["query", "document"] | None = Field(
+        None, description="Encode the inputs as queries or documents, with the model's prompt for them."
+    )
+    task: Text | None = Field(
+        None,
+        description="The search task the inputs are queries for: it fills the model's instruction template "
+        "(default 'Instruct: {task}\\nQuery: '). Implies input_type 'query'.",
+    )
 
     _input = field_validator("input", mode="before")(check_input)
 
@@ -134,6 +144,7 @@ class SearchRequest(BaseModel):
     )
     rerank: bool = Field(False, description="Re-score the candidates with the loaded cross-encoder.")
     rerank_top: int = Field(100, ge=1, description="Candidates the cross-encoder re-scores.")
+    task: Text | None = Field(None, description="Encode the query for this search task instead of the index's own.")
 
 
 class SearchHit(BaseModel):

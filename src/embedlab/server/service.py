@@ -74,12 +74,14 @@ class Service:
 
     # ---- the way to the model ------------------------------------------------------------------
 
-    async def embed(self, texts: Sequence[str], prompt_name: str | None = None) -> tuple[np.ndarray, list[int]]:
-        """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted."""
+    async def embed(self, texts: Sequence[str], prompt: str | None = None) -> tuple[np.ndarray, list[int]]:
+        """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted.
+
+        `prompt` goes before each text (None: the model's default); only requests with one prompt are merged."""
         counts = await run_in_threadpool(self.counter, texts)
         self.counter.check(counts, self.config.truncate)
         kept = self.counter.kept(counts)
-        vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, prompt_name))
+        vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, prompt))
         self.metrics.tokens.inc(amount=sum(kept))
         self.metrics.truncated.inc(amount=sum(n > k for n, k in zip(counts, kept)))
         return vectors, kept
@@ -113,8 +115,8 @@ class Service:
                 code="timeout",
             ) from None
 
-    def _encode(self, texts: list[str], prompt_name: Hashable) -> np.ndarray:
-        options = {"prompt_name": prompt_name} if prompt_name else {}
+    def _encode(self, texts: list[str], prompt: Hashable) -> np.ndarray:
+        options = {"prompt": prompt} if prompt is not None else {}
         with warnings.catch_warnings():
             # Truncation is the server's documented default and is counted in the metrics instead.
             warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
