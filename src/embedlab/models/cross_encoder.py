@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -199,20 +198,9 @@ class CrossEncoder(PairScorer):
 
     # ---- scoring -------------------------------------------------------------------------------
 
-    def tokenize_pairs(self, firsts: Sequence[str], seconds: Sequence[str]) -> dict[str, Tensor]:
-        """Padded inputs for text pairs, as sentence-transformers makes them: longest-first truncation shortens
-        the longer text of a pair first."""
-        if self.settings.do_lower_case:
-            firsts, seconds = [t.lower() for t in firsts], [t.lower() for t in seconds]
-        features = self.tokenizer(
-            list(firsts),
-            list(seconds),
-            padding=True,
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_tensors="pt",
-        )
-        return {k: v.to(self.device) for k, v in features.items()}
+    @property
+    def lower_case(self) -> bool:
+        return self.settings.do_lower_case
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         logits = self.model(**features).logits

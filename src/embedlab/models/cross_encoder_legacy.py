@@ -7,7 +7,6 @@ head.safetensors beside a bi-encoder directory) still load, score, train and sav
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -73,17 +72,9 @@ class LegacyCrossEncoder(PairScorer):
     def info(self) -> dict:
         return {**self.encoder.info(), "name": self.name, "kind": "cross_encoder", "format": "embedlab (legacy)"}
 
-    def tokenize_pairs(self, firsts: Sequence[str], seconds: Sequence[str]) -> dict[str, Tensor]:
-        """Padded inputs for text pairs; longest-first truncation shortens the longer text of a pair first."""
-        features = self.encoder.tokenizer(
-            list(firsts),
-            list(seconds),
-            padding=True,
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_tensors="pt",
-        )
-        return {k: v.to(self.device) for k, v in features.items()}
+    @property
+    def tokenizer(self):
+        return self.encoder.tokenizer
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         return self.head(self.encoder(features)).squeeze(-1)

@@ -30,6 +30,7 @@ class PairScorer(nn.Module):
 
     name: str
     num_labels: int = 1
+    tokenizer: object  # the Hugging Face (fast) tokenizer that joins a pair into one input
 
     @property
     def device(self) -> torch.device:
@@ -39,9 +40,25 @@ class PairScorer(nn.Module):
     def max_seq_length(self) -> int:
         raise NotImplementedError
 
+    @property
+    def lower_case(self) -> bool:
+        """Whether texts are lower-cased before tokenizing (sentence-transformers' do_lower_case)."""
+        return False
+
     def tokenize_pairs(self, firsts: Sequence[str], seconds: Sequence[str]) -> dict[str, Tensor]:
-        """Padded model inputs for aligned pairs, on the model's device."""
-        raise NotImplementedError
+        """Padded inputs for aligned pairs on the model's device, as sentence-transformers makes them:
+        longest-first truncation shortens the longer text of a pair first."""
+        if self.lower_case:
+            firsts, seconds = [t.lower() for t in firsts], [t.lower() for t in seconds]
+        features = self.tokenizer(
+            list(firsts),
+            list(seconds),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in features.items()}
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         """Logits (B,) for one label, (B, num_labels) otherwise; differentiable."""
