@@ -71,6 +71,37 @@ def test_requests_queued_while_the_model_is_busy_are_merged_into_one_call():
     assert gated.calls[1] == [text for i in range(5) for text in (f"text {i}", "more")]
 
 
+def test_an_idle_worker_starts_a_lone_request_at_once_and_merges_only_what_queued_during_a_batch():
+    gated = GatedEncoder(HashingEncoder())
+    worker, batches = make_worker(gated, max_batch_tokens=1000)
+    try:
+        # Nothing else is coming and the budget is far from full: the worker must not wait for company. The test
+        # submits nothing more until the first call has reached the model, so a batching window would only delay it.
+        first = worker.submit_texts(["alone"], [1])
+        wait_until(gated.entered.is_set, "the lone request to reach the model")
+        assert gated.calls == [["alone"]] and worker.depth == 0
+        during = [worker.submit_texts([f"queued {i}"], [1]) for i in range(3)]
+        assert worker.depth == 3  # held while the model is busy ...
+        gated.gate.set()
+        for future in [first, *during]:
+            future.result(WAIT_S)
+        # ... then taken together; once idle again, the next lone request goes alone too.
+        worker.submit_texts(["later"], [1]).result(WAIT_S)
+    finally:
+        worker.stop(WAIT_S)
+    assert [b[0] for b in batches] == [1, 3, 1]
+    assert gated.calls == [["alone"], ["queued 0", "queued 1", "queued 2"], ["later"]]
+
+
+def test_token_counts_never_wait_on_the_event_loop():
+    from embedlab.server.tokens import TokenCounter
+
+    counter = TokenCounter(HashingEncoder())
+    assert counter.count_now(["two words"]) == [2]
+    with counter._lock:  # another thread is tokenizing: the caller is told to use a thread instead of waiting
+        assert counter.count_now(["two words"]) is None
+
+
 def test_jobs_with_other_options_are_not_merged():
     seen: list[tuple[int, object]] = []
     entered, gate = threading.Event(), threading.Event()

@@ -19,7 +19,7 @@ POSITIVE = (
 class ServerConfig:
     """What the server is called, who may use it, and the bounds that keep one client from starving the rest.
 
-    Sizes are bytes, tokens or texts; times are seconds except the batching window in milliseconds.
+    Sizes are bytes, tokens or texts; times are seconds.
     """
 
     model_name: str = "minilm"  # what answers name the model, and what requests may call it
@@ -29,7 +29,6 @@ class ServerConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     max_inputs: int = 2048  # texts per request, OpenAI's own limit
     max_batch_tokens: int = 8192  # tokens the worker merges into one encode call
-    batch_wait_ms: float = 2.0  # how long the worker waits for more requests to join a batch
     encode_batch_size: int = 32  # texts per forward pass inside one encode call
     forward_tokens: int = 512  # padded tokens (texts x longest) per forward pass: long texts never pad short ones
     max_queue: int = 256  # requests waiting for the model; more are answered 429
@@ -43,8 +42,6 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         bad = [f"{name}={getattr(self, name)}" for name in POSITIVE if not getattr(self, name) > 0]
-        if self.batch_wait_ms < 0:
-            bad.append(f"batch_wait_ms={self.batch_wait_ms}")
         if bad:
             raise EmbedlabError(f"server limits must be positive: {', '.join(bad)}")
         if self.api_key is not None and not self.api_key.strip():

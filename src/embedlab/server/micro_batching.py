@@ -1,13 +1,14 @@
-"""Dynamic batching: one inference thread owns the model and merges queued requests into token-budgeted batches.
+"""Continuous batching: one inference thread owns the model and merges queued requests into token-budgeted batches.
 
-A burst of small requests then costs about one batched encode call instead of one call each, and the model is
-never run by two threads at once (which on a CPU only makes both slower).
+An idle worker starts on a request the moment it arrives (no batching window, so a lone client waits for nothing);
+requests that arrive while a batch runs queue up and go together in the next one. A burst of small requests then
+costs about one batched encode call instead of one call each, and the model is never run by two threads at once
+(which on a CPU only makes both slower).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
@@ -57,18 +58,17 @@ class Job:
 class InferenceWorker:
     """A queue and the single thread that serves it: embedding jobs are merged, calls (search, rerank) run alone.
 
-    `batch_wait` seconds after the first job arrives, the worker takes as many jobs as fit `max_batch_tokens`.
-    Each caller gets a Future that resolves to its own rows, in its own order.
+    Whenever it is free, the worker at once takes as many queued jobs as fit `max_batch_tokens`: one job if only
+    one waits, everything that queued during the last batch otherwise. Each caller gets a Future that resolves to
+    its own rows, in its own order.
     """
 
     def __init__(
-        self, encode: Encode, max_queue: int, max_batch_tokens: int, batch_wait: float = 0.0,
-        on_batch: OnBatch | None = None,
+        self, encode: Encode, max_queue: int, max_batch_tokens: int, on_batch: OnBatch | None = None,
     ) -> None:
         self.encode = encode
         self.max_queue = max_queue
         self.max_batch_tokens = max_batch_tokens
-        self.batch_wait = batch_wait
         self.on_batch = on_batch
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
@@ -112,7 +112,7 @@ class InferenceWorker:
             if len(self._queue) >= self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are already waiting for the model")
             self._queue.append(job)
-            self._cond.notify_all()
+            self._cond.notify()  # only the worker waits on the condition
         return job.future
 
     # ---- the worker's side ---------------------------------------------------------------------
@@ -127,18 +127,13 @@ class InferenceWorker:
                 self._embed(live)
 
     def _next_batch(self) -> list[Job] | None:
-        """Wait for work, give the batching window a chance to fill, then take the jobs of one batch."""
+        """Wait for work, then take the jobs of one batch at once: waiting for company would only delay a lone
+        request, and under load the jobs that queued while the last batch ran are already there to merge."""
         with self._cond:
             while not self._queue:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            deadline = time.monotonic() + self.batch_wait
-            while not self._stopping and self._queued_tokens() < self.max_batch_tokens:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
             head = self._queue[0]
             if head.call is not None:
                 batch = [self._queue.popleft()]
@@ -151,9 +146,6 @@ class InferenceWorker:
                 taken = take_batch([job.tokens for job in same], self.max_batch_tokens)
                 batch = [self._queue.popleft() for _ in range(taken)]
         return batch
-
-    def _queued_tokens(self) -> int:
-        return sum(job.tokens for job in self._queue if job.call is None)
 
     def _embed(self, jobs: list[Job]) -> None:
         texts = [text for job in jobs for text in job.texts]

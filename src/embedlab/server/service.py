@@ -23,6 +23,10 @@ from embedlab.server.metrics import Metrics
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.tokens import TokenCounter
 
+# Tokenizing this many characters takes well under a millisecond: less than a hop to a thread-pool thread and back,
+# so such requests are counted on the event loop; longer ones go to a thread so they never stall other clients.
+INLINE_COUNT_CHARS = 8192
+
 
 class Service:
     """The encoder (plus optional index and reranker), its worker, token counter and metrics."""
@@ -43,8 +47,7 @@ class Service:
     def start(self) -> None:
         """A fresh worker thread (the app's startup)."""
         self.worker = InferenceWorker(
-            self._encode, self.config.max_queue, self.config.max_batch_tokens, self.config.batch_wait_ms / 1000,
-            on_batch=self._record_batch,
+            self._encode, self.config.max_queue, self.config.max_batch_tokens, on_batch=self._record_batch,
         )
         self.worker.start()
 
@@ -78,13 +81,19 @@ class Service:
         """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted.
 
         `prompt` goes before each text (None: the model's default); only requests with one prompt are merged."""
-        counts = await run_in_threadpool(self.counter, texts)
+        counts = await self._count(texts)
         self.counter.check(counts, self.config.truncate)
         kept = self.counter.kept(counts)
         vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, prompt))
         self.metrics.tokens.inc(amount=sum(kept))
         self.metrics.truncated.inc(amount=sum(n > k for n, k in zip(counts, kept)))
         return vectors, kept
+
+    async def _count(self, texts: Sequence[str]) -> list[int]:
+        """Token counts, on the event loop when the texts are short and the tokenizer is free, else on a thread."""
+        if sum(map(len, texts)) <= INLINE_COUNT_CHARS and (counts := self.counter.count_now(texts)) is not None:
+            return counts
+        return await run_in_threadpool(self.counter, texts)
 
     async def call(self, call: Callable[[], Any]) -> Any:
         """Run a model call that cannot be merged (search, rerank) on the worker thread, under the same limits."""

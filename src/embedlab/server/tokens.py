@@ -26,10 +26,22 @@ class TokenCounter:
         self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
+        with self._lock:
+            return self._count(texts)
+
+    def count_now(self, texts: Sequence[str]) -> list[int] | None:
+        """The counts if the tokenizer is free this instant, None while another thread uses it (never waits)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._count(texts)
+        finally:
+            self._lock.release()
+
+    def _count(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is None or not callable(self.tokenizer):
             return [len(text.split()) for text in texts]
-        with self._lock:
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return [len(row) for row in ids]
 
     def kept(self, counts: Sequence[int]) -> list[int]:
