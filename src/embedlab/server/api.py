@@ -14,7 +14,7 @@ from scipy.special import expit
 from starlette.concurrency import run_in_threadpool
 
 from embedlab.models.encoder import finish_embeddings
-from embedlab.server.errors import APIError
+from embedlab.server.errors import ERROR_RESPONSES, APIError
 from embedlab.server.limits import check_api_key, check_count, check_model
 from embedlab.server.schemas import (
     Embedding,
@@ -36,7 +36,7 @@ from embedlab.server.schemas import (
 from embedlab.server.service import Service
 from embedlab.similarity import pairwise_cosine
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)], responses=ERROR_RESPONSES)
 
 
 def service(request: Request) -> Service:

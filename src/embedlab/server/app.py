@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from embedlab.embedder import Embedder
 from embedlab.server.api import router, service
 from embedlab.server.config import ServerConfig
-from embedlab.server.errors import APIError, CatchAll, install_error_handlers
+from embedlab.server.errors import ERROR_RESPONSES, APIError, CatchAll, install_error_handlers
 from embedlab.server.limits import BodyLimit, check_api_key
 from embedlab.server.metrics import Metrics
 from embedlab.server.service import Service
@@ -66,7 +66,7 @@ def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reran
 
 
 def _operations_router() -> APIRouter:
-    ops = APIRouter()
+    ops = APIRouter(responses=ERROR_RESPONSES)
 
     @ops.get("/health", summary="Liveness: 200 while the inference worker runs")
     async def health(request: Request) -> dict:
@@ -93,8 +93,9 @@ def _operations_router() -> APIRouter:
             "embedlab": version("embedlab"),
         }
 
-    @ops.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
-             dependencies=[Depends(check_api_key)])
+    # Not response_class=PlainTextResponse: that would document the JSON error answers as text/plain too.
+    @ops.get("/metrics", summary="Prometheus metrics", response_model=None, dependencies=[Depends(check_api_key)],
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics(request: Request) -> PlainTextResponse:
         return PlainTextResponse(service(request).metrics.render(), media_type=PROMETHEUS_TEXT)
 

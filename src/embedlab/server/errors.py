@@ -17,10 +17,18 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedlab.errors import EmbedlabError
+from embedlab.server.schemas import ErrorResponse
 
 log = logging.getLogger("embedlab.server")
 # OpenAI's error types by status; anything else in 4xx is a bad request, in 5xx the server's fault.
 TYPES = {401: "authentication_error", 429: "rate_limit_error", 501: "invalid_request_error", 504: "timeout_error"}
+# What the OpenAPI schema documents for every operation, instead of FastAPI's 422 `{"detail": ...}`, which this
+# server never sends: clients (and schema-driven fuzzers) then expect the shape they really get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "Refused: invalid request (400), API key (401), unknown model "
+            "(404), body too large (413), queue full (429, with Retry-After), endpoint not loaded (501)."},
+    "5XX": {"model": ErrorResponse, "description": "Not answered: shutting down (503), timed out (504), a bug (500)."},
+}
 
 
 class APIError(Exception):

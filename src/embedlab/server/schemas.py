@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 Text = Annotated[str, StringConstraints(min_length=1)]
+Texts = Annotated[list[Text], Field(min_length=1)]
 Scalar = bool | int | float | str
 JSON_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
 
@@ -42,12 +43,25 @@ def check_input(value: Any) -> str | list[str]:
     return value
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="OpenAI's error type, e.g. invalid_request_error, rate_limit_error.")
+    param: str | None = Field(description="The offending field, e.g. input[2].")
+    code: str | None = Field(description="embedlab's reason, e.g. queue_full, model_not_found.")
+
+
+class ErrorResponse(BaseModel):
+    """Every refusal and failure, in OpenAI's shape."""
+
+    error: ErrorDetail
+
+
 class EmbeddingRequest(BaseModel):
     """OpenAI's embeddings request; embedlab's optional extensions pick the text put before each input:
     `prompt_name` one of the model's prompts, `input_type` its query or document prompt, `task` the model's
     instruction for that search task (queries only)."""
 
-    input: str | list[str] = Field(description="A text or a list of texts.")
+    input: Text | Texts = Field(description="A text or a list of texts, none empty.")
     model: str | None = Field(None, description="The served model's name (default: it).")
     encoding_format: Literal["float", "base64"] = Field("float", description="base64: little-endian float32.")
     dimensions: int | None = Field(None, ge=1, description="Keep the first N dimensions (Matryoshka), re-normalised.")
@@ -110,7 +124,7 @@ class RerankRequest(BaseModel):
     documents: list[Text] = Field(min_length=1)
     top_n: int | None = Field(None, ge=1, description="Keep the best N (default: all).")
     model: str | None = Field(None, description="The loaded reranker's name (default: it).")
-    return_documents: bool = False
+    return_documents: StrictBool = False  # strict: JSON's 0 or "no" is not a boolean, as the schema says
 
 
 class RerankDocument(BaseModel):
@@ -142,7 +156,7 @@ class SearchRequest(BaseModel):
     filter: dict[str, Scalar | list[Scalar]] | None = Field(
         None, description="Metadata field -> value (equal) or list of values (any of); doc_id works too."
     )
-    rerank: bool = Field(False, description="Re-score the candidates with the loaded cross-encoder.")
+    rerank: StrictBool = Field(False, description="Re-score the candidates with the loaded cross-encoder.")
     rerank_top: int = Field(100, ge=1, description="Candidates the cross-encoder re-scores.")
     task: Text | None = Field(None, description="Encode the query for this search task instead of the index's own.")
 
