@@ -66,6 +66,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scifact", type=int, default=200, help="SciFact abstracts in the text pool")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (the same for both)")
     parser.add_argument("--serve-args", default="", help="extra `embedlab serve` options, e.g. '--forward-tokens 512'")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="niceness of the load-generating clients (19: they take CPU from neither server, as "
+                        "clients on another machine would)")
+    parser.add_argument("--note", default="", help="a line on the conditions, e.g. other work sharing the CPU")
     parser.add_argument("--out", type=Path, default=REPORTS, help="where server.json and server.md go")
     parser.add_argument("--serve-peer", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the peer's own process
     return parser.parse_args()
@@ -239,18 +243,20 @@ def markdown(header: str, settings: dict, runs: list[Run], overload: Run, max_di
             "",
             header,
             "",
+            *([settings["note"], ""] if settings.get("note") else []),
             (
                 f"Run {when}: {settings['source']}; each request carries one text drawn at random (same seed for both "
                 "servers); closed-loop clients send the next request when the answer is back. Each run lasts at most "
                 f"{settings['seconds']:.0f} s or {settings['max_requests']:,} requests; runs alternate between the "
                 "servers, which both run all-MiniLM-L6-v2 on the CPU in their own processes on loopback (max |diff| "
                 f"between their vectors: {max_diff:.1e}). Each server runs torch with {settings['server_threads']} "
-                f"thread(s) (`--threads`); the clients share the machine's {settings['cores']} cores with the servers."
+                f"thread(s) (`--threads`); the clients share the machine's {settings['cores']} cores with the servers"
+                f"{client_nice(settings)}."
             ),
             "",
             (
-                "- **embedlab**: `embedlab serve` with its defaults (dynamic batching under an 8,192-token budget, "
-                "queue 256)."
+                "- **embedlab**: `embedlab serve` with its defaults (continuous batching under an 8,192-token budget: "
+                f"an idle worker starts on a request at once; queue 256){serve_args(settings)}."
             ),
             (
                 "- **peer**: the usual hand-written server, a plain FastAPI `def` endpoint calling "
@@ -280,14 +286,23 @@ def markdown(header: str, settings: dict, runs: list[Run], overload: Run, max_di
     )
 
 
+def client_nice(settings: dict) -> str:
+    nice = settings.get("client_nice", 0)
+    return f", at niceness {nice} so that they take CPU from neither server" if nice else ""
+
+
+def serve_args(settings: dict) -> str:
+    return f", plus `{settings['serve_args']}`" if settings.get("serve_args") else ""
+
+
 def single_client(by_clients: dict[tuple[str, int], Run]) -> str:
-    """What one client costs more on embedlab: nothing merges, and each request pays the way to the worker."""
+    """What one client costs on embedlab against the peer: nothing merges, so only the way to the model differs."""
     if ("embedlab", 1) not in by_clients or ("peer", 1) not in by_clients:
         return ""
     extra = by_clients[("embedlab", 1)].p50_ms - by_clients[("peer", 1)].p50_ms
-    return (f"With one client nothing merges, and each embedlab request pays a fixed {extra:.0f} ms (median) more "
-            "than the peer's, on its way to the model: the 2 ms batching window, counting its tokens on a thread-pool "
-            "thread and the hand-off to the inference worker (not timed separately). ")
+    return (f"With one client nothing merges; the median embedlab request takes {extra:+.0f} ms against the peer's "
+            "(its way to the model: tokens counted on the event loop, one hand-off to the inference worker, which "
+            "starts at once when idle). ")
 
 
 def main() -> None:
@@ -306,6 +321,7 @@ def main() -> None:
         "overload": start([*serve, "--port", str(ports["overload"]), "--max-queue", str(args.overload_queue)]),
     }
     runs: list[Run] = []
+    os.nice(args.client_nice)  # after the servers started: only this process, the clients', is lowered
     try:
         for name, process in processes.items():
             wait_healthy(urls[name], process)
@@ -333,7 +349,8 @@ def main() -> None:
     when = measured_at()
     settings = {"source": source, "texts": len(texts), "clients": args.clients, "seconds": args.seconds,
                 "max_requests": args.max_requests, "overload_queue": args.overload_queue, "cores": info.logical_cores,
-                "server_threads": args.threads, "serve_args": args.serve_args,
+                "server_threads": args.threads, "serve_args": args.serve_args, "note": args.note,
+                "client_nice": args.client_nice,
                 "model": "all-MiniLM-L6-v2 (bundled)", "texts_per_request": 1}
     result = {"date": when, "settings": settings, "cpu": as_dict(info), "max_abs_diff": max_diff,
               "runs": [{k: v for k, v in asdict(r).items() if k != "latencies_ms"} for r in [*runs, overload]]}
