@@ -32,3 +32,13 @@ def test_every_answer_is_documented_and_none_is_a_server_error(case):
     # fields (a task with input_type "document"). Schema-violating requests must still be refused.
     case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"},
                            excluded_checks=[schemathesis.checks.positive_data_acceptance])
+
+
+def test_the_schema_documents_the_errors_the_server_sends_and_no_422():
+    # What the fuzzer first found: FastAPI documented a 422 `{"detail": ...}` that never comes, and no 400-504.
+    operations = [op for path in app.openapi()["paths"].values() for op in path.values()]
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for op in operations:
+        assert "422" not in op["responses"], op["summary"]
+        for status in ("4XX", "5XX"):
+            assert op["responses"][status]["content"] == {"application/json": {"schema": error}}, op["summary"]
