@@ -137,7 +137,9 @@ def markdown(info, settings: dict, rows: list[dict], when: str) -> str:
             (
                 "nDCG@10 and Recall@100 rank abstracts, each scored by its best chunk (BEIR's document retrieval). "
                 "RAG recall@k is docs/benchmarks/rag.md's measure: the share of a claim's relevant abstracts that own "
-                "one of the k best chunks. Build seconds are wall time on 2 shared cores, so only roughly comparable."
+                "one of the k best chunks. A corpus cut to the judged abstracts plus a sample is easier than the full "
+                "one: compare these rows with each other, not with the full-corpus tables. Build seconds are wall time "
+                "on 2 shared cores, so only roughly comparable."
             ),
             "",
         ]
