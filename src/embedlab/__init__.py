@@ -1,7 +1,7 @@
 """embedlab: sentence embeddings from encoding to training, evaluation, fast inference and search."""
 
 from embedlab import compat
-from embedlab.embedder import Embedder
+from embedlab.embedder import ChunkEmbedder, Embedder
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import load_model
@@ -12,6 +12,7 @@ compat.install()
 
 __all__ = [
     "POOLING_STRATEGIES",
+    "ChunkEmbedder",
     "Embedder",
     "EmbedlabError",
     "Encoder",

@@ -7,7 +7,7 @@ Queries may carry a task ("Given a claim, find documents that refute it") for in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -79,6 +79,19 @@ class Embedder(Protocol):
 
     def encode_documents(self, documents: str | Iterable[str], **options: Any) -> np.ndarray:
         """encode with the model's document prompt."""
+        ...
+
+
+@runtime_checkable
+class ChunkEmbedder(Protocol):
+    """A model that can late-chunk: read a document once and pool each chunk's vector from its tokens' states
+    (transformer encoders; a static model has no token states that depend on context)."""
+
+    def encode_chunks(
+        self, documents: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32,
+        normalize: bool | None = None,
+    ) -> list[np.ndarray]:
+        """Per document, one (len(spans), dim) float32 array: a vector per (start, end) character span."""
         ...
 
 

@@ -65,3 +65,14 @@ def test_errors_are_one_line(tmp_path):
     ]:
         result = run_cli(*args)
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_build_late_chunking_with_a_transformer(tmp_path, tokenizer):
+    from tests.tiny_models import make_tiny_encoder
+
+    model = str(make_tiny_encoder(tokenizer).save(tmp_path / "tiny"))
+    corpus, out = write_jsonl(tmp_path / "c.jsonl", ROWS), str(tmp_path / "idx")
+    built = invoke("index", "build", "--corpus", str(corpus), "--out", out, "-m", model, "--late-chunking")
+    assert "indexed 3 documents as 3 chunks (exact, late-chunked)" in built
+    assert "overlap 32, late" in invoke("index", "info", out)
+    assert "Cats purr" in invoke("index", "search", out, "Cats purr when they are happy.", "-k", "1")

@@ -38,6 +38,9 @@ def build(
     field: str = FieldOption,
     batch_size: int = BatchOption,
     task: str | None = TaskOption,
+    late_chunking: bool = typer.Option(
+        False, "--late-chunking", help="Pool each chunk from one reading of its whole document (transformer models)."
+    ),
 ) -> None:
     """Chunk, embed and index a corpus; --task is saved and used by every search that gives none."""
     from embedlab.data.corpus import ChunkConfig, read_corpus
@@ -48,12 +51,14 @@ def build(
     if uri is not None and store != "milvus":
         raise EmbedlabError("--uri is for --store milvus")
     config = IndexConfig(
-        store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size, task=task
+        store=store, store_options=options, chunks=ChunkConfig(max_tokens, overlap), batch_size=batch_size, task=task,
+        late_chunking=late_chunking,
     )
     documents = read_corpus(corpus, field)
     index = Index.build(load_model(model), documents, config, model_name=model)
     index.save(out)
-    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}) in {out}")
+    late = ", late-chunked" if late_chunking else ""
+    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}{late}) in {out}")
 
 
 def add(
@@ -119,7 +124,8 @@ def info(index_dir: Path = IndexDirArgument) -> None:
         "task": repr(manifest.get("task")),
         "store": manifest["store"], "documents": f"{manifest['counts']['documents']:,}",
         "chunks": f"{manifest['counts']['chunks']:,}",
-        "chunking": f"{manifest['chunks']['max_tokens']} tokens, overlap {manifest['chunks']['overlap']}",
+        "chunking": f"{manifest['chunks']['max_tokens']} tokens, overlap {manifest['chunks']['overlap']}"
+        + (", late" if manifest.get("late_chunking") else ""),
         "generation": manifest["generation"], "created": manifest["created"], "embedlab": manifest["embedlab"],
     }
     for key, value in rows.items():

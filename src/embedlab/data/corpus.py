@@ -134,3 +134,13 @@ def chunk_document(document: Document, spans: TokenSpans, config: ChunkConfig = 
         if last == len(offsets) - 1:
             break
     return chunks
+
+
+def late_chunk_spans(document: Document, chunks: list[Chunk]) -> tuple[str, list[tuple[int, int]]]:
+    """What late chunking reads for a document's chunks: the title and text as one text, and each chunk's
+    character span in it. The first chunk's span also covers the title (ordinary chunks each repeat it), so a
+    one-chunk document gets the same vector either way."""
+    head = document.title + " " if document.title else ""
+    spans = [(len(head) + chunk.start, len(head) + chunk.end) for chunk in chunks]
+    spans[0] = (0, spans[0][1])
+    return head + document.text, spans

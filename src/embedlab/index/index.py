@@ -22,8 +22,8 @@ import numpy as np
 
 from embedlab.atomic import atomic_directory, write_json
 from embedlab.bm25 import BM25Index
-from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
-from embedlab.embedder import Embedder
+from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, late_chunk_spans, token_spans
+from embedlab.embedder import ChunkEmbedder, Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.files import sha256_file
 from embedlab.index.model_check import check_model, model_record
@@ -70,6 +70,7 @@ class IndexConfig:
     rrf_k: int = RRF_K
     fusion_depth: int = 100
     task: str | None = None
+    late_chunking: bool = False
 
     def __post_init__(self) -> None:
         if self.task is not None:
@@ -135,10 +136,14 @@ class Index:
         if not documents:
             return 0
         spans = token_spans(self.encoder.tokenizer)
-        chunks = [chunk for doc in documents for chunk in chunk_document(doc, spans, self.config.chunks)]
-        vectors = self.encoder.encode_documents(
-            [chunk.encoded_text() for chunk in chunks], batch_size=self.config.batch_size, normalize=True
-        )
+        per_document = [chunk_document(doc, spans, self.config.chunks) for doc in documents]
+        chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
+        if self.config.late_chunking:
+            vectors = self._late_chunked(documents, per_document)
+        else:
+            vectors = self.encoder.encode_documents(
+                [chunk.encoded_text() for chunk in chunks], batch_size=self.config.batch_size, normalize=True
+            )
         self.delete([doc.id for doc in documents if doc.id in self._doc_chunks])
         self.store.upsert([c.id for c in chunks], vectors, [_metadata(c) for c in chunks])
         for chunk in chunks:
@@ -146,6 +151,13 @@ class Index:
             self._doc_chunks.setdefault(chunk.doc_id, []).append(chunk.id)
         self._bm25 = None
         return len(documents)
+
+    def _late_chunked(self, documents: list[Document], per_document: list[list[Chunk]]) -> np.ndarray:
+        if not isinstance(self.encoder, ChunkEmbedder):
+            raise EmbedlabError(f"late chunking needs a transformer encoder; {self.encoder.name} has no token states")
+        texts, spans = zip(*(late_chunk_spans(doc, chunks) for doc, chunks in zip(documents, per_document)))
+        vectors = self.encoder.encode_chunks(texts, spans, batch_size=self.config.batch_size, normalize=True)
+        return np.concatenate(vectors)
 
     def delete(self, doc_ids: Iterable[str]) -> int:
         """Remove documents by id with all their chunks; returns how many documents were indexed."""
@@ -247,6 +259,7 @@ class Index:
             "rrf_k": self.config.rrf_k,
             "fusion_depth": self.config.fusion_depth,
             "task": self.config.task,
+            "late_chunking": self.config.late_chunking,
             "counts": {"documents": self.documents, "chunks": len(self)},
         }
 
@@ -338,6 +351,7 @@ def _config(manifest: Mapping[str, Any], store_options: Mapping[str, Any]) -> In
         rrf_k=manifest["rrf_k"],
         fusion_depth=manifest["fusion_depth"],
         task=manifest.get("task"),  # absent from manifests written before tasks existed
+        late_chunking=manifest.get("late_chunking", False),
     )
 
 

@@ -29,6 +29,7 @@ from embedlab.models.devices import move_encoder, select_device
 from embedlab.models.encode_options import check_encode_options
 from embedlab.models.heap import TRIM_MIN_TEXTS, release_free_heap
 from embedlab.models.inputs import as_text_list
+from embedlab.models.late_chunking import LateChunking
 from embedlab.models.model_files import (
     check_weights,
     is_model_dir,
@@ -47,7 +48,7 @@ from embedlab.progress import progress_bar
 PROGRESS_MIN_TEXTS = 2048
 
 
-class Encoder(LayoutInstructions, nn.Module):
+class Encoder(LateChunking, LayoutInstructions, nn.Module):
     """A sentence encoder: an EmbeddingModel (transformer, pooling, normalisation), its tokenizer and a backend."""
 
     def __init__(
@@ -147,9 +148,7 @@ class Encoder(LayoutInstructions, nn.Module):
         name: str = "",
     ) -> Encoder:
         """Wrap an in-memory transformer (freshly initialised or pretrained here) as an Encoder."""
-        layout = SentenceTransformerLayout(
-            transformer_dir=Path("."), normalize=normalize, max_seq_length=max_seq_length
-        )
+        layout = SentenceTransformerLayout(Path("."), normalize=normalize, max_seq_length=max_seq_length)
         pooler = Pooling(pooling, transformer.config.hidden_size)
         return cls._assemble(transformer, tokenizer, pooler, layout, name).eval()
 

@@ -168,6 +168,10 @@ class TwoTowerEncoder(nn.Module):
     def encode_documents(self, documents, **kwargs) -> np.ndarray | Tensor:
         return self.document_encoder.encode_documents(documents, **kwargs)
 
+    def encode_chunks(self, documents: Sequence[str], spans: Sequence, **kwargs) -> list[np.ndarray]:
+        """Late chunking with the document tower (chunks are documents' parts)."""
+        return self.document_encoder.encode_chunks(documents, spans, **kwargs)
+
     def embed_queries(self, texts: Sequence[str]) -> Tensor:
         return self.query_encoder.embed_queries(texts)
 
