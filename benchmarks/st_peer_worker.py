@@ -1,8 +1,9 @@
-"""sentence-transformers' own ONNX and ONNX-int8 backends, and fastembed, served to encode_throughput.py from a
-second venv.
+"""sentence-transformers' own ONNX, ONNX-int8 and OpenVINO backends, and fastembed, served to encode_throughput.py
+from a venv of their own.
 
-They need optimum-onnx, which pins transformers < 4.58, so they cannot share embedlab's environment; fastembed
-(Qdrant's ONNX Runtime library, optional there) runs the same ONNX export. This worker answers one JSON request
+The ONNX ones need optimum-onnx, which pins transformers < 4.58, so they cannot share embedlab's environment;
+fastembed (Qdrant's ONNX Runtime library, optional there) runs the same ONNX export; OpenVINO (optimum-intel)
+wants newer transformers than optimum-onnx allows, so it has a third venv. This worker answers one JSON request
 per line on stdin, so the benchmark still interleaves them with every other contender.
 """
 
@@ -66,6 +67,9 @@ def load(source: str, work: Path, backend: str, threads: int) -> SentenceTransfo
         shutil.copytree(source, work, dirs_exist_ok=True)
     if backend == "torch":
         return SentenceTransformer(str(work), device="cpu")
+    if backend == "openvino":  # exported to OpenVINO IR on load, as a new user gets it
+        ov_config = {"INFERENCE_NUM_THREADS": str(threads)}
+        return SentenceTransformer(str(work), backend="openvino", device="cpu", model_kwargs={"ov_config": ov_config})
     if not (work / "onnx" / "model.onnx").is_file():
         SentenceTransformer(str(work), backend="onnx", device="cpu").save_pretrained(str(work))
     if backend == "fastembed":
@@ -98,6 +102,10 @@ def answer(request: dict, models: dict[str, SentenceTransformer | FastembedModel
         models[request["name"]] = load(request["source"], Path(request["work"]), backend, request["threads"])
         notes = {"onnx-int8": f"int8 preset {int8_config()}",
                  "fastembed": f"fastembed {version('fastembed')} on sentence-transformers' ONNX export, local files"}
+        if backend == "openvino":
+            compiled = models[request["name"]].transformers_model.request
+            precision = compiled.get_property("INFERENCE_PRECISION_HINT")
+            notes["openvino"] = f"OpenVINO {version('openvino')}, inference precision {precision} (its CPU default)"
         note = notes.get(backend, "")
         return {"ok": True, "note": note}
     model = models[request["name"]]
