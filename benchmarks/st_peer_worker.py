@@ -15,10 +15,15 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-import torch
-from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 from timing import timed
+
+# benchmarks/ (this script's folder, first on sys.path) holds kernels.py, which transformers 5 (the OpenVINO venv)
+# would import as the optional `kernels` package it probes for; timing.py is all this worker needs from there.
+sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model  # noqa: E402
 
 INT8_FILE = "model_qint8_{config}.onnx"
 # What fastembed's own copy of this model (Qdrant/all-MiniLM-L6-v2-onnx) holds beside model.onnx.
@@ -104,7 +109,7 @@ def answer(request: dict, models: dict[str, SentenceTransformer | FastembedModel
                  "fastembed": f"fastembed {version('fastembed')} on sentence-transformers' ONNX export, local files"}
         if backend == "openvino":
             compiled = models[request["name"]].transformers_model.request
-            precision = compiled.get_property("INFERENCE_PRECISION_HINT")
+            precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
             notes["openvino"] = f"OpenVINO {version('openvino')}, inference precision {precision} (its CPU default)"
         note = notes.get(backend, "")
         return {"ok": True, "note": note}
