@@ -105,13 +105,15 @@ def answer(request: dict, models: dict[str, SentenceTransformer | FastembedModel
         torch.set_num_threads(request["threads"])
         backend = request["backend"]
         models[request["name"]] = load(request["source"], Path(request["work"]), backend, request["threads"])
-        notes = {"onnx-int8": f"int8 preset {int8_config()}",
-                 "fastembed": f"fastembed {version('fastembed')} on sentence-transformers' ONNX export, local files"}
-        if backend == "openvino":
+        note = ""
+        if backend == "onnx-int8":
+            note = f"int8 preset {int8_config()}"
+        elif backend == "fastembed":
+            note = f"fastembed {version('fastembed')} on sentence-transformers' ONNX export, local files"
+        elif backend == "openvino":
             compiled = models[request["name"]].transformers_model.request
             precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-            notes["openvino"] = f"OpenVINO {version('openvino')}, inference precision {precision} (its CPU default)"
-        note = notes.get(backend, "")
+            note = f"OpenVINO {version('openvino')}, inference precision {precision} (its CPU default)"
         return {"ok": True, "note": note}
     model = models[request["name"]]
 
