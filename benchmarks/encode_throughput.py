@@ -42,9 +42,16 @@ from embedlab.similarity import pairwise_cosine
 
 DEFAULT_WORK = ROOT / "runs" / "encode_benchmark"  # distilled models live here (git ignores runs/)
 DEFAULT_PEER_PYTHON = ROOT / "runs" / "st-onnx-venv" / "bin" / "python"  # made by `make peer-venv`
+DEFAULT_OPENVINO_PYTHON = ROOT / "runs" / "openvino-venv" / "bin" / "python"  # made by `make openvino-venv`
 ST_NAME = "sentence-transformers fp32"
 ST_BF16 = "sentence-transformers bf16 weights"
-PEER_BACKENDS = {"sentence-transformers onnx": "onnx", "sentence-transformers onnx-int8": "onnx-int8"}
+PEER_BACKENDS = {
+    "sentence-transformers onnx": "onnx",
+    "sentence-transformers onnx-int8": "onnx-int8",
+    "fastembed": "fastembed",  # Qdrant's ONNX Runtime library, if the peer venv has it (make peer-venv does)
+}
+# OpenVINO via optimum-intel: a third venv, as its packages want newer torch/transformers than the ONNX peers'.
+OPENVINO_BACKENDS = {"sentence-transformers openvino": "openvino"}
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
@@ -132,22 +139,32 @@ class EncodeFunction:
 Measure = Callable[[list[str]], tuple[float, float, np.ndarray]]
 
 
-def start_peers(args: argparse.Namespace, model_path: str, threads: int, notes: dict[str, str],
+@dataclass(frozen=True)
+class PeerVenv:
+    """A venv the peer worker runs in, the contenders it serves and how the notes name it."""
+
+    python: Path
+    backends: dict[str, str]
+    label: str  # the folder under --work, also what the skipped rows tell you to run
+    note: str
+
+
+def start_peers(venv: PeerVenv, args: argparse.Namespace, model_path: str, threads: int, notes: dict[str, str],
                 measures: dict[str, Measure], encoders: dict[str, object]) -> PeerProcess | None:
-    """sentence-transformers' ONNX backends from the second venv, or a note saying why they are missing."""
-    if not args.peer_python.is_file():
-        for name in PEER_BACKENDS:
-            notes[name] = f"skipped: no second venv at {args.peer_python} (make peer-venv)"
+    """One venv's peer contenders, served by st_peer_worker.py there, or a note saying why each is missing."""
+    if not venv.python.is_file():
+        for name in venv.backends:
+            notes[name] = f"skipped: no venv at {venv.python} (make {venv.label})"
         return None
-    peer = PeerProcess(args.peer_python, args.work / "peer")
-    for name, backend in PEER_BACKENDS.items():
+    peer = PeerProcess(venv.python, args.work / venv.label)
+    for name, backend in venv.backends.items():
         try:
             reply = peer.ask({"op": "load", "name": name, "backend": backend, "source": model_path,
-                              "work": str(args.work / "peer" / "model"), "threads": threads})
+                              "work": str(args.work / venv.label / "model"), "threads": threads})
         except RuntimeError as err:
             notes[name] = f"skipped: {err}"
             continue
-        notes[name] = "; ".join(filter(None, ["second venv (optimum-onnx, transformers < 4.58)", reply["note"]]))
+        notes[name] = "; ".join(filter(None, [venv.note, reply["note"]]))
         measures[name] = lambda texts, name=name: peer.encode(name, texts, args.batch_size, op="time")
         encoders[name] = EncodeFunction(lambda texts, size, name=name: peer.encode(name, texts, size)[2], name)
     return peer
@@ -165,7 +182,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPORTS, help="where encode.json and encode.md go")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where distilled models are kept")
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
-                        help="python of the second venv with sentence-transformers[onnx] (skipped if missing)")
+                        help="python of the second venv with sentence-transformers[onnx] and fastembed "
+                        "(skipped if missing)")
+    parser.add_argument("--openvino-python", type=Path, default=DEFAULT_OPENVINO_PYTHON,
+                        help="python of the venv with sentence-transformers[openvino] (skipped if missing)")
     return parser.parse_args()
 
 
@@ -271,7 +291,11 @@ def main() -> None:
         st_bf16 = SentenceTransformer(model_path, device="cpu", model_kwargs={"dtype": torch.bfloat16})
         measures[ST_BF16] = partial(timed, st_encode(st_bf16, args.batch_size))
         encoders[ST_BF16] = EncodeFunction(lambda batch, size: st_encode(st_bf16, size)(batch), ST_BF16)
-    peer = start_peers(args, model_path, threads, notes, measures, encoders)
+    venvs = [
+        PeerVenv(args.peer_python, PEER_BACKENDS, "peer-venv", "second venv (optimum-onnx, transformers < 4.58)"),
+        PeerVenv(args.openvino_python, OPENVINO_BACKENDS, "openvino-venv", "third venv (optimum-intel, OpenVINO)"),
+    ]
+    peers = [start_peers(venv, args, model_path, threads, notes, measures, encoders) for venv in venvs]
     for name, encoder in encoders.items():
         if name not in measures:
             measures[name] = partial(timed, make_runner(encoder, args.batch_size))
@@ -299,7 +323,7 @@ def main() -> None:
     max_diff = float(np.abs(outputs[REFERENCE] - outputs[ST_NAME]).max())
     if not args.no_quality:
         measure_quality(sides, encoders, statics)
-    if peer is not None:
+    for peer in filter(None, peers):
         peer.close()
     cpu_share = sum(sum(s.cpu_seconds) for s in sides.values()) / sum(sum(s.seconds) for s in sides.values())
     settings = {

@@ -1,7 +1,10 @@
-"""sentence-transformers' own ONNX and ONNX-int8 backends, served to encode_throughput.py from a second venv.
+"""sentence-transformers' own ONNX, ONNX-int8 and OpenVINO backends, and fastembed, served to encode_throughput.py
+from a venv of their own.
 
-They need optimum-onnx, which pins transformers < 4.58, so they cannot share embedlab's environment. This worker
-answers one JSON request per line on stdin, so the benchmark still interleaves them with every other contender.
+The ONNX ones need optimum-onnx, which pins transformers < 4.58, so they cannot share embedlab's environment;
+fastembed (Qdrant's ONNX Runtime library, optional there) runs the same ONNX export; OpenVINO (optimum-intel)
+wants newer transformers than optimum-onnx allows, so it has a third venv. This worker answers one JSON request
+per line on stdin, so the benchmark still interleaves them with every other contender.
 """
 
 from __future__ import annotations
@@ -9,14 +12,22 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-import torch
-from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 from timing import timed
 
+# benchmarks/ (this script's folder, first on sys.path) holds kernels.py, which transformers 5 (the OpenVINO venv)
+# would import as the optional `kernels` package it probes for; timing.py is all this worker needs from there.
+sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model  # noqa: E402
+
 INT8_FILE = "model_qint8_{config}.onnx"
+# What fastembed's own copy of this model (Qdrant/all-MiniLM-L6-v2-onnx) holds beside model.onnx.
+FASTEMBED_FILES = ("config.json", "tokenizer.json", "special_tokens_map.json")
 
 
 def int8_config() -> str:
@@ -25,14 +36,49 @@ def int8_config() -> str:
     return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
 
 
-def load(source: str, work: Path, backend: str) -> SentenceTransformer:
-    """The model with one of sentence-transformers' backends, exported into a work copy the first time."""
+class FastembedModel:
+    """fastembed's TextEmbedding for all-MiniLM-L6-v2, from the local ONNX export instead of its hub download.
+
+    fastembed truncates at the smaller of tokenizer_config's model_max_length and max_length (512 and none in the
+    model's own files; sentence-transformers' re-save writes 256 and 128); its hub copy of the model sets 256,
+    sentence-transformers' max_seq_length, and so does this copy: the same truncation as every other contender.
+    """
+
+    def __init__(self, source: Path, work: Path, threads: int) -> None:
+        from fastembed import TextEmbedding  # optional in the peer venv: missing, the row is skipped with this error
+
+        folder = work / "fastembed"
+        if not (folder / "model.onnx").is_file():
+            folder.mkdir(exist_ok=True)
+            for name in FASTEMBED_FILES:
+                shutil.copy(source / name, folder / name)
+            config = json.loads((source / "tokenizer_config.json").read_text())
+            max_length = json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
+            config.update(model_max_length=max_length, max_length=max_length)
+            (folder / "tokenizer_config.json").write_text(json.dumps(config))
+            shutil.copy(work / "onnx" / "model.onnx", folder / "model.onnx")
+        self.model = TextEmbedding(
+            "sentence-transformers/all-MiniLM-L6-v2", specific_model_path=str(folder), threads=threads,
+            cache_dir=str(work / "fastembed-cache"), local_files_only=True,
+        )
+
+    def encode(self, texts: list[str], batch_size: int, **_) -> np.ndarray:
+        return np.stack(list(self.model.embed(texts, batch_size=batch_size)))
+
+
+def load(source: str, work: Path, backend: str, threads: int) -> SentenceTransformer | FastembedModel:
+    """The model with one of sentence-transformers' backends or fastembed, exported into a work copy once."""
     if not (work / "config.json").is_file():
         shutil.copytree(source, work, dirs_exist_ok=True)
     if backend == "torch":
         return SentenceTransformer(str(work), device="cpu")
+    if backend == "openvino":  # exported to OpenVINO IR on load, as a new user gets it
+        ov_config = {"INFERENCE_NUM_THREADS": str(threads)}
+        return SentenceTransformer(str(work), backend="openvino", device="cpu", model_kwargs={"ov_config": ov_config})
     if not (work / "onnx" / "model.onnx").is_file():
         SentenceTransformer(str(work), backend="onnx", device="cpu").save_pretrained(str(work))
+    if backend == "fastembed":
+        return FastembedModel(Path(source), work, threads)
     if backend == "onnx":
         return SentenceTransformer(str(work), backend="onnx", device="cpu")
     name = INT8_FILE.format(config=int8_config())
@@ -43,7 +89,7 @@ def load(source: str, work: Path, backend: str) -> SentenceTransformer:
 
 
 def main() -> None:
-    models: dict[str, SentenceTransformer] = {}
+    models: dict[str, SentenceTransformer | FastembedModel] = {}
     for line in sys.stdin:
         request = json.loads(line)
         try:
@@ -53,12 +99,21 @@ def main() -> None:
         print(json.dumps(reply), flush=True)
 
 
-def answer(request: dict, models: dict[str, SentenceTransformer]) -> dict:
+def answer(request: dict, models: dict[str, SentenceTransformer | FastembedModel]) -> dict:
     op = request["op"]
     if op == "load":
         torch.set_num_threads(request["threads"])
-        models[request["name"]] = load(request["source"], Path(request["work"]), request["backend"])
-        note = f"int8 preset {int8_config()}" if request["backend"] == "onnx-int8" else ""
+        backend = request["backend"]
+        models[request["name"]] = load(request["source"], Path(request["work"]), backend, request["threads"])
+        note = ""
+        if backend == "onnx-int8":
+            note = f"int8 preset {int8_config()}"
+        elif backend == "fastembed":
+            note = f"fastembed {version('fastembed')} on sentence-transformers' ONNX export, local files"
+        elif backend == "openvino":
+            compiled = models[request["name"]].transformers_model.request
+            precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+            note = f"OpenVINO {version('openvino')}, inference precision {precision} (its CPU default)"
         return {"ok": True, "note": note}
     model = models[request["name"]]
 

@@ -22,6 +22,8 @@ TEXTS = ["short", "a somewhat longer sentence about music and guitars", "", "x "
 AVX2_ONLY = frozenset({"avx2", "fma"})
 CPU_A = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
 VNNI_ONLY = frozenset({"avx2", "fma", "avx512f", "avx512_vnni"})
+# AMD EPYC Zen 4/5: AVX512-BF16 and VNNI dot products, no AMX tiles.
+BF16_NO_AMX = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"})
 
 
 def mock_cpu(monkeypatch, flags: frozenset[str]) -> None:
@@ -106,6 +108,10 @@ def test_auto_picks_bf16_on_amx_int8_with_vnni_and_fp32_onnx_on_avx2() -> None:
     assert amx.name == "torch-bf16" and "amx_bf16" in amx.reason
     assert choose_backend(cpu_info(flags=CPU_A), onnx_available=False).name == "torch-bf16"
     assert choose_backend(cpu_info(flags=VNNI_ONLY)).name == "onnx-int8"
+    # bf16 dot products without AMX: bf16 is as fast as int8 there and lossless, so it wins over onnx-int8.
+    zen = choose_backend(cpu_info(flags=BF16_NO_AMX))
+    assert zen.name == "torch-bf16" and "avx512_bf16" in zen.reason
+    assert choose_backend(cpu_info(flags=BF16_NO_AMX), onnx_available=False).name == "torch-bf16"
     avx2 = choose_backend(cpu_info(flags=AVX2_ONLY))
     assert avx2.name == "onnx" and "VNNI" in avx2.reason
     assert choose_backend(cpu_info(flags=VNNI_ONLY), onnx_available=False).name == "torch"
@@ -122,12 +128,14 @@ def test_auto_never_picks_a_slow_path(flags) -> None:
     assert choice.name in BACKENDS and choice.reason
     assert choice.name != "torch-bf16" or cpu.avx512_bf16 or cpu.amx_bf16
     assert choice.name != "onnx-int8" or cpu.avx512_vnni or cpu.amx_int8
+    # Lossless before lossy: int8 only where bf16 would be emulated.
+    assert (choice.name == "torch-bf16") == (cpu.avx512_bf16 or cpu.amx_bf16)
 
 
 @pytest.mark.parametrize(
     ("flags", "expected"),
-    [(AVX2_ONLY, "onnx"), (VNNI_ONLY, "onnx-int8"), (CPU_A, "torch-bf16")],
-    ids=["avx2", "vnni", "amx"],
+    [(AVX2_ONLY, "onnx"), (VNNI_ONLY, "onnx-int8"), (BF16_NO_AMX, "torch-bf16"), (CPU_A, "torch-bf16")],
+    ids=["avx2", "vnni", "bf16-no-amx", "amx"],
 )
 def test_auto_loads_what_it_chose(monkeypatch, exported, flags, expected) -> None:
     mock_cpu(monkeypatch, flags)
@@ -166,3 +174,9 @@ def test_auto_falls_back_when_the_model_cannot_be_exported(monkeypatch) -> None:
     mock_cpu(monkeypatch, VNNI_ONLY)
     encoder = Encoder.load("minilm", pooling="cls_attention", backend="auto")
     assert encoder.backend.name == "torch" and "cls_attention" in encoder.backend.reason
+
+
+def test_auto_gives_bf16_without_amx_a_model_onnx_refuses(monkeypatch) -> None:
+    mock_cpu(monkeypatch, BF16_NO_AMX)
+    encoder = Encoder.load("minilm", pooling="cls_attention", backend="auto")
+    assert encoder.backend.name == "torch-bf16" and "avx512_bf16" in encoder.backend.reason
