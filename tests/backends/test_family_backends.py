@@ -131,13 +131,16 @@ def test_onnx_agrees_like_minilm_or_refuses(family) -> None:
 
 @pytest.mark.parametrize("flags", [VNNI_ONLY, VNNI_BF16], ids=["vnni", "vnni+bf16"])
 def test_auto_runs_what_the_model_supports(monkeypatch, family, flags) -> None:
-    """On CPUs where auto's first choice is int8 ONNX, it lands on a backend that runs this model, and says why."""
+    """Auto lands on a backend that runs this model, and says why: bf16 where the CPU has native bf16 (every
+    family runs it), else int8 ONNX, or torch for a model the ONNX backends refuse."""
     name, encoder, reference = family
     mock_cpu(monkeypatch, flags)
     backend = load_backend(encoder, "auto")
     assert backend.reason and "\n" not in backend.reason
-    if name in ONNX_REFUSED:
-        assert backend.name == ("torch-bf16" if "avx512_bf16" in flags else "torch")
+    if "avx512_bf16" in flags:
+        assert backend.name == "torch-bf16"
+    elif name in ONNX_REFUSED:
+        assert backend.name == "torch"
         assert ONNX_REFUSED[name] in backend.reason
     else:
         assert backend.name in (("onnx-int8", "onnx") if name in INT8_MAY_MISS else ("onnx-int8",))
