@@ -16,6 +16,8 @@ from pathlib import Path
 from embedlab.atomic import write_json, write_text
 from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.torch_backend import has_native_bf16
+from embedlab.data import dataset_path, load_beir
+from embedlab.errors import EmbedlabError
 from embedlab.hardware import CpuInfo, cpu_info, report_header
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,14 @@ def cpu_class(cpu: CpuInfo) -> str:
     if cpu.avx2:
         return "B: AVX2 + FMA, no VNNI or native bf16"
     return f"other: {cpu.architecture}"
+
+
+def scifact_test():
+    """SciFact's test split (BEIR layout) from the data root; a one-line error when the root lacks it."""
+    directory = dataset_path("beir", "scifact")
+    if directory is None:
+        raise EmbedlabError("SciFact is not under the data root (set EMBEDLAB_DATA)")
+    return load_beir(directory, split="test")
 
 
 def load_store(path: Path) -> dict:

@@ -15,15 +15,13 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPORTS, measured_at, write_report
+from common import REPORTS, measured_at, scifact_test, write_report
 from rich.console import Console
 from rich.table import Table
 
 from embedlab import Encoder
 from embedlab.apps.rag import RagConfig, evaluate_rag_retrieval
-from embedlab.data import dataset_path, load_beir
 from embedlab.data.corpus import ChunkConfig, Document
-from embedlab.errors import EmbedlabError
 from embedlab.evaluation.ranking_metrics import Cutoffs, ranking_metrics
 from embedlab.hardware import as_dict, cpu_info, report_header
 from embedlab.index.index import Index, IndexConfig
@@ -77,10 +75,7 @@ def measure(encoder: Encoder, documents: list[Document], dataset, config: IndexC
 
 def main() -> None:
     args = parse_args()
-    directory = dataset_path("beir", "scifact")
-    if directory is None:
-        raise EmbedlabError("SciFact is not under the data root (set EMBEDLAB_DATA)")
-    dataset = load_beir(directory, split="test")
+    dataset = scifact_test()
     documents = corpus(dataset, args.documents, args.seed)
     encoder = Encoder.load("minilm", device="cpu")
     rows = []

@@ -11,15 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from common import REPORTS, measured_at, write_report
+from common import REPORTS, measured_at, scifact_test, write_report
 from rich.console import Console
 from rich.table import Table
 
 from embedlab import Encoder
 from embedlab.apps.rag import RagConfig, evaluate_rag_retrieval
-from embedlab.data import dataset_path, load_beir
 from embedlab.data.corpus import Document
-from embedlab.errors import EmbedlabError
 from embedlab.hardware import as_dict, cpu_info, report_header
 from embedlab.index.index import Index, IndexConfig
 
@@ -35,10 +33,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    directory = dataset_path("beir", "scifact")
-    if directory is None:
-        raise EmbedlabError("SciFact is not under the data root (set EMBEDLAB_DATA)")
-    dataset = load_beir(directory, split="test")
+    dataset = scifact_test()
     documents = [Document(id=i, text=d["text"], title=d["title"], metadata={}) for i, d in dataset.corpus.items()]
     encoder = Encoder.load("minilm", device="cpu")
     config = IndexConfig()
