@@ -21,14 +21,13 @@ from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.models.cross_encoder_files import (
     CrossEncoderSettings,
     activation_module,
-    activation_name,
-    check_no_remote_code,
     is_cross_encoder_dir,
     is_legacy_dir,
     read_settings,
     write_st_configs,
 )
 from embedlab.models.cross_encoder_legacy import LegacyCrossEncoder
+from embedlab.models.dense import activation_name
 from embedlab.models.devices import select_device
 from embedlab.models.encoder import Encoder
 from embedlab.models.model_files import (
@@ -42,6 +41,7 @@ from embedlab.models.model_files import (
 from embedlab.models.names import resolve_model_name
 from embedlab.models.pair_scorer import PairScorer, RerankHit
 from embedlab.models.st_format import read_json
+from embedlab.models.transformer_loading import check_remote_code
 
 __all__ = ["CrossEncoder", "PairScorer", "RerankHit", "is_cross_encoder_dir", "load_for_training", "load_reranker"]
 
@@ -124,7 +124,7 @@ class CrossEncoder(PairScorer):
         config = read_json(directory / "config.json")
         if not isinstance(config, dict):
             raise ModelLoadError(f"{directory / 'config.json'} is not a JSON object")
-        check_no_remote_code(directory, config)
+        check_remote_code(directory, trust_remote_code=False)
         settings = read_settings(directory, config)
         use_safetensors = check_weights(directory, allow_pickle)
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -18,7 +18,7 @@ from torch import nn
 
 from embedlab.atomic import write_json
 from embedlab.errors import ModelLoadError, check_positive_integer
-from embedlab.models.model_files import first_line
+from embedlab.models.dense import activation_from_name
 from embedlab.models.st_format import read_json
 
 LEGACY_MARKER = "cross_encoder.json"  # embedlab's own format before it wrote sentence-transformers' one
@@ -114,40 +114,15 @@ def read_settings(path: Path, config: dict) -> CrossEncoderSettings:
 
 
 def activation_module(name: str | None, num_labels: int) -> nn.Module:
-    """The torch.nn activation a dotted name gives (looked up in torch.nn, never imported); a name outside torch
-    falls back to the default as sentence-transformers does without trust_remote_code."""
+    """The torch.nn activation a dotted name gives (dense.activation_from_name: looked up in torch.nn, never
+    imported); a name outside torch falls back to the default as sentence-transformers does without
+    trust_remote_code."""
     if name is not None and not name.startswith("torch."):
         warnings.warn(f"activation {name!r} is not a torch class; using the default activation instead", stacklevel=3)
         name = None
     if name is None:
         return nn.Sigmoid() if num_labels == 1 else nn.Identity()
-    found = getattr(nn, name.rsplit(".", 1)[-1], None)
-    if not (name.startswith("torch.nn.") and isinstance(found, type) and issubclass(found, nn.Module)):
-        raise ModelLoadError(f"activation {name!r} is not a torch.nn module class")
-    try:
-        return found()
-    except Exception as err:  # noqa: BLE001 - a class needing arguments cannot be rebuilt from its name
-        raise ModelLoadError(f"activation {name!r} cannot be built without arguments: {first_line(err)}") from None
-
-
-def activation_name(module: nn.Module) -> str:
-    """The dotted class name sentence-transformers saves (torch.nn.modules.activation.Sigmoid)."""
-    return f"{type(module).__module__}.{type(module).__qualname__}"
-
-
-def check_no_remote_code(path: Path, config: dict) -> None:
-    """Refuse a config whose model class is custom code shipped in the directory: embedlab never runs it."""
-    from transformers import CONFIG_MAPPING
-
-    model_type = config.get("model_type")
-    if model_type in CONFIG_MAPPING:
-        return
-    if config.get("auto_map"):
-        raise ModelLoadError(
-            f"{path / 'config.json'} needs trust_remote_code (its model is custom code in the directory); "
-            "embedlab never runs a model's own code"
-        )
-    raise ModelLoadError(f"{path / 'config.json'} has model_type {model_type!r}, which transformers does not know")
+    return activation_from_name(name, "the cross-encoder's config")
 
 
 def write_st_configs(path: Path, settings: CrossEncoderSettings, versions: dict) -> None:

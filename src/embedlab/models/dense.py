@@ -19,18 +19,21 @@ from embedlab.models.st_format import read_json
 
 WEIGHTS_FILE = "model.safetensors"
 PICKLE_FILE = "pytorch_model.bin"
-# Activations are named by import path in the config; only torch.nn's own modules are built, so a config
+# Activations are named by import path in a config; only torch.nn's own module classes are built, so a config
 # can never make loading import or run code of its choosing.
-TORCH_NN_PREFIXES = ("torch.nn.modules.activation.", "torch.nn.modules.linear.", "torch.nn.")
-
-
-def activation_from_name(name: str, config_path: Path) -> nn.Module:
-    """torch.nn.Tanh() for "torch.nn.modules.activation.Tanh"; a one-line error for anything outside torch.nn."""
-    class_name = next((name[len(p) :] for p in TORCH_NN_PREFIXES if name.startswith(p)), None)
-    activation = getattr(nn, class_name, None) if class_name and "." not in class_name else None
-    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
-        raise ModelLoadError(f"{config_path} names activation {name!r}; embedlab builds only torch.nn modules")
-    return activation()
+def activation_from_name(name: str, where: str | Path) -> nn.Module:
+    """torch.nn.Tanh() for "torch.nn.modules.activation.Tanh" (or "torch.nn.Tanh"); a one-line error for anything
+    that is not a torch.nn module class buildable without arguments. `where` names the config in the error."""
+    found = getattr(nn, name.rsplit(".", 1)[-1], None) if name.startswith("torch.nn.") else None
+    if not (isinstance(found, type) and issubclass(found, nn.Module)):
+        raise ModelLoadError(
+            f"{where} names activation {name!r}, which is not a torch.nn module class; embedlab builds only "
+            "torch.nn modules"
+        )
+    try:
+        return found()
+    except Exception as err:  # noqa: BLE001 - a class needing arguments cannot be rebuilt from its name
+        raise ModelLoadError(f"activation {name!r} cannot be built without arguments: {first_line(err)}") from None
 
 
 def activation_name(activation: nn.Module) -> str:
