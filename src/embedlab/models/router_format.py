@@ -13,7 +13,7 @@ from pathlib import Path
 
 from embedlab.atomic import write_json
 from embedlab.errors import ModelLoadError
-from embedlab.models.st_format import module_kind, read_json, read_modules
+from embedlab.models.st_format import first_module_kind, module_kind, read_json, read_modules
 
 ROUTER_TYPE = "sentence_transformers.base.modules.router.Router"
 ROUTER_CONFIG = "router_config.json"
@@ -24,11 +24,7 @@ MODEL_FILES = ("modules.json", "config_sentence_transformers.json", "README.md")
 
 def is_router_dir(path: Path) -> bool:
     """Whether modules.json starts with a Router module (a cheap look, errors are left to read_routes)."""
-    try:
-        modules = read_json(path / "modules.json")
-        return str(modules[0]["type"]).rsplit(".", 1)[-1] == "Router"
-    except (ModelLoadError, LookupError, TypeError):
-        return False
+    return first_module_kind(path) == "router"
 
 
 def read_routes(root: Path) -> dict[str, list[tuple[str, Path]]]:

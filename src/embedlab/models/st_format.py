@@ -98,6 +98,15 @@ def module_kind(type_name: str) -> str:
     return kind
 
 
+def first_module_kind(path: Path) -> str | None:
+    """The kind of modules.json's first module, or None when there is none to read (a cheap look: loading the
+    model reports what is wrong)."""
+    try:
+        return MODULE_KINDS.get(str(read_json(path / "modules.json")[0]["type"]).rsplit(".", 1)[-1])
+    except (ModelLoadError, LookupError, TypeError):
+        return None
+
+
 def read_modules(root: Path) -> list[tuple[str, Path]]:
     """(kind, directory) of each module in modules.json, in order."""
     modules = read_json(root / "modules.json")

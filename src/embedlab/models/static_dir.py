@@ -24,7 +24,7 @@ import numpy as np
 from embedlab.atomic import write_json
 from embedlab.errors import ModelLoadError
 from embedlab.models.model_files import first_line
-from embedlab.models.st_format import is_sentence_transformers_dir, read_json, read_modules
+from embedlab.models.st_format import first_module_kind, read_json, read_modules
 
 STATIC_MODEL_TYPE = "model2vec"
 VECTORS_FILE = "model.safetensors"
@@ -64,12 +64,7 @@ def is_model2vec_dir(path: Path) -> bool:
 
 def is_st_static_dir(path: Path) -> bool:
     """Whether modules.json starts with a StaticEmbedding (a cheap look; read_static_dir reports what is wrong)."""
-    if not is_sentence_transformers_dir(path):
-        return False
-    try:
-        return str(read_json(path / "modules.json")[0]["type"]).rsplit(".", 1)[-1] == "StaticEmbedding"
-    except (ModelLoadError, LookupError, TypeError):
-        return False
+    return first_module_kind(path) == "static_embedding"
 
 
 def read_static_dir(path: Path) -> StaticFiles:
