@@ -73,7 +73,13 @@ class EmbeddingModel(nn.Module):
         prompt_length > 0 leaves the first tokens (an instruction prompt) out of pooling when the model asks so.
         """
         hidden, cls_attention = self.token_states(features, self.pooling.needs_attentions)
-        embeddings = self.pooling(hidden, features["attention_mask"], cls_attention, prompt_length)
+        return self.pool(hidden, features["attention_mask"], cls_attention, prompt_length)
+
+    def pool(
+        self, hidden: Tensor, attention_mask: Tensor, cls_attention: Tensor | None = None, prompt_length: int = 0
+    ) -> Tensor:
+        """Token states (B, T, H) to un-normalised embeddings (B, dim): the pooling, then the head modules."""
+        embeddings = self.pooling(hidden, attention_mask, cls_attention, prompt_length)
         for module in self.head_modules:
             embeddings = module(embeddings)
         return embeddings

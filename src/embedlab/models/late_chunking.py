@@ -20,7 +20,7 @@ from torch import Tensor
 from embedlab.errors import EmbedlabError
 from embedlab.models.core import EmbeddingModel
 from embedlab.models.st_format import SentenceTransformerLayout
-from embedlab.models.token_batches import length_sorted_batches
+from embedlab.models.token_batches import TokenRow, length_sorted_batches, pad_encodings
 
 Span = tuple[int, int]
 # Strategies that read one position of the text: a chunk has no [CLS] or last token of its own to read.
@@ -67,12 +67,12 @@ class DocumentTokens:
         starts = list(range(0, n - room, max(1, room // 2))) + [n - room]
         return [(start, start + room) for start in starts]
 
-    def window_input(self, window: tuple[int, int]) -> tuple[list[int], list[int]]:
+    def window_input(self, window: tuple[int, int]) -> TokenRow:
         """The ids and token types of one window: specials and prompt kept, the text cut to the window."""
         head = self.lead + self.prompt
         tail = len(self.ids) - self.trail
         keep = list(range(head)) + list(range(head + window[0], head + window[1])) + list(range(tail, len(self.ids)))
-        return [self.ids[i] for i in keep], [self.types[i] for i in keep]
+        return TokenRow([self.ids[i] for i in keep], [self.types[i] for i in keep])
 
 
 def best_windows(windows: Sequence[tuple[int, int]], n: int) -> np.ndarray:
@@ -124,6 +124,7 @@ class LateChunking:
     tokenizer: Any
     layout: SentenceTransformerLayout
     max_seq_length: int
+    _pad_id: int
     name: str
     dim: int
     document_prompt: str
@@ -177,27 +178,13 @@ class LateChunking:
         inputs = [tokens[d].window_input(plans[d][w]) for d, w in jobs]
         states = [torch.zeros(len(doc.ids), self.model.pooling.dim) for doc in tokens]
         with torch.inference_mode():
-            for batch in length_sorted_batches([len(ids) for ids, _ in inputs], batch_size):
-                hidden, _ = self.model.token_states(self._padded([inputs[j] for j in batch]))
+            for batch in length_sorted_batches([len(row.ids) for row in inputs], batch_size):
+                features = pad_encodings([inputs[j] for j in batch], self._pad_id, self.model.token_type_ids)
+                hidden, _ = self.model.token_states({k: v.to(self.model.device) for k, v in features.items()})
                 for row, j in enumerate(batch):
                     d, w = jobs[j]
                     self._keep(tokens[d], plans[d], best[d], w, hidden[row].cpu(), states[d])
         return states
-
-    def _padded(self, inputs: list[tuple[list[int], list[int]]]) -> dict[str, Tensor]:
-        width = max(len(ids) for ids, _ in inputs)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(inputs), width), pad, dtype=torch.long)
-        mask = torch.zeros(len(inputs), width, dtype=torch.long)
-        types = torch.zeros(len(inputs), width, dtype=torch.long)
-        for row, (row_ids, row_types) in enumerate(inputs):
-            ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            types[row, : len(row_ids)] = torch.tensor(row_types)
-            mask[row, : len(row_ids)] = 1
-        features = {"input_ids": ids, "attention_mask": mask}
-        if self.model.token_type_ids:
-            features["token_type_ids"] = types
-        return {k: v.to(self.model.device) for k, v in features.items()}
 
     @staticmethod
     def _keep(doc: DocumentTokens, windows: list, best: np.ndarray, w: int, hidden: Tensor, out: Tensor) -> None:
@@ -236,9 +223,7 @@ class LateChunking:
             hidden[i, : len(r)] = states[r.start : r.stop]
             mask[i, : len(r)] = 1
         device = self.model.device
-        pooled = self.model.pooling(hidden.to(device), mask.to(device))
-        for module in self.model.head_modules:
-            pooled = module(pooled)
+        pooled = self.model.pool(hidden.to(device), mask.to(device))
         if not torch.isfinite(pooled).all():
             raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")
         if normalize:

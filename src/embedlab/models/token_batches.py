@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -33,8 +34,17 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: i
     return batches
 
 
-def pad_encodings(encodings: Sequence[Encoding], pad_id: int, with_token_types: bool) -> dict[str, torch.Tensor]:
-    """Right-pad a batch of tokenizer encodings into the model's input tensors."""
+class TokenRow(NamedTuple):
+    """One model input row built by hand (e.g. a window of a longer text): what pad_encodings reads."""
+
+    ids: list[int]
+    type_ids: list[int]
+
+
+def pad_encodings(
+    encodings: Sequence[Encoding | TokenRow], pad_id: int, with_token_types: bool
+) -> dict[str, torch.Tensor]:
+    """Right-pad a batch of tokenizer encodings (or TokenRows) into the model's input tensors."""
     width = max(len(e.ids) for e in encodings)
     ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(encodings), width), dtype=np.int64)
