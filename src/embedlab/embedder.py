@@ -98,3 +98,87 @@ class ChunkEmbedder(Protocol):
 def named_prompt(prompts: dict[str, str], candidates: tuple[str, ...]) -> str | None:
     """The first of `candidates` that names a non-empty prompt (how query and document prompts are found)."""
     return next((name for name in candidates if prompts.get(name)), None)
+
+
+@runtime_checkable
+class SparseEmbedder(Protocol):
+    """A learned-sparse model (SPLADE): each text becomes a weight per vocabulary term, most of them zero.
+
+    Rows are scipy.sparse CSR matrices of shape (n, vocab_size), float32, non-negative; a query and a document
+    score by their dot product. `terms` turns one row back into readable (term, weight) pairs.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def max_seq_length(self) -> int | None: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def encode_queries(self, queries: Sequence[str], **options: Any) -> Any:
+        """(n, vocab_size) scipy.sparse.csr_matrix, float32."""
+        ...
+
+    def encode_documents(self, documents: Sequence[str], **options: Any) -> Any:
+        """(n, vocab_size) scipy.sparse.csr_matrix, float32 (inference-free models look terms up, no transformer)."""
+        ...
+
+    def terms(self, row: Any, top_k: int | None = None) -> list[tuple[str, float]]:
+        """The non-zero (term, weight) pairs of one (1, vocab_size) row, heaviest first."""
+        ...
+
+
+@runtime_checkable
+class MultiVectorEmbedder(Protocol):
+    """A late-interaction model (ColBERT): one unit vector per token; a query scores a document by MaxSim.
+
+    Queries are padded with mask tokens to a fixed length (query augmentation); documents skip punctuation.
+    `query_tokens` / `document_tokens` name the token behind each row, for people (the playground's grid).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_seq_length(self) -> int | None: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def encode_queries(self, queries: Sequence[str], **options: Any) -> list[np.ndarray]:
+        """Per query, a (tokens, dim) float32 array of unit rows."""
+        ...
+
+    def encode_documents(self, documents: Sequence[str], **options: Any) -> list[np.ndarray]:
+        """Per document, a (tokens, dim) float32 array of unit rows (punctuation skipped)."""
+        ...
+
+    def query_tokens(self, query: str) -> list[str]:
+        """The token behind each row `encode_queries([query])[0]` returns, in order."""
+        ...
+
+    def document_tokens(self, document: str) -> list[str]:
+        """The token behind each row `encode_documents([document])[0]` returns, in order."""
+        ...
+
+
+def representation(model: object) -> str:
+    """'sparse', 'multi_vector' or 'dense': what a model's vectors are, for the index, server and evaluation
+    to refuse a mix (a sparse model against a dense index, ...) in one line."""
+    if isinstance(model, SparseEmbedder):
+        return "sparse"
+    if isinstance(model, MultiVectorEmbedder):
+        return "multi_vector"
+    return "dense"

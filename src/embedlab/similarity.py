@@ -192,3 +192,22 @@ def band(score: float, bands: SimilarityBands = SimilarityBands()) -> str:
     if score >= bands.unrelated:
         return "weakly related"
     return "unrelated"
+
+
+def maxsim(query: np.ndarray, document: np.ndarray) -> float:
+    """Late-interaction score: for each query token its best dot product over the document's tokens, summed.
+
+    Rows are token vectors (unit rows for ColBERT, so each term is a cosine). An empty side has no tokens to
+    match, which is a caller's mistake rather than a score of zero.
+    """
+    return float(maxsim_grid(query, document).max(axis=1).sum())
+
+
+def maxsim_grid(query: np.ndarray, document: np.ndarray) -> np.ndarray:
+    """The (query tokens, document tokens) dot-product grid MaxSim takes each row's maximum of."""
+    q, d = np.asarray(query, dtype=np.float32), np.asarray(document, dtype=np.float32)
+    if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
+        raise EmbedlabError(f"MaxSim needs (tokens, dim) arrays of one width, got {q.shape} and {d.shape}")
+    if len(q) == 0 or len(d) == 0:
+        raise EmbedlabError(f"MaxSim needs at least one token on each side, got {len(q)} query and {len(d)} document")
+    return q @ d.T
