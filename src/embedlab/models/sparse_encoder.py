@@ -156,6 +156,27 @@ class SparseEncoder(nn.Module):
                                 inference_free).to(select_device(device)).eval()
 
     @classmethod
+    def for_training(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        device: str | None = None,
+        *,
+        seed: int = 0,
+        inference_free: str | None = None,
+    ) -> SparseEncoder:
+        """The sparse model a training run starts from: `name` as is when it has an MLM head (a SparseEncoder or
+        masked-LM directory), else from_dense (all-MiniLM-L6-v2 and other plain encoders)."""
+        directory = local_model_dir(resolve_model_name(None if name_or_path is None else str(name_or_path)))
+        if not (is_sparse_dir(directory) or has_mlm_head(directory)):
+            return cls.from_dense(name_or_path, device, seed=seed, inference_free=inference_free)
+        model = cls.load(name_or_path, device)
+        if inference_free is not None and model.layout.static_route != inference_free:
+            raise EmbedlabError(
+                f"{model.name} is inference-free on side {model.layout.static_route!r}, not {inference_free!r}"
+            )
+        return model
+
+    @classmethod
     def _with_static(cls, mlm: nn.Module, tokenizer: Any, layout: SparseLayout, name: str,
                      route: str | None) -> SparseEncoder:
         if route not in (None, "query", "document"):
