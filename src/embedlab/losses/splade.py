@@ -84,10 +84,9 @@ class SpladeLoss(EmbeddingLoss):
                             + self.config.document_flops_weight * document_flops)  # fmt: skip
         if self.training:
             self.calls += 1
-            with torch.no_grad():
-                self._note(ranking=float(ranking), flops=float(query_flops + document_flops),
-                           query_terms=float(nonzero_counts(queries).float().mean()),
-                           document_terms=float(nonzero_counts(documents).float().mean()))  # fmt: skip
+            self._note(ranking=float(ranking.detach()), flops=float((query_flops + document_flops).detach()),
+                       query_terms=float(nonzero_counts(queries).float().mean()),
+                       document_terms=float(nonzero_counts(documents).float().mean()))  # fmt: skip
         return ranking + regular
 
     def _note(self, **values: float) -> None:
