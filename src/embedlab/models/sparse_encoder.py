@@ -219,6 +219,12 @@ class SparseEncoder(nn.Module):
     def document_prompt(self) -> str:
         return self.prompts.get(named_prompt(self.prompts, DOCUMENT_PROMPT_NAMES) or "", "")
 
+    def query_prompt_for(self, task: str | None) -> str:
+        """The query prompt; a sparse model has no instruction template, so a task is refused."""
+        if task is not None:
+            raise EmbedlabError(f"{self.name} is a sparse model: it takes no task instruction")
+        return self.query_prompt
+
     def info(self) -> dict[str, Any]:
         """A summary for people: vocabulary, pooling, pruning, the inference-free side, where the MLM head came from."""
         return {
