@@ -6,6 +6,7 @@ from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import load_model
 from embedlab.models.pooling import STRATEGIES as POOLING_STRATEGIES
+from embedlab.models.sparse_encoder import SparseEncoder
 from embedlab.models.static_encoder import StaticEncoder
 
 compat.install()
@@ -18,6 +19,7 @@ __all__ = [
     "Encoder",
     "InputTypeError",
     "ModelLoadError",
+    "SparseEncoder",
     "StaticEncoder",
     "load_model",
 ]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from embedlab.cli.common import BatchOption, ModelOption, TaskOption, console, shorten
 from embedlab.cli.outputs import output_folder
+from embedlab.embedder import representation
 from embedlab.errors import EmbedlabError
 
 index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
@@ -55,10 +56,33 @@ def build(
         late_chunking=late_chunking,
     )
     documents = read_corpus(corpus, field)
-    index = Index.build(load_model(model), documents, config, model_name=model)
+    encoder = load_model(model)
+    if representation(encoder) == "sparse":
+        build_sparse(encoder, documents, out, model, config)
+        return
+    index = Index.build(encoder, documents, config, model_name=model)
     index.save(out)
     late = ", late-chunked" if late_chunking else ""
     console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}{late}) in {out}")
+
+
+def build_sparse(encoder, documents: list, out: Path, model: str, config) -> None:
+    """`index build` for a sparse model: an inverted index of its rows (embedlab.index.sparse_index)."""
+    from embedlab.index.sparse_index import SparseIndex, SparseIndexConfig
+
+    if config.store != "exact" or config.late_chunking or config.task is not None:
+        raise EmbedlabError("a sparse model builds an inverted index: drop --store, --late-chunking and --task")
+    index = SparseIndex.build(encoder, documents, SparseIndexConfig(config.chunks, config.batch_size), model)
+    index.save(out)
+    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks (sparse) in {out}")
+
+
+def open_index(index_dir: Path):
+    """The index in a directory: a SparseIndex when its manifest says so, else a dense Index."""
+    from embedlab.index.index import Index
+    from embedlab.index.sparse_index import SparseIndex, is_sparse_index
+
+    return SparseIndex.load(index_dir) if is_sparse_index(index_dir) else Index.load(index_dir)
 
 
 def add(
@@ -68,9 +92,8 @@ def add(
 ) -> None:
     """Add documents to an index (same id: replaced); only the new documents are encoded."""
     from embedlab.data.corpus import read_corpus
-    from embedlab.index.index import Index
 
-    index = Index.load(index_dir)
+    index = open_index(index_dir)
     before = index.documents
     added = index.add(read_corpus(corpus, field))
     index.save(index_dir)
@@ -88,13 +111,19 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON lines instead of a table."),
     task: str | None = typer.Option(None, "--task", help="Encode the query for this task instead of the index's own."),
 ) -> None:
-    """Search an index with one query."""
-    from embedlab.index.index import Index
+    """Search an index with one query (a sparse index: --mode dense searches the model's sparse rows)."""
+    from embedlab.index.sparse_index import SparseIndex
 
-    hits = Index.load(index_dir).search(
-        query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank), rerank_top=rerank_top,
-        task=task,
-    )
+    index = open_index(index_dir)
+    if isinstance(index, SparseIndex):
+        if where or rerank is not None or task is not None:
+            raise EmbedlabError("a sparse index searches without --where, --rerank and --task")
+        hits = index.search(query, k=k, mode="sparse" if mode == "dense" else mode)
+    else:
+        hits = index.search(
+            query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank),
+            rerank_top=rerank_top, task=task,
+        )
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit._asdict(), ensure_ascii=False))
@@ -111,7 +140,17 @@ def search(
 def info(index_dir: Path = IndexDirArgument) -> None:
     """What an index holds and how it was built (its manifest)."""
     from embedlab.index.index import read_manifest, verify_files
+    from embedlab.index.sparse_index import is_sparse_index, read_sparse_manifest
 
+    if is_sparse_index(index_dir):
+        manifest = read_sparse_manifest(index_dir)
+        table = Table(title=f"{index_dir} (sparse)")
+        table.add_column("field")
+        table.add_column("value")
+        for key, value in {**manifest["model"], **manifest["counts"], **manifest["chunks"]}.items():
+            table.add_row(key.replace("_", " "), str(value))
+        console.print(table)
+        return
     manifest = read_manifest(index_dir)
     verify_files(index_dir, manifest)
     table = Table(title=str(index_dir))

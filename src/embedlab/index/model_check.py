@@ -10,9 +10,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from embedlab.embedder import Embedder
+from embedlab.embedder import Embedder, representation
 from embedlab.errors import EmbedlabError
 from embedlab.models.fingerprint import model_fingerprint
+
+
+def check_dense_model(encoder: Embedder) -> Embedder:
+    """The encoder, if it makes one dense vector per text; a sparse or multi-vector model is refused in one line."""
+    kind = representation(encoder)
+    if kind != "dense":
+        hint = " (a sparse model indexes with embedlab.index.sparse_index.SparseIndex)" if kind == "sparse" else ""
+        raise EmbedlabError(f"{encoder.name!r} is a {kind} model; this index holds dense vectors{hint}")
+    return encoder
 
 
 def model_record(encoder: Embedder, name: str, fingerprint: str | None) -> dict:
@@ -32,6 +41,7 @@ def model_record(encoder: Embedder, name: str, fingerprint: str | None) -> dict:
 
 def check_model(encoder: Embedder, model: Mapping[str, Any]) -> str | None:
     """Refuse an encoder other than the one the index was built with; returns the encoder's fingerprint."""
+    check_dense_model(encoder)
     if int(encoder.dim) != model["dim"]:
         raise EmbedlabError(
             f"this index holds {model['dim']}-d vectors from {model['name']!r}; the given model "

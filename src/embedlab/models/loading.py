@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 
 from embedlab.data import dataset_path
-from embedlab.embedder import Embedder
+from embedlab.embedder import Embedder, SparseEmbedder
 from embedlab.errors import ModelLoadError
 from embedlab.models.cross_encoder import is_cross_encoder_dir
 from embedlab.models.encoder import Encoder
+from embedlab.models.sparse_encoder import SparseEncoder
+from embedlab.models.sparse_format import is_sparse_dir
 from embedlab.models.static_encoder import StaticEncoder, check_static_backend, is_static_dir
 from embedlab.models.two_tower import TwoTowerEncoder, is_two_tower_dir
 
@@ -42,8 +44,9 @@ def load_model(
     allow_pickle: bool = False,
     backend: str = "torch",
     threads: int | None = None,
-) -> Embedder:
-    """A transformer Encoder, a TwoTowerEncoder (a sentence-transformers Router directory), or a StaticEncoder
+) -> Embedder | SparseEmbedder:
+    """A transformer Encoder, a SparseEncoder (a sentence-transformers SparseEncoder directory), a TwoTowerEncoder
+    (a sentence-transformers Router directory), or a StaticEncoder
     (`glove`, a word-vector file, a model2vec or StaticEmbedding directory), whichever `name` is; None is the
     bundled default model."""
     text = None if name is None else str(name)
@@ -57,6 +60,11 @@ def load_model(
     if text is not None and is_static_dir(Path(text).expanduser()):
         check_static_backend(backend)
         return StaticEncoder.load_dir(Path(text).expanduser())
+    # Before the two-tower test: an inference-free sparse model is a Router directory too.
+    if text is not None and is_sparse_dir(Path(text).expanduser()):
+        if backend not in ("torch", "auto") or pooling is not None:
+            raise ModelLoadError(f"{text} is a sparse model: it runs on the torch backend with SPLADE pooling only")
+        return SparseEncoder.load(text, device=device, allow_pickle=allow_pickle)
     if text is not None and is_two_tower_dir(text):
         return TwoTowerEncoder.load(text, device=device)
     if text is not None and is_cross_encoder_dir(text):

@@ -35,8 +35,11 @@ def load_transformer(
     use_safetensors: bool,
     trust_remote_code: bool,
     eager_attention: bool,
+    masked_lm: bool = False,
 ) -> tuple[nn.Module, object]:
-    """The transformer (fp32) and its tokenizer from layout.transformer_dir."""
+    """The transformer (fp32) and its tokenizer from layout.transformer_dir; `masked_lm` loads it with its MLM head
+    (AutoModelForMaskedLM, what sparse models read their term weights from)."""
+    import transformers
     from transformers import AutoConfig, AutoTokenizer
 
     directory = layout.transformer_dir
@@ -49,7 +52,8 @@ def load_transformer(
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code, **tokenizer_args)
             config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code, **config_args)
-            transformer, info = _model_class(config.model_type).from_pretrained(
+            model_class = transformers.AutoModelForMaskedLM if masked_lm else _model_class(config.model_type)
+            transformer, info = model_class.from_pretrained(
                 directory,
                 config=config,
                 use_safetensors=use_safetensors,

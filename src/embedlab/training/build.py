@@ -27,20 +27,29 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.losses.splade import SpladeLoss
 from embedlab.models.cross_encoder import PairScorer, load_for_training
 from embedlab.models.encoder import Encoder
+from embedlab.models.sparse_encoder import SparseEncoder
 from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
 
-Model = Encoder | TwoTowerEncoder | PairScorer
+Model = Encoder | TwoTowerEncoder | PairScorer | SparseEncoder
 
 
 def build_model(config: TrainConfig) -> Model:
     """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
     if config.architecture == "cross_encoder":
         return load_for_training(config.model, max_seq_length=config.max_seq_length, device=config.device).train()
+    if config.architecture == "sparse":
+        model = SparseEncoder.for_training(
+            config.model, device=config.device, seed=config.seed, inference_free=config.inference_free
+        )
+        model.max_seq_length = config.max_seq_length or model.max_seq_length
+        model.layout.transformer.prompts = {**model.prompts, **config.prompts}
+        return model
     model = Encoder.load(
         config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
     )
@@ -55,6 +64,8 @@ def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Mod
     """
     if isinstance(model, PairScorer):
         return CrossEncoderBCELoss(spec.score_max) if spec.name == "bce" else CrossEncoderRankingLoss()
+    if isinstance(model, SparseEncoder):
+        return SpladeLoss(query_flops_weight=spec.flops_query_weight, document_flops_weight=spec.flops_document_weight)
     contrastive = {
         "temperature": spec.temperature,
         "learnable_temperature": spec.learnable_temperature,
@@ -102,8 +113,19 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     datasets = [load_training_set(spec.path, spec.kind, spec.limit, config.seed) for spec in config.data]
     batches = MixtureSampler(datasets, config.batch_size, seed=config.seed, mixture=config.mixture)
     loss = build_loss(config.loss, model, asymmetric=bool(config.prompts)).to(model.device)
+    if isinstance(model, SparseEncoder):
+        return sparse_trainer(config, model, loss, batches)
     evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if config.eval_data else None
     return Trainer(config, model, loss, batches, evaluate=evaluate)
+
+
+def sparse_trainer(config: TrainConfig, model: SparseEncoder, loss: SpladeLoss, batches: MixtureSampler) -> Trainer:
+    """A Trainer for a SPLADE model: no STS evaluation (it scores cosines of dense vectors; a sparse model is
+    judged by retrieval after training), FLOPS warm-up over the run's steps, active terms in the loss lines."""
+    trainer = Trainer(config, model, loss, batches, metrics=loss.metrics)
+    total = trainer.budget.total_steps
+    loss.set_warmup(None if total is None else total * config.gradient_accumulation)
+    return trainer
 
 
 def train(config: TrainConfig, model: Model | None = None, resume: bool = True) -> TrainReport:

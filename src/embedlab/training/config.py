@@ -15,8 +15,10 @@ from embedlab.errors import EmbedlabError, check_positive_integers
 
 DATA_KINDS = ("auto", "pairs", "triplets", "scored", "nli", "beir", "simcse", "ict")
 LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet", "bce")
-# bi_encoder: one Encoder; two_tower: untied query and document encoders; cross_encoder: a pair scorer.
-ARCHITECTURES = ("bi_encoder", "two_tower", "cross_encoder")
+# bi_encoder: one Encoder; two_tower: untied query and document encoders; cross_encoder: a pair scorer;
+# sparse: a SPLADE SparseEncoder (a model without an MLM head starts from SparseEncoder.from_dense).
+ARCHITECTURES = ("bi_encoder", "two_tower", "cross_encoder", "sparse")
+INFERENCE_FREE_SIDES = ("query", "document")
 # Losses that read anchors as queries and the rest as documents, so they can train asymmetric models.
 QUERY_DOCUMENT_LOSSES = ("infonce", "triplet")
 CROSS_ENCODER_LOSSES = ("infonce", "bce")
@@ -50,6 +52,10 @@ class LossSpec:
     triplet_margin: float = 5.0
     # Cross-encoder bce only: scores are divided by this to give targets in [0, 1] (STS-B: 5).
     score_max: float = 5.0
+    # Sparse only: FLOPS regularisation weights (sentence-transformers' SpladeLoss defaults), reached after a
+    # quadratic warm-up over the first third of training.
+    flops_query_weight: float = 5e-5
+    flops_document_weight: float = 3e-5
 
 
 @dataclass
@@ -95,6 +101,8 @@ class TrainConfig:
     # Asymmetric prefix mode: {"query": "query: ", "document": "passage: "}, applied in training and saved with
     # the model so encode_queries / encode_documents (and sentence-transformers) use them.
     prompts: dict[str, str] = field(default_factory=dict)
+    # Sparse only: "query" or "document" makes that side inference-free (a learned weight per vocabulary id).
+    inference_free: str | None = None
 
     def __post_init__(self) -> None:
         self.data = [d if isinstance(d, DatasetSpec) else _build(DatasetSpec, d, "data") for d in self.data]
@@ -165,7 +173,17 @@ def _check_architecture(config: TrainConfig) -> None:
     if not isinstance(config.prompts, dict) or set(config.prompts) - set(PROMPT_NAMES):
         raise EmbedlabError(f"prompts must map some of {', '.join(PROMPT_NAMES)} to text, not {config.prompts!r}")
     name = config.loss.name
-    if config.architecture == "cross_encoder":
+    if config.inference_free is not None and (
+        config.architecture != "sparse" or config.inference_free not in INFERENCE_FREE_SIDES
+    ):
+        raise EmbedlabError(
+            f"inference_free is for architecture: sparse, and names a side ({', '.join(INFERENCE_FREE_SIDES)})"
+        )
+    if config.architecture == "sparse":
+        if name != "infonce" or config.pooling is not None or config.loss.matryoshka_dims:
+            # The sparse loss is InfoNCE over dot products plus FLOPS (losses/splade.py); pooling is SPLADE's.
+            raise EmbedlabError("a sparse model trains with loss infonce, no pooling and no matryoshka_dims")
+    elif config.architecture == "cross_encoder":
         if config.pooling is not None:
             # The sequence-classification head pools as its architecture does (BERT: the [CLS] pooler).
             raise EmbedlabError("a cross_encoder scores with its model's classification head; drop pooling")
