@@ -5,6 +5,7 @@ from embedlab.embedder import ChunkEmbedder, Embedder
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import load_model
+from embedlab.models.multi_vector import MultiVectorEncoder
 from embedlab.models.pooling import STRATEGIES as POOLING_STRATEGIES
 from embedlab.models.static_encoder import StaticEncoder
 
@@ -18,6 +19,7 @@ __all__ = [
     "Encoder",
     "InputTypeError",
     "ModelLoadError",
+    "MultiVectorEncoder",
     "StaticEncoder",
     "load_model",
 ]

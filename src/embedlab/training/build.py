@@ -27,20 +27,25 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.losses.late_interaction import LateInteractionLoss
 from embedlab.models.cross_encoder import PairScorer, load_for_training
 from embedlab.models.encoder import Encoder
+from embedlab.models.multi_vector import MultiVectorEncoder
+from embedlab.models.multi_vector_format import is_multi_vector_dir
 from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
 
-Model = Encoder | TwoTowerEncoder | PairScorer
+Model = Encoder | TwoTowerEncoder | PairScorer | MultiVectorEncoder
 
 
 def build_model(config: TrainConfig) -> Model:
     """The model a config trains: an Encoder (with its prompts set), two towers copied from it, or a cross-encoder."""
     if config.architecture == "cross_encoder":
         return load_for_training(config.model, max_seq_length=config.max_seq_length, device=config.device).train()
+    if config.architecture == "multi_vector":
+        return multi_vector_model(config)
     model = Encoder.load(
         config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
     )
@@ -49,12 +54,25 @@ def build_model(config: TrainConfig) -> Model:
     return TwoTowerEncoder.from_encoder(model) if config.architecture == "two_tower" else model
 
 
+def multi_vector_model(config: TrainConfig) -> MultiVectorEncoder:
+    """A ColBERT directory goes on training; a dense model starts one (a fresh projection seeded by config.seed)."""
+    if is_multi_vector_dir(Path(config.model).expanduser()):
+        model = MultiVectorEncoder.load(config.model, device=config.device, max_seq_length=config.max_seq_length)
+    else:
+        model = MultiVectorEncoder.from_dense(
+            config.model, seed=config.seed, max_seq_length=config.max_seq_length, device=config.device
+        )
+    return model.train()
+
+
 def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Module:
     """The configured loss: the cross-encoder's for a CrossEncoder; AsymmetricLoss around it for prefix or
     two-tower models (`asymmetric`); MatryoshkaLoss outermost when nested dims are given.
     """
     if isinstance(model, PairScorer):
         return CrossEncoderBCELoss(spec.score_max) if spec.name == "bce" else CrossEncoderRankingLoss()
+    if isinstance(model, MultiVectorEncoder):
+        return LateInteractionLoss(temperature=spec.temperature)
     contrastive = {
         "temperature": spec.temperature,
         "learnable_temperature": spec.learnable_temperature,
@@ -102,7 +120,9 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     datasets = [load_training_set(spec.path, spec.kind, spec.limit, config.seed) for spec in config.data]
     batches = MixtureSampler(datasets, config.batch_size, seed=config.seed, mixture=config.mixture)
     loss = build_loss(config.loss, model, asymmetric=bool(config.prompts)).to(model.device)
-    evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if config.eval_data else None
+    # STS scores one vector per sentence; a multi-vector model is judged by retrieval after training instead.
+    scores_sts = config.eval_data and not isinstance(model, MultiVectorEncoder)
+    evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if scores_sts else None
     return Trainer(config, model, loss, batches, evaluate=evaluate)
 
 
