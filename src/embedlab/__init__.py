@@ -5,6 +5,7 @@ from embedlab.embedder import ChunkEmbedder, Embedder
 from embedlab.errors import EmbedlabError, InputTypeError, ModelLoadError
 from embedlab.models.encoder import Encoder
 from embedlab.models.loading import load_model
+from embedlab.models.multi_vector import MultiVectorEncoder
 from embedlab.models.pooling import STRATEGIES as POOLING_STRATEGIES
 from embedlab.models.sparse_encoder import SparseEncoder
 from embedlab.models.static_encoder import StaticEncoder
@@ -19,6 +20,7 @@ __all__ = [
     "Encoder",
     "InputTypeError",
     "ModelLoadError",
+    "MultiVectorEncoder",
     "SparseEncoder",
     "StaticEncoder",
     "load_model",

@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from embedlab.data.corpus import Document
-from embedlab.embedder import representation
-from embedlab.index.index import Index, IndexConfig, read_manifest
+from embedlab.index.index import Index, IndexConfig
+
+DEFAULT_CONFIG = IndexConfig()
 
 
-def build_index(model: Any, documents: Iterable[Document], config: IndexConfig = IndexConfig()) -> Any:
+def build_index(model: Any, documents: Iterable[Document], config: IndexConfig = DEFAULT_CONFIG) -> Any:
     """Encode and index `documents` with `model` in the index kind of its representation."""
-    kind = representation(model)
     return Index.build(model, documents, config)
 
 

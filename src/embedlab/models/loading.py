@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 
 from embedlab.data import dataset_path
-from embedlab.embedder import Embedder, SparseEmbedder
+from embedlab.embedder import Embedder
 from embedlab.errors import ModelLoadError
 from embedlab.models.cross_encoder import is_cross_encoder_dir
 from embedlab.models.encoder import Encoder
+from embedlab.models.multi_vector import MultiVectorEncoder
+from embedlab.models.multi_vector_format import is_multi_vector_dir
 from embedlab.models.sparse_encoder import SparseEncoder
 from embedlab.models.sparse_format import is_sparse_dir
 from embedlab.models.static_encoder import StaticEncoder, check_static_backend, is_static_dir
@@ -44,11 +46,11 @@ def load_model(
     allow_pickle: bool = False,
     backend: str = "torch",
     threads: int | None = None,
-) -> Embedder | SparseEmbedder:
-    """A transformer Encoder, a SparseEncoder (a sentence-transformers SparseEncoder directory), a TwoTowerEncoder
-    (a sentence-transformers Router directory), or a StaticEncoder
-    (`glove`, a word-vector file, a model2vec or StaticEmbedding directory), whichever `name` is; None is the
-    bundled default model."""
+) -> Embedder | SparseEncoder | MultiVectorEncoder:
+    """A transformer Encoder, a SparseEncoder (a sentence-transformers SparseEncoder directory), a MultiVectorEncoder
+    (ColBERT), a TwoTowerEncoder (a sentence-transformers Router directory), or a StaticEncoder (`glove`, a
+    word-vector file, a model2vec or StaticEmbedding directory), whichever `name` is; None is the bundled default
+    model."""
     text = None if name is None else str(name)
     if text == GLOVE_ALIAS:
         text = str(glove_path())
@@ -67,6 +69,10 @@ def load_model(
         return SparseEncoder.load(text, device=device, allow_pickle=allow_pickle)
     if text is not None and is_two_tower_dir(text):
         return TwoTowerEncoder.load(text, device=device)
+    if text is not None and is_multi_vector_dir(Path(text).expanduser()):
+        if backend not in ("torch", "auto") or pooling is not None:
+            raise ModelLoadError(f"{text} is a multi-vector (ColBERT) model: it runs on torch, with no pooling")
+        return MultiVectorEncoder.load(text, device=device, allow_pickle=allow_pickle)
     if text is not None and is_cross_encoder_dir(text):
         raise ModelLoadError(f"{text} is a cross-encoder: it scores pairs, it does not embed (use it with --rerank)")
     # backend and threads choose how a transformer runs (docs/inference.md); other models have one way only.

@@ -27,16 +27,19 @@ from embedlab.losses import (
 )
 from embedlab.losses.asymmetric import AsymmetricLoss
 from embedlab.losses.cross_encoder import CrossEncoderBCELoss, CrossEncoderRankingLoss
+from embedlab.losses.late_interaction import LateInteractionLoss
 from embedlab.losses.splade import SpladeLoss
 from embedlab.models.cross_encoder import PairScorer, load_for_training
 from embedlab.models.encoder import Encoder
+from embedlab.models.multi_vector import MultiVectorEncoder
+from embedlab.models.multi_vector_format import is_multi_vector_dir
 from embedlab.models.sparse_encoder import SparseEncoder
 from embedlab.models.two_tower import TwoTowerEncoder
 from embedlab.training import distributed
 from embedlab.training.config import LossSpec, TrainConfig
 from embedlab.training.trainer import Trainer, TrainReport, seed_everything
 
-Model = Encoder | TwoTowerEncoder | PairScorer | SparseEncoder
+Model = Encoder | TwoTowerEncoder | PairScorer | SparseEncoder | MultiVectorEncoder
 
 
 def build_model(config: TrainConfig) -> Model:
@@ -50,12 +53,25 @@ def build_model(config: TrainConfig) -> Model:
         model.max_seq_length = config.max_seq_length or model.max_seq_length
         model.layout.transformer.prompts = {**model.prompts, **config.prompts}
         return model
+    if config.architecture == "multi_vector":
+        return multi_vector_model(config)
     model = Encoder.load(
         config.model, pooling=config.pooling, max_seq_length=config.max_seq_length, device=config.device
     )
     # Stored in the layout, the prompts are saved with every checkpoint and used by encode_queries / _documents.
     model.layout.prompts = {**model.layout.prompts, **config.prompts}
     return TwoTowerEncoder.from_encoder(model) if config.architecture == "two_tower" else model
+
+
+def multi_vector_model(config: TrainConfig) -> MultiVectorEncoder:
+    """A ColBERT directory goes on training; a dense model starts one (a fresh projection seeded by config.seed)."""
+    if is_multi_vector_dir(Path(config.model).expanduser()):
+        model = MultiVectorEncoder.load(config.model, device=config.device, max_seq_length=config.max_seq_length)
+    else:
+        model = MultiVectorEncoder.from_dense(
+            config.model, seed=config.seed, max_seq_length=config.max_seq_length, device=config.device
+        )
+    return model.train()
 
 
 def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Module:
@@ -66,6 +82,8 @@ def build_loss(spec: LossSpec, model: Model, asymmetric: bool = False) -> nn.Mod
         return CrossEncoderBCELoss(spec.score_max) if spec.name == "bce" else CrossEncoderRankingLoss()
     if isinstance(model, SparseEncoder):
         return SpladeLoss(query_flops_weight=spec.flops_query_weight, document_flops_weight=spec.flops_document_weight)
+    if isinstance(model, MultiVectorEncoder):
+        return LateInteractionLoss(temperature=spec.temperature)
     contrastive = {
         "temperature": spec.temperature,
         "learnable_temperature": spec.learnable_temperature,
@@ -115,7 +133,9 @@ def build_trainer(config: TrainConfig, model: Model | None = None) -> Trainer:
     loss = build_loss(config.loss, model, asymmetric=bool(config.prompts)).to(model.device)
     if isinstance(model, SparseEncoder):
         return sparse_trainer(config, model, loss, batches)
-    evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if config.eval_data else None
+    # STS scores one vector per sentence; a multi-vector model is judged by retrieval after training instead.
+    scores_sts = config.eval_data and not isinstance(model, MultiVectorEncoder)
+    evaluate = sts_evaluator(config.eval_data, isinstance(model, PairScorer)) if scores_sts else None
     return Trainer(config, model, loss, batches, evaluate=evaluate)
 
 

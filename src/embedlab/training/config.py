@@ -17,7 +17,8 @@ DATA_KINDS = ("auto", "pairs", "triplets", "scored", "nli", "beir", "simcse", "i
 LOSSES = ("infonce", "cached_infonce", "cosent", "softmax", "triplet", "bce")
 # bi_encoder: one Encoder; two_tower: untied query and document encoders; cross_encoder: a pair scorer;
 # sparse: a SPLADE SparseEncoder (a model without an MLM head starts from SparseEncoder.from_dense).
-ARCHITECTURES = ("bi_encoder", "two_tower", "cross_encoder", "sparse")
+# multi_vector: a late-interaction (ColBERT) MultiVectorEncoder, InfoNCE over MaxSim.
+ARCHITECTURES = ("bi_encoder", "two_tower", "cross_encoder", "sparse", "multi_vector")
 INFERENCE_FREE_SIDES = ("query", "document")
 # Losses that read anchors as queries and the rest as documents, so they can train asymmetric models.
 QUERY_DOCUMENT_LOSSES = ("infonce", "triplet")
@@ -192,6 +193,10 @@ def _check_architecture(config: TrainConfig) -> None:
                 f"a cross_encoder trains with loss {' or '.join(CROSS_ENCODER_LOSSES)}, "
                 "no prompts and no matryoshka_dims"
             )
+    elif config.architecture == "multi_vector":
+        if name != "infonce" or config.prompts or config.pooling is not None or config.loss.matryoshka_dims:
+            # The [Q] / [D] markers are the model's prompts, and every token is kept: no pooling, no truncation.
+            raise EmbedlabError("a multi_vector model trains with loss infonce, no prompts, pooling or matryoshka_dims")
     elif name == "bce":
         raise EmbedlabError("loss bce is for architecture: cross_encoder")
     elif (config.prompts or config.architecture == "two_tower") and name not in QUERY_DOCUMENT_LOSSES:
