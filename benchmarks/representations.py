@@ -5,8 +5,8 @@ Every trained row starts from all-MiniLM-L6-v2 and is fine-tuned the same way on
 1 epoch, batch 32, 128 tokens, learning rate 5e-5, bf16 autocast); it is scored on SciFact test and, unseen in
 training, on Cranfield. `run` writes one JSON per (row, seed) under docs/benchmarks/representations/ (skipped
 when it exists, so the script resumes) and keeps each ranked run under runs/representations/ for the fusion rows;
-costs (encode time, index bytes and single-query latency through the row's index) are measured on seed 0 over
-the SciFact corpus. `report` writes docs/benchmarks/representations.{json,md}.
+`costs` measures encode time, index bytes and single-query latency through the row's own index (seed 0, SciFact
+documents). `report` writes docs/benchmarks/representations.{json,md}.
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def result_path(row: str, seed: int) -> Path:
     return RESULTS / f"{row}-seed{seed}.json"
 
 
+def costs_path(row: str) -> Path:
+    return RESULTS / f"{row}-costs.json"
+
+
 def run_path(row: str, seed: int, dataset: str) -> Path:
     return RUNS / "rankings" / f"{row}-s{seed}-{dataset}.json"
 
@@ -134,7 +138,6 @@ def costs(model: object, directory: Path) -> dict:
 
 def run_row(name: str, seed: int) -> dict:
     start = time.perf_counter()
-    summary: dict = {}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model, summary = (("bm25", {}) if name == "bm25" else model_for(name, seed))
         scores = {}
@@ -147,11 +150,16 @@ def run_row(name: str, seed: int) -> dict:
                 write_json(run, path)
             metrics = ranking_metrics(load_beir(dataset, "test").qrels, run).mean
             scores[dataset] = {"ndcg@10": metrics["ndcg@10"], "recall@100": metrics["recall@100"]}
-        if seed == 0 and name != "bm25":  # BM25's inverted index is bm25s's, not a representation of ours
-            summary["costs"] = costs(model, RUNS / f"index-{name}")
     kind = "lexical" if name == "bm25" else representation(model)
     return {"row": name, "label": ROWS[name].label, "representation": kind, "seed": seed, "scores": scores,
             **summary, "minutes": (time.perf_counter() - start) / 60, "measured": measured_at()}
+
+
+def row_costs(name: str) -> dict:
+    """costs() of the row's seed-0 model, every forward pass in bf16 autocast as in the retrieval runs."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model, _ = model_for(name, 0)
+        return {"row": name, **costs(model, RUNS / f"index-{name}"), "measured": measured_at()}
 
 
 def fused(rows: list[str], seed: int, dataset: str) -> dict | None:
@@ -216,7 +224,7 @@ def report(seeds: list[int]) -> tuple[dict, str]:
               "", "| representation | encode + index ms / doc | index bytes / doc | query p50 ms | query p99 ms |",
               "|---|---:|---:|---:|---:|"]
     for name, row in ROWS.items():
-        cost = next((r["costs"] for r in found[name] if "costs" in r), None)
+        cost = json.loads(costs_path(name).read_text()) if costs_path(name).is_file() else None
         if cost:
             lines.append(f"| {row.label} | {cost['encode_ms_per_document']:.1f} | "
                          f"{cost['index_bytes_per_document']:,.0f} | {cost['query_ms_p50']:.2f} | "
@@ -226,7 +234,7 @@ def report(seeds: list[int]) -> tuple[dict, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("command", choices=["run", "costs", "report"])
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows, in order")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--force", action="store_true", help="re-measure rows whose JSON exists")
@@ -243,6 +251,10 @@ def main() -> None:
                 print(f"{name} seed {seed}: " + "  ".join(
                     f"{d} nDCG@10 {100 * s['ndcg@10']:.2f}" for d, s in result["scores"].items())
                     + f"  ({result['minutes']:.1f} min)", flush=True)
+    if args.command == "costs":
+        for name in args.rows.split(","):
+            if name != "bm25" and (args.force or not costs_path(name).exists()):
+                write_json(row_costs(name), costs_path(name))
     result, markdown = report(args.seeds)
     print(write_report(REPORTS, "representations", result, markdown))
 
