@@ -71,8 +71,10 @@ def sparse_top_k(queries: sparse.csr_matrix, documents: sparse.csr_matrix, k: in
     for first in range(0, queries.shape[0], QUERY_BLOCK):
         scores = (queries[first : first + QUERY_BLOCK] @ documents_t).toarray()
         for row in scores:
-            top = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            top = top[np.lexsort((top, -row[top]))]
+            # Every row scoring at least the k-th best: ties at the cut then go to the earlier rows, as a stable sort.
+            threshold = np.partition(row, len(row) - k)[len(row) - k]
+            top = np.flatnonzero(row >= threshold)
+            top = top[np.lexsort((top, -row[top]))][:k]
             results.append([Hit(int(i), float(row[i])) for i in top])
     return results
 
