@@ -19,7 +19,9 @@ from tests.tiny_sparse import save_st_sparse
 sentence_transformers = pytest.importorskip("sentence_transformers")
 
 TEXTS = ["a cat sat on the mat", "Sparse retrieval with learned term weights, max-pooled over tokens.", "x",
-         "the quick brown fox jumps over the lazy dog " * 6]  # fmt: skip
+         "the quick brown fox jumps over the lazy dog " * 6,
+         # Past the position table (64): the transformer side truncates, the look-up side reads it all.
+         " ".join(f"term{i}" for i in range(80))]  # fmt: skip
 TOLERANCE = 1e-5
 
 

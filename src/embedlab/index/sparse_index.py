@@ -36,6 +36,10 @@ SPARSE_FORMAT = "sparse-1"
 MATRIX_FILE = "documents.npz"
 SPARSE_MODES = ("sparse", "bm25", "hybrid")
 QUERY_BLOCK = 256  # queries scored at once: their dense (queries x chunks) score block stays small
+# Above this many active terms per document row (an untrained or barely trained SPLADE head is nearly dense),
+# a sparse x sparse product costs more than dense matrix products over blocks of documents.
+DENSE_ROW_TERMS = 1000
+DOCUMENT_BLOCK = 2048  # document rows made dense at once on that path
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,29 @@ def check_sparse_model(model: object) -> SparseEmbedder:
 
 def sparse_top_k(queries: sparse.csr_matrix, documents: sparse.csr_matrix, k: int) -> list[list[Hit]]:
     """The k documents with the largest dot product per query row, best first (exact; ties by row order)."""
-    documents_t = sparse.csr_matrix(documents.T)
+    documents = sparse.csr_matrix(documents)
+    dense_rows = documents.nnz > DENSE_ROW_TERMS * documents.shape[0]
+    documents_t = None if dense_rows else sparse.csr_matrix(documents.T)
     results: list[list[Hit]] = []
     k = min(k, documents.shape[0])
     for first in range(0, queries.shape[0], QUERY_BLOCK):
-        scores = (queries[first : first + QUERY_BLOCK] @ documents_t).toarray()
+        block = queries[first : first + QUERY_BLOCK]
+        scores = _dense_scores(block, documents) if dense_rows else (block @ documents_t).toarray()
         for row in scores:
-            top = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            top = top[np.lexsort((top, -row[top]))]
+            # Every row scoring at least the k-th best: ties at the cut then go to the earlier rows, as a stable sort.
+            threshold = np.partition(row, len(row) - k)[len(row) - k]
+            top = np.flatnonzero(row >= threshold)
+            top = top[np.lexsort((top, -row[top]))][:k]
             results.append([Hit(int(i), float(row[i])) for i in top])
     return results
+
+
+def _dense_scores(queries: sparse.csr_matrix, documents: sparse.csr_matrix) -> np.ndarray:
+    """queries x documents^T through dense blocks: BLAS on all cores, where scipy's sparse products use one."""
+    dense_queries = queries.toarray().T
+    blocks = [documents[first : first + DOCUMENT_BLOCK].toarray() @ dense_queries
+              for first in range(0, documents.shape[0], DOCUMENT_BLOCK)]  # fmt: skip
+    return np.concatenate(blocks).T
 
 
 class SparseIndex:

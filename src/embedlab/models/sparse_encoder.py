@@ -8,6 +8,7 @@ Router). Rows come out as scipy.sparse CSR matrices; a query scores a document b
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -183,7 +184,8 @@ class SparseEncoder(nn.Module):
             raise EmbedlabError(f"inference_free must be 'query', 'document' or None, not {route!r}")
         layout.static_route = route
         weight = None if route is None else torch.ones(mlm.config.vocab_size)
-        return cls(mlm, tokenizer, layout, name, weight)
+        # A copy: saving sets the transformer tokenizer's model_max_length, which must not cap the look-up side.
+        return cls(mlm, tokenizer, layout, name, weight, None if route is None else copy.deepcopy(tokenizer))
 
     # ---- properties ----------------------------------------------------------------------------
 
@@ -245,11 +247,12 @@ class SparseEncoder(nn.Module):
     # ---- the differentiable forward pass -------------------------------------------------------
 
     def _features(self, texts: Sequence[str], static: bool) -> list:
-        """Tokenizer encodings, truncated: the static side tokenizes without special tokens, as ST's does."""
+        """Tokenizer encodings, truncated: the static side tokenizes without special tokens, to its own tokenizer's
+        model_max_length (no position table limits a look-up), as sentence-transformers' SparseStaticEmbedding."""
         tokenizer = self._static_tokenizer if static else self._tokenizer
         if self.layout.transformer.do_lower_case and not static:
             texts = [t.lower() for t in texts]
-        limit = model_max_length(self.mlm, tokenizer) if static else self.max_seq_length
+        limit = None if static else self.max_seq_length
         with quiet_transformers():
             return tokenizer(list(texts), truncation=True, max_length=limit, add_special_tokens=not static).encodings
 
