@@ -14,13 +14,14 @@ import numpy as np
 
 from embedlab.bm25 import BM25Config, BM25Index
 from embedlab.data.beir import BeirDataset, load_beir
-from embedlab.embedder import Embedder
+from embedlab.embedder import Embedder, representation
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Run, ranking_metrics
 from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.instructions import check_task
+from embedlab.maxsim import maxsim_top_k
 from embedlab.rank_fusion import RRF_K
 from embedlab.similarity import Hit, semantic_search
 
@@ -103,7 +104,8 @@ def evaluate_retrieval(
     if model == "bm25":
         settings["bm25"] = asdict(config.bm25)
     else:
-        settings.update(score=config.score, prompts=prompts_used(model, config.task), model_info=model.info())
+        score = "maxsim" if representation(model) == "multi_vector" else config.score
+        settings.update(score=score, prompts=prompts_used(model, config.task), model_info=model.info())
     return EvalResult(
         task="retrieval",
         dataset=f"{dataset.name}/{dataset.split}",
@@ -153,6 +155,11 @@ def _search(
         if config.task is not None:
             raise EmbedlabError("a task is an instruction for embedding models; bm25 takes none")
         return BM25Index.build(dataset.doc_texts(), config.bm25).search(queries, depth)
+    if representation(model) == "multi_vector":
+        # Exact MaxSim over the whole corpus; long queries are cut to the model's query budget, as ColBERT does.
+        query_rows = model.encode_queries(queries, batch_size=config.batch_size, truncate=True)
+        document_rows = model.encode_documents(dataset.doc_texts(), batch_size=config.batch_size)
+        return maxsim_top_k(query_rows, document_rows, depth)
     query_embeddings = model.encode_queries(queries, task=config.task, batch_size=config.batch_size)
     corpus_embeddings = document_embeddings(model, dataset.doc_texts(), config.batch_size, config.use_cache)
     return semantic_search(query_embeddings, corpus_embeddings, depth, score=config.score, chunk_size=config.chunk_size)
