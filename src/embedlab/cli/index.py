@@ -13,6 +13,7 @@ from rich.table import Table
 
 from embedlab.cli.common import BatchOption, ModelOption, TaskOption, console, shorten
 from embedlab.cli.outputs import output_folder
+from embedlab.embedder import representation
 from embedlab.errors import EmbedlabError
 
 index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
@@ -55,7 +56,11 @@ def build(
         late_chunking=late_chunking,
     )
     documents = read_corpus(corpus, field)
-    index = Index.build(load_model(model), documents, config, model_name=model)
+    encoder = load_model(model)
+    if representation(encoder) == "multi_vector":
+        index = _multi_vector_index(encoder, documents, config, model)
+    else:
+        index = Index.build(encoder, documents, config, model_name=model)
     index.save(out)
     late = ", late-chunked" if late_chunking else ""
     console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}{late}) in {out}")
@@ -68,9 +73,8 @@ def add(
 ) -> None:
     """Add documents to an index (same id: replaced); only the new documents are encoded."""
     from embedlab.data.corpus import read_corpus
-    from embedlab.index.index import Index
 
-    index = Index.load(index_dir)
+    index = _open(index_dir)
     before = index.documents
     added = index.add(read_corpus(corpus, field))
     index.save(index_dir)
@@ -91,10 +95,16 @@ def search(
     """Search an index with one query."""
     from embedlab.index.index import Index
 
-    hits = Index.load(index_dir).search(
-        query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank), rerank_top=rerank_top,
-        task=task,
-    )
+    index = _open(index_dir)
+    if isinstance(index, Index):
+        hits = index.search(
+            query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank),
+            rerank_top=rerank_top, task=task,
+        )
+    elif mode != "dense" or where or task:
+        raise EmbedlabError("a multi-vector (ColBERT) index searches by MaxSim only: drop --mode, --where and --task")
+    else:
+        hits = index.search(query, k=k, reranker=load_reranker(rerank), rerank_top=rerank_top)
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit._asdict(), ensure_ascii=False))
@@ -133,13 +143,31 @@ def info(index_dir: Path = IndexDirArgument) -> None:
     console.print(table)
 
 
+def _open(index_dir: Path):
+    """The dense Index or the MultiVectorIndex saved in index_dir."""
+    from embedlab.index.index import Index
+    from embedlab.index.multi_vector_index import MultiVectorIndex, is_multi_vector_index
+
+    return MultiVectorIndex.load(index_dir) if is_multi_vector_index(index_dir) else Index.load(index_dir)
+
+
+def _multi_vector_index(encoder, documents: list, config, model: str):
+    """A ColBERT model's index: its own token store, so only the chunking and batch size of `config` apply."""
+    from embedlab.index.multi_vector_index import MultiVectorIndex, MultiVectorIndexConfig
+
+    if config.store != "exact" or config.late_chunking or config.task:
+        raise EmbedlabError("a multi-vector (ColBERT) index keeps every token: drop --store, --late-chunking, --task")
+    settings = MultiVectorIndexConfig(chunks=config.chunks, batch_size=config.batch_size)
+    return MultiVectorIndex.build(encoder, documents, settings, model_name=model)
+
+
 def load_reranker(path: Path | None):
     """The cross-encoder at `path`, or None."""
     if path is None:
         return None
-    from embedlab.models import cross_encoder
+    from embedlab.models.multi_vector_rerank import load_any_reranker
 
-    return cross_encoder.load_reranker(path)
+    return load_any_reranker(path)
 
 
 def parse_where(pairs: list[str]) -> dict:

@@ -26,7 +26,7 @@ from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, l
 from embedlab.embedder import ChunkEmbedder, Embedder
 from embedlab.errors import EmbedlabError
 from embedlab.files import sha256_file
-from embedlab.index.model_check import check_model, model_record
+from embedlab.index.model_check import check_dense, check_model, model_record
 from embedlab.index.registry import create_store, load_store
 from embedlab.index.store import Where, matches
 from embedlab.instructions import check_task
@@ -99,7 +99,7 @@ class Index:
         self, encoder: Embedder, config: IndexConfig = IndexConfig(), store: Any = None, model_name: str | None = None
     ) -> None:
         """`model_name` is what `load` reloads the model by (default: the encoder's name)."""
-        self.encoder = encoder
+        self.encoder = check_dense(encoder)
         self.model_name = model_name or encoder.name
         self.config = config
         self.store = store if store is not None else create_store(config.store, encoder.dim, **config.store_options)

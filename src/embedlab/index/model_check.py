@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from embedlab.embedder import Embedder
+from embedlab.embedder import Embedder, representation
 from embedlab.errors import EmbedlabError
 from embedlab.models.fingerprint import model_fingerprint
 
@@ -44,3 +44,14 @@ def check_model(encoder: Embedder, model: Mapping[str, Any]) -> str | None:
             f"{encoder.name!r} has other weights or settings: load it with its own model or rebuild"
         )
     return fingerprint
+
+
+def check_dense(encoder: Embedder) -> Embedder:
+    """Refuse a sparse or multi-vector model for a dense index, in one line, before anything is encoded."""
+    kind = representation(encoder)
+    if kind != "dense":
+        raise EmbedlabError(
+            f"{encoder.name!r} is a {kind.replace('_', '-')} model and this is a dense (one vector per chunk) index"
+            + (": use embedlab.index.multi_vector_index.MultiVectorIndex" if kind == "multi_vector" else "")
+        )
+    return encoder
