@@ -100,6 +100,8 @@ def test_cli_builds_searches_and_evaluates_with_a_colbert_model(colbert_dir, tmp
     result = runner.invoke(app, ["index", "search", str(out), "kitten", "--json", "-k", "2"])
     assert result.exit_code == 0, result.output
     assert len([json.loads(line) for line in result.output.splitlines()]) == 2
+    result = runner.invoke(app, ["index", "info", str(out)])
+    assert result.exit_code == 0 and "multi_vector" in result.output
     result = runner.invoke(app, ["index", "search", str(out), "kitten", "--mode", "bm25"])
     assert result.exit_code != 0 and "MaxSim only" in str(result.exception)
     data = write_beir(tmp_path / "beir")

@@ -121,12 +121,16 @@ def search(
 def info(index_dir: Path = IndexDirArgument) -> None:
     """What an index holds and how it was built (its manifest)."""
     from embedlab.index.index import read_manifest, verify_files
+    from embedlab.index.multi_vector_index import is_multi_vector_index, read_multi_vector_manifest
 
+    if is_multi_vector_index(index_dir):
+        manifest = read_multi_vector_manifest(index_dir)
+        keys = ("documents", "chunks", "tokens", "bytes_per_document")
+        _table(str(index_dir), {"model": manifest["model"]["name"], "kind": "multi_vector (ColBERT)",
+                                "dimensions": manifest["model"]["dim"], **{k: manifest[k] for k in keys}})
+        return
     manifest = read_manifest(index_dir)
     verify_files(index_dir, manifest)
-    table = Table(title=str(index_dir))
-    table.add_column("field")
-    table.add_column("value")
     model = manifest["model"]
     rows = {
         "model": model["name"], "dimensions": model["dim"], "weights sha256": (model["fingerprint"] or "?")[:16],
@@ -138,6 +142,13 @@ def info(index_dir: Path = IndexDirArgument) -> None:
         + (", late" if manifest.get("late_chunking") else ""),
         "generation": manifest["generation"], "created": manifest["created"], "embedlab": manifest["embedlab"],
     }
+    _table(str(index_dir), rows)
+
+
+def _table(title: str, rows: dict) -> None:
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value")
     for key, value in rows.items():
         table.add_row(key, str(value))
     console.print(table)

@@ -56,6 +56,20 @@ def is_multi_vector_index(directory: str | os.PathLike) -> bool:
     return (Path(directory).expanduser() / MANIFEST).is_file()
 
 
+def read_multi_vector_manifest(directory: Path) -> dict:
+    """The manifest of a saved multi-vector index: its model record, config and counts."""
+    path = Path(directory).expanduser() / MANIFEST
+    if not path.is_file():
+        raise EmbedlabError(f"{directory} is not a multi-vector index (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise EmbedlabError(f"cannot read {path}: {err}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise EmbedlabError(f"{path} is not a multi-vector index manifest of format {FORMAT}")
+    return manifest
+
+
 class MultiVectorIndex:
     """Chunks with their token vectors; add, search (FAISS candidates, exact MaxSim ranking), save and load."""
 
@@ -187,10 +201,8 @@ class MultiVectorIndex:
     def load(cls, directory: str | os.PathLike, model: MultiVectorEmbedder | None = None) -> MultiVectorIndex:
         """Open a saved index with its own model (loaded from the manifest when not given; another is refused)."""
         directory = Path(directory).expanduser()
-        if not is_multi_vector_index(directory):
-            raise EmbedlabError(f"{directory} is not a multi-vector index (no {MANIFEST})")
+        manifest = read_multi_vector_manifest(directory)
         try:
-            manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             config = manifest["config"]
             config = MultiVectorIndexConfig(**{**config, "chunks": ChunkConfig(**config["chunks"])})
             chunks = [Chunk(**json.loads(line)) for line in
