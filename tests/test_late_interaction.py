@@ -108,3 +108,15 @@ def test_batched_maxsim_is_pairwise_maxsim(queries, documents, top_k, chunk):
 def test_empty_documents_are_refused():
     with pytest.raises(EmbedlabError, match="at least one token"):
         maxsim_top_k([np.ones((2, 4), np.float32)], [np.ones((1, 4), np.float32), np.zeros((0, 4), np.float32)], 1)
+
+
+def test_a_dense_model_starts_a_seeded_colbert_model(tmp_path, tiny_encoder, pairs_file):
+    from embedlab.training.build import build_model
+
+    tiny_encoder.save(tmp_path / "dense")
+    first, second, other = (build_model(config(tmp_path / "dense", pairs_file, tmp_path, seed=seed, device="cpu"))
+                            for seed in (1, 1, 2))
+    assert isinstance(first, MultiVectorEncoder) and first.training
+    assert torch.equal(first.projection.linear.weight, second.projection.linear.weight)
+    assert not torch.equal(first.projection.linear.weight, other.projection.linear.weight)
+    assert first.dim == 128 and first.query_tokens("hi")[1] == "[Q]"

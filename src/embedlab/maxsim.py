@@ -16,11 +16,15 @@ from embedlab.errors import EmbedlabError
 from embedlab.similarity import Hit, _top_k
 
 # Document tokens scored per chunk in exact search: the (query tokens x chunk tokens) product then stays small.
-CHUNK_TOKENS = 16_384
+CHUNK_TOKENS = 8_192
 
 
-def pad_rows(rows: Sequence[np.ndarray], dim: int) -> tuple[Tensor, Tensor]:
-    """(n, longest, dim) float32 zeros-padded token vectors and their (n, longest) bool mask."""
+def pad_rows(rows: Sequence[np.ndarray], dim: int, repeat: bool = False) -> tuple[Tensor, Tensor]:
+    """(n, longest, dim) float32 padded token vectors and their (n, longest) bool mask.
+
+    Padding is zeros, or with `repeat` a copy of the text's first row: a repeated document row cannot change a
+    maximum, so exact search can skip masking the (large) score grid.
+    """
     if any(len(r) == 0 for r in rows):
         empty = next(i for i, r in enumerate(rows) if len(r) == 0)
         raise EmbedlabError(f"MaxSim needs at least one token per text; text {empty} has none")
@@ -33,21 +37,24 @@ def pad_rows(rows: Sequence[np.ndarray], dim: int) -> tuple[Tensor, Tensor]:
             raise EmbedlabError(f"token vectors must be (tokens, {dim}) arrays, text {i} has shape {row.shape}")
         padded[i, : len(row)] = torch.from_numpy(row)
         mask[i, : len(row)] = True
+        if repeat:
+            padded[i, len(row):] = padded[i, 0]
     return padded, mask
 
 
-def maxsim_scores(queries: Tensor, query_mask: Tensor, documents: Tensor, document_mask: Tensor) -> Tensor:
+def maxsim_scores(queries: Tensor, query_mask: Tensor, documents: Tensor, document_mask: Tensor | None) -> Tensor:
     """(Q, N) MaxSim of padded queries (Q, Tq, d) against padded documents (N, Td, d), in float32, differentiable.
 
     Each scored query token takes its best dot product over the document's scored tokens; the bests are summed.
     """
-    if not bool(document_mask.any(dim=1).all()):
+    if document_mask is not None and not bool(document_mask.any(dim=1).all()):
         raise EmbedlabError("MaxSim needs at least one scored token in every document")
     with torch.autocast(queries.device.type, enabled=False):
         q, d = queries.float(), documents.float()
         (n_q, t_q, dim), (n_d, t_d, _) = q.shape, d.shape
         grid = (q.reshape(n_q * t_q, dim) @ d.reshape(n_d * t_d, dim).T).reshape(n_q, t_q, n_d, t_d)
-        grid = grid.masked_fill(~document_mask[None, None], float("-inf"))
+        if document_mask is not None:  # None: documents padded by repeating a real row (pad_rows(repeat=True))
+            grid = grid.masked_fill(~document_mask[None, None], float("-inf"))
         best = grid.amax(dim=3)  # (Q, Tq, N)
         return (best * query_mask[:, :, None].float()).sum(dim=1)
 
@@ -61,13 +68,15 @@ def maxsim_top_k(query_rows: Sequence[np.ndarray], document_rows: Sequence[np.nd
     if not document_rows:
         return [[] for _ in query_rows]
     dim = np.asarray(document_rows[0]).shape[-1]
-    queries, query_mask = pad_rows(query_rows, dim)
+    # The GPU when there is one: the corpus-wide product is most of the work.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    queries, query_mask = (t.to(device) for t in pad_rows(query_rows, dim))
     n = len(query_rows)
     best_ids, best_scores = np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
     with torch.inference_mode():
         for chunk in _chunks([len(r) for r in document_rows], chunk_tokens):
-            documents, document_mask = pad_rows([document_rows[i] for i in chunk], dim)
-            scores = maxsim_scores(queries, query_mask, documents, document_mask).numpy()
+            documents, _ = pad_rows([document_rows[i] for i in chunk], dim, repeat=True)
+            scores = maxsim_scores(queries, query_mask, documents.to(device), None).cpu().numpy()
             ids = np.broadcast_to(np.asarray(chunk, dtype=np.int64), scores.shape)
             chunk_ids, chunk_best = _top_k(ids, scores, top_k)
             best_ids, best_scores = _top_k(

@@ -73,7 +73,7 @@ def retrieval(
     """nDCG, MRR, recall, MAP and precision of exact dense search (or BM25) on a BEIR dataset, optionally
     fused with BM25 (--hybrid) and re-ranked by a cross-encoder (--rerank CE --rerank-top 100)."""
     from embedlab.evaluation.retrieval import RetrievalConfig, evaluate_retrieval
-    from embedlab.models.cross_encoder import load_reranker
+    from embedlab.models.multi_vector_rerank import load_any_reranker as load_reranker
 
     config = RetrievalConfig(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,

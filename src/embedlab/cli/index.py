@@ -13,7 +13,6 @@ from rich.table import Table
 
 from embedlab.cli.common import BatchOption, ModelOption, TaskOption, console, shorten
 from embedlab.cli.outputs import output_folder
-from embedlab.embedder import representation
 from embedlab.errors import EmbedlabError
 
 index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
@@ -45,7 +44,8 @@ def build(
 ) -> None:
     """Chunk, embed and index a corpus; --task is saved and used by every search that gives none."""
     from embedlab.data.corpus import ChunkConfig, read_corpus
-    from embedlab.index.index import Index, IndexConfig
+    from embedlab.index.index import IndexConfig
+    from embedlab.index.open import build_index
     from embedlab.models.loading import load_model
 
     options = {"uri": uri} if uri is not None else {}
@@ -57,32 +57,14 @@ def build(
     )
     documents = read_corpus(corpus, field)
     encoder = load_model(model)
-    if representation(encoder) == "sparse":
-        build_sparse(encoder, documents, out, model, config)
-        return
-    index = Index.build(encoder, documents, config, model_name=model)
+    index = build_index(encoder, documents, config, model_name=model)
     index.save(out)
     late = ", late-chunked" if late_chunking else ""
     console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}{late}) in {out}")
 
 
-def build_sparse(encoder, documents: list, out: Path, model: str, config) -> None:
-    """`index build` for a sparse model: an inverted index of its rows (embedlab.index.sparse_index)."""
-    from embedlab.index.sparse_index import SparseIndex, SparseIndexConfig
-
-    if config.store != "exact" or config.late_chunking or config.task is not None:
-        raise EmbedlabError("a sparse model builds an inverted index: drop --store, --late-chunking and --task")
-    index = SparseIndex.build(encoder, documents, SparseIndexConfig(config.chunks, config.batch_size), model)
-    index.save(out)
-    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks (sparse) in {out}")
 
 
-def open_index(index_dir: Path):
-    """The index in a directory: a SparseIndex when its manifest says so, else a dense Index."""
-    from embedlab.index.index import Index
-    from embedlab.index.sparse_index import SparseIndex, is_sparse_index
-
-    return SparseIndex.load(index_dir) if is_sparse_index(index_dir) else Index.load(index_dir)
 
 
 def add(
@@ -92,8 +74,9 @@ def add(
 ) -> None:
     """Add documents to an index (same id: replaced); only the new documents are encoded."""
     from embedlab.data.corpus import read_corpus
+    from embedlab.index.open import load_index
 
-    index = open_index(index_dir)
+    index = load_index(index_dir)
     before = index.documents
     added = index.add(read_corpus(corpus, field))
     index.save(index_dir)
@@ -112,18 +95,24 @@ def search(
     task: str | None = typer.Option(None, "--task", help="Encode the query for this task instead of the index's own."),
 ) -> None:
     """Search an index with one query (a sparse index: --mode dense searches the model's sparse rows)."""
+    from embedlab.index.index import Index
+    from embedlab.index.open import load_index
     from embedlab.index.sparse_index import SparseIndex
 
-    index = open_index(index_dir)
+    index = load_index(index_dir)
     if isinstance(index, SparseIndex):
         if where or rerank is not None or task is not None:
             raise EmbedlabError("a sparse index searches without --where, --rerank and --task")
         hits = index.search(query, k=k, mode="sparse" if mode == "dense" else mode)
-    else:
+    elif isinstance(index, Index):
         hits = index.search(
             query, k=k, mode=mode, where=parse_where(where or []), reranker=load_reranker(rerank),
             rerank_top=rerank_top, task=task,
         )
+    elif mode != "dense" or where or task:
+        raise EmbedlabError("a multi-vector (ColBERT) index searches by MaxSim only: drop --mode, --where and --task")
+    else:
+        hits = index.search(query, k=k, reranker=load_reranker(rerank), rerank_top=rerank_top)
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit._asdict(), ensure_ascii=False))
@@ -140,22 +129,22 @@ def search(
 def info(index_dir: Path = IndexDirArgument) -> None:
     """What an index holds and how it was built (its manifest)."""
     from embedlab.index.index import read_manifest, verify_files
+    from embedlab.index.multi_vector_index import is_multi_vector_index, read_multi_vector_manifest
     from embedlab.index.sparse_index import is_sparse_index, read_sparse_manifest
 
     if is_sparse_index(index_dir):
         manifest = read_sparse_manifest(index_dir)
-        table = Table(title=f"{index_dir} (sparse)")
-        table.add_column("field")
-        table.add_column("value")
-        for key, value in {**manifest["model"], **manifest["counts"], **manifest["chunks"]}.items():
-            table.add_row(key.replace("_", " "), str(value))
-        console.print(table)
+        rows = {**manifest["model"], **manifest["counts"], **manifest["chunks"]}
+        _table(f"{index_dir} (sparse)", {key.replace("_", " "): value for key, value in rows.items()})
+        return
+    if is_multi_vector_index(index_dir):
+        manifest = read_multi_vector_manifest(index_dir)
+        keys = ("documents", "chunks", "tokens", "bytes_per_document")
+        _table(str(index_dir), {"model": manifest["model"]["name"], "kind": "multi_vector (ColBERT)",
+                                "dimensions": manifest["model"]["dim"], **{k: manifest[k] for k in keys}})
         return
     manifest = read_manifest(index_dir)
     verify_files(index_dir, manifest)
-    table = Table(title=str(index_dir))
-    table.add_column("field")
-    table.add_column("value")
     model = manifest["model"]
     rows = {
         "model": model["name"], "dimensions": model["dim"], "weights sha256": (model["fingerprint"] or "?")[:16],
@@ -167,6 +156,13 @@ def info(index_dir: Path = IndexDirArgument) -> None:
         + (", late" if manifest.get("late_chunking") else ""),
         "generation": manifest["generation"], "created": manifest["created"], "embedlab": manifest["embedlab"],
     }
+    _table(str(index_dir), rows)
+
+
+def _table(title: str, rows: dict) -> None:
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value")
     for key, value in rows.items():
         table.add_row(key, str(value))
     console.print(table)
@@ -176,9 +172,9 @@ def load_reranker(path: Path | None):
     """The cross-encoder at `path`, or None."""
     if path is None:
         return None
-    from embedlab.models import cross_encoder
+    from embedlab.models.multi_vector_rerank import load_any_reranker
 
-    return cross_encoder.load_reranker(path)
+    return load_any_reranker(path)
 
 
 def parse_where(pairs: list[str]) -> dict:

@@ -22,6 +22,7 @@ from embedlab.evaluation.result import EvalResult
 from embedlab.evaluation.second_stage import fuse_runs, rerank_run
 from embedlab.index.sparse_index import sparse_top_k
 from embedlab.instructions import check_task
+from embedlab.maxsim import maxsim_top_k
 from embedlab.rank_fusion import RRF_K
 from embedlab.similarity import Hit, semantic_search
 
@@ -104,7 +105,8 @@ def evaluate_retrieval(
     if model == "bm25":
         settings["bm25"] = asdict(config.bm25)
     else:
-        score = "dot" if representation(model) == "sparse" else config.score  # sparse rows always score by dot
+        # Sparse rows always score by their dot product, token vectors by MaxSim.
+        score = {"sparse": "dot", "multi_vector": "maxsim"}.get(representation(model), config.score)
         settings.update(score=score, prompts=prompts_used(model, config.task), model_info=model.info())
     return EvalResult(
         task="retrieval",
@@ -155,8 +157,17 @@ def _search(
         if config.task is not None:
             raise EmbedlabError("a task is an instruction for embedding models; bm25 takes none")
         return BM25Index.build(dataset.doc_texts(), config.bm25).search(queries, depth)
-    if representation(model) == "sparse":
+    kind = representation(model)
+    if kind != "dense" and config.task is not None:
+        raise EmbedlabError(f"a task is an instruction for dense embedding models; a {kind.replace('_', '-')} model "
+                            "takes none")
+    if kind == "sparse":
         return _sparse_search(model, dataset, queries, depth, config)
+    if kind == "multi_vector":
+        # Exact MaxSim over the whole corpus; long queries are cut to the model's query budget, as ColBERT does.
+        query_rows = model.encode_queries(queries, batch_size=config.batch_size, truncate=True)
+        document_rows = model.encode_documents(dataset.doc_texts(), batch_size=config.batch_size)
+        return maxsim_top_k(query_rows, document_rows, depth)
     query_embeddings = model.encode_queries(queries, task=config.task, batch_size=config.batch_size)
     corpus_embeddings = document_embeddings(model, dataset.doc_texts(), config.batch_size, config.use_cache)
     return semantic_search(query_embeddings, corpus_embeddings, depth, score=config.score, chunk_size=config.chunk_size)
@@ -166,7 +177,5 @@ def _sparse_search(
     model: SparseEmbedder, dataset: BeirDataset, queries: list[str], depth: int, config: RetrievalConfig
 ) -> list[list[Hit]]:
     """Exact dot products of sparse rows over the inverted corpus; the dense embedding cache does not apply."""
-    if config.task is not None:
-        raise EmbedlabError("a task is an instruction for dense embedding models; a sparse model takes none")
     query_rows = model.encode_queries(queries, batch_size=config.batch_size)
     return sparse_top_k(query_rows, model.encode_documents(dataset.doc_texts(), batch_size=config.batch_size), depth)

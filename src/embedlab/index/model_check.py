@@ -19,8 +19,9 @@ def check_dense_model(encoder: Embedder) -> Embedder:
     """The encoder, if it makes one dense vector per text; a sparse or multi-vector model is refused in one line."""
     kind = representation(encoder)
     if kind != "dense":
-        hint = " (a sparse model indexes with embedlab.index.sparse_index.SparseIndex)" if kind == "sparse" else ""
-        raise EmbedlabError(f"{encoder.name!r} is a {kind} model; this index holds dense vectors{hint}")
+        own = {"sparse": "SparseIndex", "multi_vector": "MultiVectorIndex"}[kind]
+        raise EmbedlabError(f"{encoder.name!r} is a {kind.replace('_', '-')} model; this index holds dense vectors "
+                            f"(embedlab.index.open.build_index picks its {own})")
     return encoder
 
 

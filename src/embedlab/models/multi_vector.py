@@ -161,6 +161,12 @@ class MultiVectorEncoder(nn.Module):
     def document_prompt(self) -> str:
         return self.settings.prompts.get("document") or ""
 
+    def query_prompt_for(self, task: str | None) -> str:
+        """The text before each query: the [Q] marker; ColBERT models take no instruction tasks."""
+        if task is not None:
+            raise EmbedlabError(f"{self.name} is a ColBERT model: its queries take no task instruction")
+        return self.query_prompt
+
     def info(self) -> dict:
         settings = self.settings
         return {
