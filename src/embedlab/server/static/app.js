@@ -3,7 +3,7 @@
 import { get, setKey, getKey } from "./api.js";
 import { el } from "./ui.js";
 
-const PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search"];
+const PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search", "late"];
 const main = document.getElementById("page");
 let info = null;
 
