@@ -4,6 +4,7 @@ stand-ins (tests/fakes.py); and each endpoint's one-line refusal on a server who
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -12,12 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import sparse
 
+from embedlab.index import Index
 from embedlab.server import ServerConfig, create_app
 from embedlab.server.representation_api import heaviest
 from embedlab.similarity import maxsim
 from tests.fakes import VOCABULARY, HashingEncoder, HashingMultiVectorEncoder, HashingSparseEncoder
 from tests.server.conftest import WAIT_S, error_of, running
-from tests.server.test_endpoints import WordOverlapReranker
+from tests.server.test_endpoints import DOCUMENTS
 
 KEY = "k"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -186,24 +188,19 @@ def test_merged_requests_of_one_side_get_their_own_rows():
     model = HashingSparseEncoder()
     app = create_app(ServerConfig(model_name="splade"), model)
     texts = [f"guitar {'the ' * i}" for i in range(6)]
-    with running(app) as (url, _), httpx.Client(base_url=url, timeout=WAIT_S) as client:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(6) as pool:
-            answers = list(pool.map(lambda t: client.post("/v1/sparse_embeddings", json={
-                "input": t, "input_type": "document"}).json()["data"][0], texts))
+    with running(app) as (url, _), httpx.Client(base_url=url, timeout=WAIT_S) as client, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda t: client.post("/v1/sparse_embeddings", json={
+            "input": t, "input_type": "document"}).json()["data"][0], texts))
     for text, row in zip(texts, answers):
         assert dict(zip(row["indices"], row["values"])) == pytest.approx(
             {int(j): float(w) for j, w in zip(*heaviest(model.encode_documents([text]), None))})
 
 
 def test_search_reranking_refuses_a_multi_vector_reranker():
-    from embedlab.index import Index
-    from tests.server.test_endpoints import DOCUMENTS
-
     index = Index.build(HashingEncoder(), DOCUMENTS, model_name="hashing")
-    app = create_app(ServerConfig(model_name="hashing"), index.encoder, index=index, reranker=HashingMultiVectorEncoder())
+    app = create_app(ServerConfig(model_name="hashing"), index.encoder, index=index,
+                     reranker=HashingMultiVectorEncoder())
     with running(app) as (url, _):
         response = httpx.post(f"{url}/v1/search", json={"query": "guitar", "rerank": True}, timeout=WAIT_S)
+    # Search reranking scores (query, text) pairs with a cross-encoder; a ColBERT reranker serves /v1/rerank only.
     assert response.status_code == 400 and error_of(response)["code"] == "wrong_model_kind"
-    assert WordOverlapReranker  # the cross-encoder stand-in the other tests use for search reranking

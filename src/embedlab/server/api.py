@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from scipy.special import expit
 from starlette.concurrency import run_in_threadpool
 
-from embedlab.models.encoder import finish_embeddings
-from embedlab.server.errors import ERROR_RESPONSES, APIError
 from embedlab.embedder import representation
 from embedlab.lab.late_interaction import maxsim_scores
+from embedlab.models.encoder import finish_embeddings
+from embedlab.server.errors import ERROR_RESPONSES, APIError
 from embedlab.server.limits import check_api_key, check_count, check_model, check_representation
 from embedlab.server.schemas import (
     Embedding,

@@ -15,7 +15,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-
 # Texts and their options key -> one row per text, in anything sliced by row ranges: (n, d) vectors for a dense
 # model, a CSR matrix for a sparse one, a list of per-token arrays for a multi-vector one.
 Encode = Callable[[list[str], Hashable], Any]

@@ -15,8 +15,8 @@ from fastapi.staticfiles import StaticFiles
 
 from embedlab.apps.rag import RagConfig, answer
 from embedlab.demo import DEMO_PAIRS, UNRELATED_PAIRS
-from embedlab.evaluation.diagnostics import DiagnoseConfig, DiagnosticsReport, diagnose
 from embedlab.embedder import representation
+from embedlab.evaluation.diagnostics import DiagnoseConfig, DiagnosticsReport, diagnose
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
 from embedlab.lab.late_interaction import late_interaction
 from embedlab.lab.rankings import matryoshka_dimensions, matryoshka_rankings, ranking
