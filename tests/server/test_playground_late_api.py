@@ -110,3 +110,6 @@ def test_a_sparse_server_shows_its_own_model_on_the_page():
         assert (info["representation"], info["sparse"], info["dimensions"]) == ("sparse", "hashing-sparse",
                                                                                 len(VOCABULARY))
         assert ok(client.post("/playground/sparse_terms", json={"text": "rain"}))["terms"][0]["term"] == "rain"
+        dense_page = client.post("/playground/matryoshka", json={"query": "a", "documents": ["b"]})
+        assert dense_page.status_code == 400 and error_of(dense_page)["message"] == (
+            "this server serves a sparse model; this endpoint needs a dense model (use /v1/sparse_embeddings)")

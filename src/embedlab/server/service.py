@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from starlette.concurrency import run_in_threadpool
 
 from embedlab.embedder import Embedder, MultiVectorEmbedder, SparseEmbedder, representation
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
+from embedlab.server.limits import check_representation
 from embedlab.server.metrics import Metrics
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.tokens import TokenCounter
@@ -98,6 +100,8 @@ class Service:
         """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted.
 
         `prompt` goes before each text (None: the model's default); only requests with one prompt are merged."""
+        # Endpoints check first, naming themselves; this catches any other caller (a playground page).
+        check_representation(self.representation, "dense", "this endpoint")
         return await self._embed(texts, prompt)
 
     async def embed_side(self, texts: Sequence[str], side: str) -> tuple[Any, list[int]]:
@@ -168,7 +172,7 @@ class Service:
         encode = model.encode_queries if side == "query" else model.encode_documents
         rows = encode(texts, batch_size=self.config.encode_batch_size)
         if self.representation == "sparse":
-            return rows
+            return sparse.csr_matrix(rows)  # sliceable by row ranges whatever sparse type the model returns
         name = model.query_tokens if side == "query" else model.document_tokens
         return [TokenRows(name(text), np.asarray(vectors, dtype=np.float32)) for text, vectors in zip(texts, rows)]
 
