@@ -204,3 +204,15 @@ def test_search_reranking_refuses_a_multi_vector_reranker():
         response = httpx.post(f"{url}/v1/search", json={"query": "guitar", "rerank": True}, timeout=WAIT_S)
     # Search reranking scores (query, text) pairs with a cross-encoder; a ColBERT reranker serves /v1/rerank only.
     assert response.status_code == 400 and error_of(response)["code"] == "wrong_model_kind"
+
+
+def test_a_text_past_the_models_tokens_is_refused_without_truncation():
+    class ShortSparse(HashingSparseEncoder):
+        max_seq_length = 3
+
+    app = create_app(ServerConfig(model_name="splade", truncate=False), ShortSparse())
+    with running(app) as (url, _):
+        response = httpx.post(f"{url}/v1/sparse_embeddings", timeout=WAIT_S,
+                              json={"input": ["a guitar", "one two three four"], "input_type": "document"})
+    error = error_of(response)
+    assert response.status_code == 400 and (error["code"], error["param"]) == ("context_length_exceeded", "input[1]")
