@@ -11,7 +11,8 @@ async function loadInfo() {
   const line = document.getElementById("model-line");
   try {
     info = await get("/playground/info");
-    line.textContent = `model ${info.model} · ${info.dimensions}-d · index ${info.index ? "loaded" : "none"}` +
+    const shape = info.representation === "sparse" ? `sparse, ${info.dimensions} terms` : `${info.dimensions}-d`;
+    line.textContent = `model ${info.model} · ${shape} · index ${info.index ? "loaded" : "none"}` +
       ` · reranker ${info.reranker ? "loaded" : "none"}`;
   } catch (err) {
     line.textContent = `Cannot read the server's model: ${err.message}`;
