@@ -5,7 +5,9 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from scipy import sparse
 
+from embedlab.errors import EmbedlabError
 from embedlab.instructions import query_prompt_for
 
 
@@ -99,3 +101,124 @@ class HashingEncoder(FakeEmbedder):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors /= np.where(norms > 0, norms, 1.0)
         return vectors[0] if single else vectors
+
+
+class WordTokenizer:
+    """A tokenizer stand-in over a fixed vocabulary: lower-cased whitespace words, punctuation stripped; the
+    few members of a Hugging Face tokenizer that the server and the playground call."""
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        self.vocabulary = vocabulary
+        self.ids = {word: i for i, word in enumerate(vocabulary)}
+
+    def tokenize(self, text: str) -> list[str]:
+        return [word for word in (w.strip(".,;:!?") for w in text.lower().split()) if word]
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return [self.vocabulary[int(i)] for i in ids]
+
+    def __call__(self, texts, **kwargs) -> dict:
+        return {"input_ids": [[self.ids.get(word, 0) for word in self.tokenize(text)] for text in texts]}
+
+
+# The sparse stand-in's vocabulary: "[UNK]" first (unknown words), then words, some of which expand to a relative.
+VOCABULARY = ["[UNK]", "guitar", "music", "piano", "plays", "stage", "stock", "market", "finance", "fell", "soup",
+              "food", "onion", "moon", "space", "rain", "weather", "the", "a", "is", "on", "of", "and", "today"]
+EXPANSIONS = {"guitar": "music", "piano": "music", "stock": "finance", "market": "finance", "soup": "food",
+              "onion": "food", "moon": "space", "rain": "weather"}
+
+
+class HashingSparseEncoder:
+    """A SPLADE stand-in: each known word of a text weighs log(1 + count) on its own term, and a word with a
+    relative (guitar -> music) puts half that on the relative: an expansion term the text does not contain.
+    Unknown words are dropped. Queries and documents are encoded alike."""
+
+    name = "hashing-sparse"
+    max_seq_length = None
+
+    def __init__(self) -> None:
+        self.tokenizer = WordTokenizer(VOCABULARY)
+        self.calls: list[list[str]] = []
+
+    @property
+    def vocab_size(self) -> int:
+        return len(VOCABULARY)
+
+    def info(self) -> dict:
+        return {"name": self.name, "vocab_size": self.vocab_size}
+
+    def _encode(self, texts) -> sparse.csr_matrix:
+        texts = list(texts)
+        self.calls.append(texts)
+        rows = np.zeros((len(texts), self.vocab_size), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in self.tokenizer.tokenize(text):
+                if word in self.tokenizer.ids:
+                    rows[row, self.tokenizer.ids[word]] += 1.0
+        weights = np.log1p(rows)
+        for word, relative in EXPANSIONS.items():
+            related = self.tokenizer.ids[relative]
+            weights[:, related] = np.maximum(weights[:, related], weights[:, self.tokenizer.ids[word]] / 2)
+        return sparse.csr_matrix(weights)
+
+    def encode_queries(self, queries, **options) -> sparse.csr_matrix:
+        return self._encode(queries)
+
+    def encode_documents(self, documents, **options) -> sparse.csr_matrix:
+        return self._encode(documents)
+
+    def terms(self, row, top_k: int | None = None) -> list[tuple[str, float]]:
+        row = sparse.csr_matrix(row)
+        order = sorted(zip(row.indices.tolist(), row.data.tolist()), key=lambda entry: (-entry[1], entry[0]))
+        return [(VOCABULARY[i], float(w)) for i, w in order[:top_k]]
+
+
+class HashingMultiVectorEncoder:
+    """A ColBERT stand-in: one unit vector per lower-cased word (a fixed random vector of the word), so shared
+    words match with 1.0. Queries get the marker "[Q]" and are padded with "[MASK]" tokens (their vector: the
+    unit mean of the query's words) to QUERY_LENGTH; a longer query is refused, as past a marker budget.
+    Documents keep their words only: one of punctuation alone has no tokens."""
+
+    name = "hashing-colbert"
+    max_seq_length = None
+    QUERY_LENGTH = 8
+
+    def __init__(self, dim: int = 16, seed: int = 0) -> None:
+        self.dim = dim
+        self.projection = np.random.default_rng(seed).standard_normal((4096, dim)).astype(np.float32)
+        self.tokenizer = WordTokenizer(["[UNK]"])
+        self.calls: list[list[str]] = []
+
+    def info(self) -> dict:
+        return {"name": self.name, "dim": self.dim}
+
+    def _vectors(self, words: list[str]) -> np.ndarray:
+        rows = self.projection[[zlib.crc32(word.encode()) % len(self.projection) for word in words]]
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def query_tokens(self, query: str) -> list[str]:
+        words = ["[Q]", *self.tokenizer.tokenize(query)]
+        if len(words) > self.QUERY_LENGTH:
+            raise EmbedlabError(f"the query has {len(words)} tokens with its marker; this model reads at most "
+                                f"{self.QUERY_LENGTH}")
+        return words + ["[MASK]"] * (self.QUERY_LENGTH - len(words))
+
+    def document_tokens(self, document: str) -> list[str]:
+        return self.tokenizer.tokenize(document)
+
+    def encode_queries(self, queries, **options) -> list[np.ndarray]:
+        self.calls.append(list(queries))
+        out = []
+        for query in queries:
+            tokens = self.query_tokens(query)
+            words = [t for t in tokens if t != "[MASK]"]
+            rows = self._vectors(words)
+            mask = rows.mean(axis=0)
+            mask /= np.linalg.norm(mask)
+            out.append(np.vstack([rows, np.tile(mask, (len(tokens) - len(words), 1))]).astype(np.float32))
+        return out
+
+    def encode_documents(self, documents, **options) -> list[np.ndarray]:
+        self.calls.append(list(documents))
+        return [self._vectors(words).astype(np.float32) if (words := self.document_tokens(document))
+                else np.zeros((0, self.dim), dtype=np.float32) for document in documents]

@@ -1,4 +1,5 @@
-"""The playground's test server: the bundled all-MiniLM-L6-v2 and a small in-memory index, on a loopback port."""
+"""The playground's test server: the bundled all-MiniLM-L6-v2, a small in-memory index and, for the late-interaction
+page, the hashing sparse and multi-vector stand-ins, on a loopback port."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from embedlab.data.corpus import Document
 from embedlab.index.index import Index
 from embedlab.models.encoder import Encoder
 from embedlab.server import ServerConfig, create_app
+from tests.fakes import HashingMultiVectorEncoder, HashingSparseEncoder
 from tests.server.conftest import running
 
 DOCUMENTS = [
@@ -25,8 +27,11 @@ DOCUMENTS = [
 
 @contextmanager
 def playground_server(with_index: bool = True) -> Iterator[str]:
-    """A running server of the bundled model (with the small index unless told not to); yields its base URL."""
+    """A running server of the bundled model; yields its base URL. With the small index and the sparse and
+    multi-vector stand-ins unless told not to (`with_index=False`: none of them, as a bare `embedlab serve`)."""
     encoder = Encoder.load("minilm")
     index = Index.build(encoder, DOCUMENTS) if with_index else None
-    with running(create_app(ServerConfig(model_name="minilm", playground=True), encoder, index=index)) as (url, _):
+    extras = {"sparse": HashingSparseEncoder(), "multi_vector": HashingMultiVectorEncoder()} if with_index else {}
+    app = create_app(ServerConfig(model_name="minilm", playground=True), encoder, index=index, **extras)
+    with running(app) as (url, _):
         yield url

@@ -21,7 +21,7 @@ from tests.server.playground_setup import playground_server
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1200, "height": 900}
 PHONE = {"width": 390, "height": 844}
-PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search"]
+PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search", "late"]
 SHOTS = os.environ.get("EMBEDLAB_SCREENSHOTS")
 expect.set_options(timeout=WAIT_S * 1000)  # two busy cores: a page may take seconds to answer
 
@@ -275,12 +275,51 @@ def test_search_and_rag_show_what_the_api_returns(visit, api):
     snap(page, "search")
 
 
+def test_late_interaction_grid_marks_each_query_tokens_maxsim_as_the_api_does(visit, api):
+    page = visit.open("late")
+    page.fill("#late-query", "who plays guitar")
+    page.fill("#late-document", "A man plays the guitar, loudly!")
+    page.click("#late-run")
+    result = api("/playground/late_interaction", {"query": "who plays guitar",
+                                                  "document": "A man plays the guitar, loudly!"})
+    expect(page.locator("#late-score")).to_have_text(f4(result["score"]))
+    rows = page.locator("#late-grid tbody tr")
+    expect(rows).to_have_count(len(result["query_tokens"]))
+    expect(page.locator("#late-grid tbody th")).to_have_text(result["query_tokens"])
+    expect(page.locator("#late-grid thead th[data-col]")).to_have_text(result["document_tokens"])
+    best = page.locator("#late-grid td.best")
+    expect(best).to_have_count(len(result["query_tokens"]))  # one MaxSim cell per query token
+    assert [int(cell.get_attribute("data-col")) for cell in best.all()] == result["best"]
+    expect(page.locator("#late-grid td.row-max")).to_have_text(
+        [f4(row[c]) for row, c in zip(result["grid"], result["best"])])
+    snap(page, "late")
+
+
+def test_sparse_terms_mark_the_expansion_terms_the_text_lacks(visit, api):
+    page = visit.open("late")
+    page.fill("#sparse-text", "Onion soup in the rain")
+    page.check("#sparse-query")
+    page.click("#sparse-run")
+    result = api("/playground/sparse_terms", {"text": "Onion soup in the rain", "side": "query", "top_k": 40})
+    expansions = [t["term"] for t in result["terms"] if t["expansion"]]
+    assert set(expansions) == {"food", "weather"}
+    expect(page.locator("#sparse-terms li .term")).to_have_text([t["term"] for t in result["terms"]])
+    expect(page.locator("#sparse-terms li .score")).to_have_text([f4(t["weight"]) for t in result["terms"]])
+    expect(page.locator("#sparse-terms li.expansion .term")).to_have_text(expansions)
+    expect(page.locator("#sparse-terms li.expansion .tag")).to_have_text(["expansion"] * len(expansions))
+    expect(page.locator("#sparse-summary")).to_contain_text(f"{result['nonzero']} non-zero terms")
+
+
 def test_without_an_index_the_search_page_says_how_to_start_one(browser):
     with playground_server(with_index=False) as url:
         tab = Visit(browser, url, DESKTOP)
         page = tab.open("search")
         expect(page.locator("#search-no-index")).to_contain_text("embedlab serve --model minilm --index")
+        page = tab.open("late")  # nor a multi-vector or sparse model: the page says how to load each
+        expect(page.locator("#late-no-model")).to_contain_text("--playground-multi-vector DIR")
+        expect(page.locator("#sparse-no-model")).to_contain_text("--playground-sparse DIR")
         tab.context.close()
+        assert tab.errors == []
 
 
 def test_every_page_asks_only_this_server(visit):

@@ -66,6 +66,7 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     for args, words in [
         (["--max-queue", "0"], "server limits must be positive: max_queue=0"),
         (["--index", str(tmp_path / "missing")], "is not an index"),
+        (["--playground-sparse", "minilm"], "minilm is a dense model, not a sparse one"),
     ]:
         process = embedlab("serve", "--port", str(free_port()), *args)
         out, err = process.communicate(timeout=STARTUP_S)
@@ -92,3 +93,22 @@ def test_the_command_mounts_the_playground_unless_told_not_to(monkeypatch, flags
     (server,) = served
     assert ("/playground/contrastive" in server.openapi()["paths"]) is playground
     assert any(getattr(route, "path", None) == "/" for route in server.routes) is playground
+
+
+def test_the_playgrounds_sparse_and_multi_vector_models_reach_the_loader(monkeypatch):
+    import uvicorn
+
+    from embedlab.server import launch
+
+    asked = []
+
+    def build_app(models, config):
+        asked.append(models)
+        return create_app(config, HashingEncoder())
+
+    monkeypatch.setattr(launch, "build_app", build_app)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    result = CliRunner().invoke(cli, ["serve", "--playground-sparse", "splade-dir",
+                                      "--playground-multi-vector", "colbert-dir"])
+    assert result.exit_code == 0, result.output
+    assert (asked[0].sparse, asked[0].multi_vector) == ("splade-dir", "colbert-dir")

@@ -46,6 +46,13 @@ def serve(
     backend: str = BackendOption,
     threads: int | None = ThreadsOption,
     log_level: str = typer.Option("info", help="uvicorn's log level: critical, error, warning, info, debug."),
+    playground_sparse: str | None = typer.Option(
+        None, "--playground-sparse", help="A sparse (SPLADE) model for the playground's late-interaction page."
+    ),
+    playground_multi_vector: str | None = typer.Option(
+        None, "--playground-multi-vector", help="A multi-vector (ColBERT) model for the playground's "
+        "late-interaction page.",
+    ),
     playground: bool = typer.Option(
         True, "--playground/--no-playground", help="Serve the playground's pages at / and their endpoints "
         "(training ones included) under /playground.",
@@ -72,7 +79,8 @@ def serve(
         max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, forward_tokens=forward_tokens, max_queue=max_queue,
         timeout=timeout, playground=playground,
     )
-    models = ServedModels(model=model, backend=backend, threads=threads, index=index, reranker=reranker)
+    models = ServedModels(model=model, backend=backend, threads=threads, index=index, reranker=reranker,
+                          sparse=playground_sparse, multi_vector=playground_multi_vector)
     if host not in LOOPBACK and api_key is None:
         errors.print(
             f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who reaches it can use it"
@@ -90,7 +98,8 @@ def serve(
     import uvicorn
 
     app = build_app(models, config)
-    dim = app.state.service.encoder.dim
-    console.print(f"serving {config.model_name} ({dim}-d) at http://{host}:{port}  (API docs at /docs)")
+    svc = app.state.service
+    shape = f"sparse, {svc.encoder.vocab_size} terms" if svc.representation == "sparse" else f"{svc.encoder.dim}-d"
+    console.print(f"serving {config.model_name} ({shape}) at http://{host}:{port}  (API docs at /docs)")
     # On SIGTERM uvicorn stops accepting and lets requests in flight finish, for at most one request timeout.
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(timeout) + 1)

@@ -13,9 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from scipy.special import expit
 from starlette.concurrency import run_in_threadpool
 
+from embedlab.embedder import representation
+from embedlab.lab.late_interaction import maxsim_scores
 from embedlab.models.encoder import finish_embeddings
 from embedlab.server.errors import ERROR_RESPONSES, APIError
-from embedlab.server.limits import check_api_key, check_count, check_model
+from embedlab.server.limits import check_api_key, check_count, check_model, check_representation
 from embedlab.server.schemas import (
     Embedding,
     EmbeddingRequest,
@@ -54,6 +56,7 @@ def wire(vector: np.ndarray, encoding_format: str) -> list[float] | str:
 async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingResponse:
     """The vectors of `input`, as `Encoder.encode` makes them; `dimensions` truncates and re-normalises."""
     svc = service(request)
+    check_representation(svc.representation, "dense", "/v1/embeddings")
     check_model(body.model, svc.model_names)
     texts = [body.input] if isinstance(body.input, str) else body.input
     check_count(len(texts), svc.config.max_inputs, "input")
@@ -95,6 +98,7 @@ def request_prompt(body: EmbeddingRequest, svc: Service) -> str | None:
 async def similarity(body: SimilarityRequest, request: Request) -> SimilarityResponse:
     """Each pair's cosine; every distinct text is embedded once, batched with other requests."""
     svc = service(request)
+    check_representation(svc.representation, "dense", "/v1/similarity")
     check_model(body.model, svc.model_names)
     check_count(2 * len(body.pairs), svc.config.max_inputs, "pairs")
     texts = list(dict.fromkeys(text for pair in body.pairs for text in pair))
@@ -110,25 +114,33 @@ async def similarity(body: SimilarityRequest, request: Request) -> SimilarityRes
     )
 
 
-@router.post("/rerank", response_model=RerankResponse, summary="Order documents for a query with the cross-encoder")
+@router.post("/rerank", response_model=RerankResponse,
+             summary="Order documents for a query with the cross-encoder or a multi-vector model (MaxSim)")
 async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
-    """Documents best first by the cross-encoder's score; ties keep the documents' order."""
+    """Documents best first by the cross-encoder's score, or by MaxSim when the reranker (or, with none loaded,
+    the served model) is multi-vector; ties keep the documents' order."""
     svc = service(request)
-    reranker = require_reranker(svc)
-    check_model(body.model, svc.reranker_names, what="reranker")
+    reranker, names = rerank_model(svc)
+    check_model(body.model, names, what="reranker")
     check_count(len(body.documents), svc.config.max_rerank_documents, "documents")
-    pairs = [(body.query, document) for document in body.documents]
-    # Raw logits order the documents: their sigmoid saturates at 1.0 in float32 and would tie the best ones.
-    logits = await svc.call(lambda: np.asarray(reranker.predict(pairs, activation=False), dtype=np.float64))
-    order = sorted(range(len(pairs)), key=lambda i: (-logits[i], i))[: body.top_n]
+    if representation(reranker) == "multi_vector":
+        # MaxSim is a sum of cosines, not a logit: sent raw, as ColBERT reports it.
+        logits = await svc.call(lambda: maxsim_scores(reranker, body.query, body.documents))
+        relevance = logits
+    else:
+        pairs = [(body.query, document) for document in body.documents]
+        # Raw logits order the documents: their sigmoid saturates at 1.0 in float32 and would tie the best ones.
+        logits = await svc.call(lambda: np.asarray(reranker.predict(pairs, activation=False), dtype=np.float64))
+        relevance = expit(logits)
+    order = sorted(range(len(body.documents)), key=lambda i: (-logits[i], i))[: body.top_n]
     results = [
-        RerankResult(index=i, relevance_score=float(expit(logits[i])),
+        RerankResult(index=i, relevance_score=float(relevance[i]),
                      document=RerankDocument(text=body.documents[i]) if body.return_documents else None)
         for i in order
     ]
     tokens = svc.counter.kept(await run_in_threadpool(svc.counter, [body.query, *body.documents]))
     used = tokens[0] * len(body.documents) + sum(tokens[1:])
-    return RerankResponse(model=svc.reranker_names[0], results=results, usage=RerankUsage(total_tokens=used))
+    return RerankResponse(model=names[0], results=results, usage=RerankUsage(total_tokens=used))
 
 
 @router.post("/search", response_model=SearchResponse, summary="Search the loaded index")
@@ -166,7 +178,22 @@ def require_index(svc: Service):
 
 
 def require_reranker(svc: Service):
+    """The loaded cross-encoder, for search and RAG reranking (which score (query, text) pairs)."""
     if svc.reranker is None:
         raise APIError(501, "no reranker is loaded: start the server with --reranker DIR (a cross-encoder)",
                        code="reranker_not_loaded")
+    if representation(svc.reranker) == "multi_vector":
+        raise APIError(400, "the loaded reranker is a multi-vector model: it reranks through /v1/rerank, search "
+                       "reranking takes a cross-encoder", code="wrong_model_kind", param="rerank")
     return svc.reranker
+
+
+def rerank_model(svc: Service) -> tuple[object, list[str]]:
+    """What /v1/rerank orders documents with, and the names it answers to: the loaded reranker (a cross-encoder
+    or a multi-vector model), else the served model when it is multi-vector (a ColBERT server reranks itself)."""
+    if svc.reranker is None and svc.representation == "multi_vector":
+        return svc.encoder, svc.model_names
+    if svc.reranker is None:
+        raise APIError(501, "no reranker is loaded: start the server with --reranker DIR (a cross-encoder), or "
+                       "serve a multi-vector model", code="reranker_not_loaded")
+    return svc.reranker, svc.reranker_names

@@ -17,20 +17,25 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from embedlab.embedder import Embedder
+from embedlab.embedder import MultiVectorEmbedder, SparseEmbedder
 from embedlab.server.api import router, service
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import ERROR_RESPONSES, APIError, CatchAll, install_error_handlers
 from embedlab.server.limits import BodyLimit, check_api_key
 from embedlab.server.metrics import Metrics
-from embedlab.server.service import Service
+from embedlab.server.representation_api import router as representation_router
+from embedlab.server.service import Served, Service
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reranker: Any = None) -> FastAPI:
-    """The server for `encoder` (any Embedder), optionally an Index and a cross-encoder;
-    the playground's pages and endpoints only with `config.playground`.
+def create_app(
+    config: ServerConfig, encoder: Served, index: Any = None, reranker: Any = None,
+    sparse: SparseEmbedder | None = None, multi_vector: MultiVectorEmbedder | None = None,
+) -> FastAPI:
+    """The server for `encoder` (any Embedder, or a sparse or multi-vector model), optionally an Index and a
+    reranker (a cross-encoder or a multi-vector model); the playground's pages and endpoints only with
+    `config.playground`, where `sparse` and `multi_vector` are extra models its late-interaction page explains.
 
     The inference worker starts with the app and, at shutdown, finishes what was queued before it stops.
     """
@@ -51,8 +56,10 @@ def create_app(config: ServerConfig, encoder: Embedder, index: Any = None, reran
         lifespan=lifespan,
     )
     app.state.service = svc
+    app.state.lab_models = {"sparse": sparse, "multi_vector": multi_vector}
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(representation_router)
     app.include_router(_operations_router())
     if config.playground:
         from embedlab.server.playground import mount_playground
@@ -80,12 +87,15 @@ def _operations_router() -> APIRouter:
         svc = service(request)
         details = svc.encoder.info() if hasattr(svc.encoder, "info") else {}
         index = svc.index.info() if svc.index is not None else None
+        dense = svc.representation == "dense"
         return {
             "model": svc.config.model_name,
-            "dimensions": int(svc.encoder.dim),
+            "representation": svc.representation,
+            # A sparse vector's width is its vocabulary.
+            "dimensions": int(svc.encoder.vocab_size if svc.representation == "sparse" else svc.encoder.dim),
             "backend": details.get("backend"),
             "max_tokens": svc.counter.max_tokens,
-            "prompts": dict(svc.encoder.prompts),
+            "prompts": dict(svc.encoder.prompts) if dense else {},
             "encoder": details,
             "index": None if index is None else {"store": index["store"], **index["counts"]},
             "reranker": svc.reranker_names[0] if svc.reranker is not None else None,

@@ -80,3 +80,15 @@ def check_count(count: int, limit: int, param: str) -> None:
     if count > limit:
         raise APIError(400, f"{param} has {count:,} items; this server takes at most {limit:,} per request (split it)",
                        code="too_many_inputs", param=param)
+
+
+# The endpoint each kind of model answers on, for the error that sends a client to the right one.
+ENDPOINTS = {"dense": "/v1/embeddings", "sparse": "/v1/sparse_embeddings", "multi_vector": "/v1/token_embeddings"}
+KINDS = {"dense": "a dense", "sparse": "a sparse", "multi_vector": "a multi-vector"}
+
+
+def check_representation(served: str, needed: str, endpoint: str) -> None:
+    """400 when the served model's kind (dense, sparse, multi_vector) is not the one `endpoint` needs."""
+    if served != needed:
+        raise APIError(400, f"this server serves {KINDS[served]} model; {endpoint} needs {KINDS[needed]} model "
+                       f"(use {ENDPOINTS[served]})", code="wrong_model_kind", param="model")

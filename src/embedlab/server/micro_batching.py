@@ -15,9 +15,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-Encode = Callable[[list[str], Hashable], np.ndarray]  # texts and their options key -> (n, d) vectors
+# Texts and their options key -> one row per text, in anything sliced by row ranges: (n, d) vectors for a dense
+# model, a CSR matrix for a sparse one, a list of per-token arrays for a multi-vector one.
+Encode = Callable[[list[str], Hashable], Any]
 OnBatch = Callable[[int, int, int], None]  # requests, texts and tokens of each encode call
 
 
@@ -98,7 +98,7 @@ class InferenceWorker:
         return len(self._queue)
 
     def submit_texts(self, texts: Sequence[str], tokens: Sequence[int], key: Hashable = None) -> Future:
-        """Queue texts (with their token counts) to embed; the Future gives their (n, d) vectors."""
+        """Queue texts (with their token counts) to embed; the Future gives their rows ((n, d) vectors when dense)."""
         return self._submit(Job(Future(), list(texts), int(sum(tokens)), key))
 
     def submit_call(self, call: Callable[[], Any]) -> Future:

@@ -15,12 +15,16 @@ from fastapi.staticfiles import StaticFiles
 
 from embedlab.apps.rag import RagConfig, answer
 from embedlab.demo import DEMO_PAIRS, UNRELATED_PAIRS
+from embedlab.embedder import representation
 from embedlab.evaluation.diagnostics import DiagnoseConfig, DiagnosticsReport, diagnose
 from embedlab.lab.contrastive import ProjectionConfig, train_projection
+from embedlab.lab.late_interaction import late_interaction
 from embedlab.lab.rankings import matryoshka_dimensions, matryoshka_rankings, ranking
+from embedlab.lab.sparse_terms import sparse_terms
 from embedlab.lab.tokens import SHOWN_STRATEGIES, pooling_rankings, raw_twin, require_transformer
 from embedlab.models.encoder import Encoder
 from embedlab.server.api import require_index, require_reranker, service
+from embedlab.server.errors import APIError
 from embedlab.server.limits import check_api_key, check_count
 from embedlab.server.playground_schemas import (
     AsymmetricRequest,
@@ -31,6 +35,8 @@ from embedlab.server.playground_schemas import (
     ContrastiveResponse,
     Histogram,
     LabeledScore,
+    LateInteractionRequest,
+    LateInteractionResponse,
     MatryoshkaRequest,
     MatryoshkaResponse,
     PlaygroundInfo,
@@ -43,6 +49,9 @@ from embedlab.server.playground_schemas import (
     RagRequest,
     RagResponse,
     Ranked,
+    SparseTermsRequest,
+    SparseTermsResponse,
+    WeightedTermOut,
 )
 from embedlab.similarity import SimilarityBands, pairwise_cosine
 
@@ -83,25 +92,52 @@ def _model(request: Request, which: str) -> Encoder:
     return state.raw_encoder
 
 
+# How to load each kind of model for the late-interaction page, for the page and the 501 to say.
+LAB_OPTIONS = {"sparse": "--playground-sparse DIR", "multi_vector": "--playground-multi-vector DIR"}
+
+
+def lab_model(request: Request, kind: str) -> Any | None:
+    """The model of `kind` ('sparse' or 'multi_vector') the late-interaction page explains: the served model when
+    it is of that kind, else the one given to create_app for the playground, else None."""
+    svc = service(request)
+    if svc.representation == kind:
+        return svc.encoder
+    return request.app.state.lab_models.get(kind)
+
+
+def _require_lab_model(request: Request, kind: str) -> Any:
+    model = lab_model(request, kind)
+    if model is None:
+        what = "multi-vector" if kind == "multi_vector" else "sparse"
+        raise APIError(501, f"no {what} model is loaded: start the server with {LAB_OPTIONS[kind]} (or serve one "
+                       "with --model)", code="model_not_loaded")
+    return model
+
+
 @router.get("/info", response_model=PlaygroundInfo, summary="What the playground pages start from")
 async def info(request: Request) -> PlaygroundInfo:
     svc = service(request)
     bands = SimilarityBands()
     encoder = svc.encoder
+    dense = svc.representation == "dense"
+    multi_vector, sparse = lab_model(request, "multi_vector"), lab_model(request, "sparse")
     return PlaygroundInfo(
         model=svc.config.model_name,
-        dimensions=int(encoder.dim),
+        representation=svc.representation,
+        dimensions=int(encoder.dim if svc.representation != "sparse" else encoder.vocab_size),
         transformer=isinstance(encoder, Encoder),
         classic_pairs=[ClassicPair(label=label, a=a, b=b) for label, a, b in DEMO_PAIRS],
         unrelated_pairs=list(UNRELATED_PAIRS),
         bands=[Band(name="paraphrase", min=bands.paraphrase), Band(name="related", min=bands.related),
                Band(name="weakly related", min=bands.unrelated), Band(name="unrelated", min=-1.0)],
-        matryoshka_dimensions=matryoshka_dimensions(int(encoder.dim)),
-        query_prompt=encoder.query_prompt,
-        document_prompt=encoder.document_prompt,
+        matryoshka_dimensions=matryoshka_dimensions(int(encoder.dim)) if dense else [],
+        query_prompt=encoder.query_prompt if dense else "",
+        document_prompt=encoder.document_prompt if dense else "",
         index=svc.index is not None,
-        reranker=svc.reranker is not None,
+        reranker=svc.reranker is not None and representation(svc.reranker) == "dense",
         chat=False,
+        multi_vector=None if multi_vector is None else multi_vector.name,
+        sparse=None if sparse is None else sparse.name,
     )
 
 
@@ -209,4 +245,28 @@ async def rag(body: RagRequest, request: Request) -> RagResponse:
         answer=result.answer, mode=result.mode,
         citations=[RagCitation(number=c.number, doc_id=c.doc_id, chunk_id=c.chunk_id, snippet=c.snippet)
                    for c in result.citations],
+    )
+
+
+@router.post("/late_interaction", response_model=LateInteractionResponse,
+             summary="A multi-vector model's query x document token grid and MaxSim")
+async def late(body: LateInteractionRequest, request: Request) -> LateInteractionResponse:
+    """Every query token's cosine with every document token, the best cell per query token, and their sum."""
+    model = _require_lab_model(request, "multi_vector")
+    result = await service(request).call(lambda: late_interaction(model, body.query, body.document))
+    return LateInteractionResponse(
+        model=model.name, query_tokens=result.query_tokens, document_tokens=result.document_tokens,
+        grid=_rounded(result.grid), best=result.best, score=result.score,
+    )
+
+
+@router.post("/sparse_terms", response_model=SparseTermsResponse,
+             summary="A sparse model's vector of a text as weighted terms, expansions marked")
+async def terms(body: SparseTermsRequest, request: Request) -> SparseTermsResponse:
+    """The text's heaviest vocabulary terms; those the text does not contain are marked as expansions."""
+    model = _require_lab_model(request, "sparse")
+    result = await service(request).call(lambda: sparse_terms(model, body.text, body.side, body.top_k))
+    return SparseTermsResponse(
+        model=model.name, nonzero=result.nonzero, text_tokens=result.text_tokens,
+        terms=[WeightedTermOut(term=t.term, weight=t.weight, expansion=t.expansion) for t in result.terms],
     )

@@ -29,6 +29,9 @@ class PlaygroundInfo(BaseModel):
     """What the pages need to know before their first request."""
 
     model: str
+    representation: Literal["dense", "sparse", "multi_vector"] = Field(
+        description="The served model's kind; the pages but 'late' need a dense one."
+    )
     dimensions: int
     transformer: bool = Field(description="Token-level pages (pooling) need a transformer model.")
     classic_pairs: list[ClassicPair]
@@ -40,6 +43,8 @@ class PlaygroundInfo(BaseModel):
     index: bool
     reranker: bool
     chat: bool = Field(description="Whether a chat endpoint writes RAG answers (else they are extractive).")
+    multi_vector: str | None = Field(description="The multi-vector (ColBERT) model the late-interaction page uses.")
+    sparse: str | None = Field(description="The sparse (SPLADE) model the late-interaction page uses.")
 
 
 class Ranked(BaseModel):
@@ -156,3 +161,36 @@ class RagResponse(BaseModel):
     answer: str
     citations: list[RagCitation]
     mode: str = Field(description="'extractive' or 'generated'.")
+
+
+class LateInteractionRequest(BaseModel):
+    query: Text
+    document: Text
+
+
+class LateInteractionResponse(BaseModel):
+    model: str
+    query_tokens: list[str] = Field(description="The query's tokens: markers and mask padding included.")
+    document_tokens: list[str] = Field(description="The document's tokens, punctuation skipped.")
+    grid: list[list[float]] = Field(description="Query token x document token dot products (cosines).")
+    best: list[int] = Field(description="Per query token, the document token it matches best (its MaxSim cell).")
+    score: float = Field(description="MaxSim: the sum of each query token's best cosine.")
+
+
+class SparseTermsRequest(BaseModel):
+    text: Text
+    side: Literal["query", "document"] = "document"
+    top_k: int = Field(40, ge=1, le=200)
+
+
+class WeightedTermOut(BaseModel):
+    term: str
+    weight: float
+    expansion: bool = Field(description="Not among the text's own tokens: added by the model.")
+
+
+class SparseTermsResponse(BaseModel):
+    model: str
+    terms: list[WeightedTermOut] = Field(description="The heaviest terms, heaviest first.")
+    nonzero: int = Field(description="Non-zero terms in the whole vector.")
+    text_tokens: list[str] = Field(description="The text's own tokens, as the model's tokenizer splits it.")

@@ -1,6 +1,7 @@
 """Request and answer bodies of the server's endpoints, as pydantic models (they also make the /docs page).
 
-/v1/embeddings follows OpenAI's schema field for field; the others follow the common rerank/search APIs.
+/v1/embeddings follows OpenAI's schema field for field; the others follow the common rerank/search APIs, and
+the sparse and per-token endpoints keep the same envelope (`object`, `data`, `model`, `usage`).
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ class RerankDocument(BaseModel):
 
 class RerankResult(BaseModel):
     index: int = Field(description="Position of the document in the request.")
-    relevance_score: float = Field(description="The cross-encoder's probability of relevance, 0-1.")
+    relevance_score: float = Field(
+        description="A cross-encoder's probability of relevance, 0-1; a multi-vector model's raw MaxSim score "
+        "(the sum over query tokens of their best cosine with a document token)."
+    )
     document: RerankDocument | None = None
 
 
@@ -178,3 +182,65 @@ class SearchResponse(BaseModel):
     model: str
     mode: str
     reranked: bool
+
+
+Side = Literal["query", "document"]
+SIDE = Field(description="Encode the inputs as queries or as documents: sparse and multi-vector models treat the "
+             "two differently (query markers and mask padding, inference-free documents).")
+
+
+class SparseEmbeddingRequest(BaseModel):
+    """Texts for a learned-sparse (SPLADE) model."""
+
+    input: Text | Texts = Field(description="A text or a list of texts, none empty.")
+    input_type: Side = SIDE
+    model: str | None = Field(None, description="The served model's name (default: it).")
+    top_k: int | None = Field(None, ge=1, description="Keep each vector's N heaviest terms (default: all non-zero).")
+    return_terms: StrictBool = Field(False, description="Also send each index's vocabulary term.")
+
+    _input = field_validator("input", mode="before")(check_input)
+
+
+class SparseEmbedding(BaseModel):
+    object: Literal["sparse_embedding"] = "sparse_embedding"
+    index: int
+    indices: list[int] = Field(description="Vocabulary ids of the non-zero terms, heaviest first (ties by id).")
+    values: list[float] = Field(description="Their weights, aligned with indices; all positive.")
+    terms: list[str] | None = Field(None, description="Their vocabulary terms, when return_terms was set.")
+
+
+class SparseEmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SparseEmbedding]
+    model: str
+    vocab_size: int = Field(description="The width of every sparse vector.")
+    usage: Usage
+
+
+class TokenEmbeddingRequest(BaseModel):
+    """Texts for a multi-vector (ColBERT) model: one vector per token comes back."""
+
+    input: Text | Texts = Field(description="A text or a list of texts, none empty.")
+    input_type: Side = SIDE
+    model: str | None = Field(None, description="The served model's name (default: it).")
+    encoding_format: Literal["float", "base64"] = Field(
+        "float", description="base64: the (tokens, dimensions) matrix as little-endian float32 bytes, row by row."
+    )
+
+    _input = field_validator("input", mode="before")(check_input)
+
+
+class TokenEmbedding(BaseModel):
+    object: Literal["token_embeddings"] = "token_embeddings"
+    index: int
+    tokens: list[str] = Field(description="The token behind each vector (query markers and mask padding included; "
+                              "a document's punctuation is skipped, so it may have none).")
+    embeddings: list[list[float]] | str = Field(description="One unit vector per token, or base64 of all of them.")
+
+
+class TokenEmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[TokenEmbedding]
+    model: str
+    dimensions: int
+    usage: Usage

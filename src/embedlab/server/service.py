@@ -11,14 +11,17 @@ import time
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from starlette.concurrency import run_in_threadpool
 
-from embedlab.embedder import Embedder
+from embedlab.embedder import Embedder, MultiVectorEmbedder, SparseEmbedder, representation
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
+from embedlab.server.limits import check_representation
 from embedlab.server.metrics import Metrics
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped
 from embedlab.server.tokens import TokenCounter
@@ -28,12 +31,28 @@ from embedlab.server.tokens import TokenCounter
 INLINE_COUNT_CHARS = 8192
 
 
-class Service:
-    """The encoder (plus optional index and reranker), its worker, token counter and metrics."""
+Served = Embedder | SparseEmbedder | MultiVectorEmbedder
 
-    def __init__(self, config: ServerConfig, encoder: Embedder, index: Any = None, reranker: Any = None) -> None:
+
+@dataclass
+class TokenRows:
+    """A multi-vector model's answer for one text: its tokens and one vector per token (tokens x dim)."""
+
+    tokens: list[str]
+    vectors: np.ndarray
+
+
+class Service:
+    """The encoder (plus optional index and reranker), its worker, token counter and metrics.
+
+    The encoder may be dense, sparse or multi-vector (`representation`): dense texts are merged per prompt, the
+    others per side (query or document), each through the encoder's own methods.
+    """
+
+    def __init__(self, config: ServerConfig, encoder: Served, index: Any = None, reranker: Any = None) -> None:
         self.config = config
         self.encoder = encoder
+        self.representation = representation(encoder)
         self.index = index
         self.reranker = reranker
         self.counter = TokenCounter(encoder)
@@ -81,10 +100,20 @@ class Service:
         """The texts' vectors (n, d) in order, merged with other requests' texts, and the tokens each counted.
 
         `prompt` goes before each text (None: the model's default); only requests with one prompt are merged."""
+        # Endpoints check first, naming themselves; this catches any other caller (a playground page).
+        check_representation(self.representation, "dense", "this endpoint")
+        return await self._embed(texts, prompt)
+
+    async def embed_side(self, texts: Sequence[str], side: str) -> tuple[Any, list[int]]:
+        """A sparse or multi-vector model's rows for the texts encoded as `side` ("query" or "document"), merged
+        with other requests of that side: an (n, vocab) CSR matrix, or a TokenRows per text."""
+        return await self._embed(texts, side)
+
+    async def _embed(self, texts: Sequence[str], key: Hashable) -> tuple[Any, list[int]]:
         counts = await self._count(texts)
         self.counter.check(counts, self.config.truncate)
         kept = self.counter.kept(counts)
-        vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, prompt))
+        vectors = await self._wait(lambda: self._worker.submit_texts(texts, kept, key))
         self.metrics.tokens.inc(amount=sum(kept))
         self.metrics.truncated.inc(amount=sum(n > k for n, k in zip(counts, kept)))
         return vectors, kept
@@ -124,15 +153,28 @@ class Service:
                 code="timeout",
             ) from None
 
-    def _encode(self, texts: list[str], prompt: Hashable) -> np.ndarray:
-        options = {"prompt": prompt} if prompt is not None else {}
+    def _encode(self, texts: list[str], key: Hashable) -> Any:
         with warnings.catch_warnings():
             # Truncation is the server's documented default and is counted in the metrics instead.
             warnings.filterwarnings("ignore", message=".*longer than max_seq_length.*")
+            if self.representation != "dense":
+                return self._encode_side(texts, str(key))
+            options = {"prompt": key} if key is not None else {}
             vectors = self.encoder.encode(
                 texts, batch_size=self.config.encode_batch_size, max_tokens=self.config.forward_tokens, **options
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_side(self, texts: list[str], side: str) -> Any:
+        """Rows the worker can slice per request: a CSR matrix (sparse) or a list of TokenRows (multi-vector),
+        whose token names are made here, on the model's thread, beside the vectors."""
+        model = self.encoder
+        encode = model.encode_queries if side == "query" else model.encode_documents
+        rows = encode(texts, batch_size=self.config.encode_batch_size)
+        if self.representation == "sparse":
+            return sparse.csr_matrix(rows)  # sliceable by row ranges whatever sparse type the model returns
+        name = model.query_tokens if side == "query" else model.document_tokens
+        return [TokenRows(name(text), np.asarray(vectors, dtype=np.float32)) for text, vectors in zip(texts, rows)]
 
     def _record_batch(self, requests: int, texts: int, tokens: int) -> None:
         self.metrics.batch_requests.observe(requests)

@@ -3,7 +3,7 @@
 import { get, setKey, getKey } from "./api.js";
 import { el } from "./ui.js";
 
-const PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search"];
+const PAGES = ["similarity", "pooling", "contrastive", "quality", "asymmetric", "matryoshka", "search", "late"];
 const main = document.getElementById("page");
 let info = null;
 
@@ -11,7 +11,8 @@ async function loadInfo() {
   const line = document.getElementById("model-line");
   try {
     info = await get("/playground/info");
-    line.textContent = `model ${info.model} · ${info.dimensions}-d · index ${info.index ? "loaded" : "none"}` +
+    const shape = info.representation === "sparse" ? `sparse, ${info.dimensions} terms` : `${info.dimensions}-d`;
+    line.textContent = `model ${info.model} · ${shape} · index ${info.index ? "loaded" : "none"}` +
       ` · reranker ${info.reranker ? "loaded" : "none"}`;
   } catch (err) {
     line.textContent = `Cannot read the server's model: ${err.message}`;
