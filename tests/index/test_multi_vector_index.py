@@ -55,7 +55,7 @@ def test_index_ranks_candidates_by_exact_maxsim(colbert, nlist, tmp_path):
 
 
 def test_dense_and_multi_vector_models_do_not_mix(colbert, tiny_encoder):
-    with pytest.raises(EmbedlabError, match="multi-vector model and this is a dense"):
+    with pytest.raises(EmbedlabError, match="is a multi-vector model; this index holds dense vectors"):
         Index(colbert)
     with pytest.raises(EmbedlabError, match="needs a late-interaction"):
         MultiVectorIndex(tiny_encoder)

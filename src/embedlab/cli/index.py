@@ -13,6 +13,7 @@ from rich.table import Table
 
 from embedlab.cli.common import BatchOption, ModelOption, TaskOption, console, shorten
 from embedlab.cli.outputs import output_folder
+from embedlab.embedder import representation
 from embedlab.errors import EmbedlabError
 
 index_app = typer.Typer(help="Build, grow, search and inspect a vector index of a corpus.", no_args_is_help=True)
@@ -59,8 +60,9 @@ def build(
     encoder = load_model(model)
     index = build_index(encoder, documents, config, model_name=model)
     index.save(out)
-    late = ", late-chunked" if late_chunking else ""
-    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({store}{late}) in {out}")
+    kind = representation(encoder)
+    how = store + (", late-chunked" if late_chunking else "") if kind == "dense" else kind.replace("_", "-")
+    console.print(f"indexed {index.documents:,} documents as {len(index):,} chunks ({how}) in {out}")
 
 
 

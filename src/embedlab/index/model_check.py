@@ -40,9 +40,14 @@ def model_record(encoder: Embedder, name: str, fingerprint: str | None) -> dict:
     }
 
 
-def check_model(encoder: Embedder, model: Mapping[str, Any]) -> str | None:
-    """Refuse an encoder other than the one the index was built with; returns the encoder's fingerprint."""
-    check_dense_model(encoder)
+def check_model(encoder: Embedder, model: Mapping[str, Any], kind: str = "dense") -> str | None:
+    """Refuse an encoder other than the one the index was built with (a `kind` index: dense or multi_vector);
+    returns the encoder's fingerprint."""
+    if kind == "dense":
+        check_dense_model(encoder)
+    elif representation(encoder) != kind:
+        raise EmbedlabError(f"{encoder.name!r} is a {representation(encoder).replace('_', '-')} model; this index "
+                            f"holds {kind.replace('_', '-')} rows: load it with its own model")
     if int(encoder.dim) != model["dim"]:
         raise EmbedlabError(
             f"this index holds {model['dim']}-d vectors from {model['name']!r}; the given model "

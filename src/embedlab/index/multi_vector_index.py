@@ -216,7 +216,7 @@ class MultiVectorIndex:
             from embedlab.models.loading import load_model
 
             model = load_model(manifest["model"]["name"])
-        check_model(model, manifest["model"])
+        check_model(model, manifest["model"], kind="multi_vector")
         index = cls(model, config, manifest["model"]["name"])
         index.chunks, index.rows = chunks, list(np.split(vectors, np.cumsum(counts)[:-1])) if len(counts) else []
         return index

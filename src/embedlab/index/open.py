@@ -32,9 +32,8 @@ def build_index(
     if kind == "dense":
         return Index.build(model, documents, config, model_name=model_name)
     if config.store != "exact" or config.late_chunking or config.task is not None:
-        raise EmbedlabError(
-            f"a {kind.replace('_', '-')} model keeps an index of its own rows: drop the store, late chunking and task"
-        )
+        own = "an inverted index of its rows" if kind == "sparse" else "an index of every token's vector"
+        raise EmbedlabError(f"a {kind.replace('_', '-')} model builds {own}: drop the store, late chunking and task")
     if kind == "sparse":
         return SparseIndex.build(model, documents, SparseIndexConfig(config.chunks, config.batch_size), model_name)
     settings = MultiVectorIndexConfig(chunks=config.chunks, batch_size=config.batch_size)
