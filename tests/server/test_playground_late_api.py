@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from embedlab.errors import EmbedlabError
-from embedlab.lab.late_interaction import late_interaction, maxsim_scores
+from embedlab.lab.late_interaction import late_interaction
 from embedlab.lab.sparse_terms import sparse_terms
+from embedlab.models.multi_vector_rerank import MaxSimReranker
 from embedlab.server import ServerConfig, create_app
 from embedlab.similarity import maxsim, maxsim_grid
 from tests.fakes import VOCABULARY, HashingEncoder, HashingMultiVectorEncoder, HashingSparseEncoder
@@ -50,7 +51,7 @@ def test_the_grid_best_cells_and_score_are_maxsim(query_words, document_words):
     assert result.query_tokens == model.query_tokens(query) and result.document_tokens == document_words
     assert [result.grid[r, c] for r, c in enumerate(result.best)] == list(result.grid.max(axis=1))
     assert result.score == pytest.approx(maxsim(query_rows, document_rows), rel=1e-6)
-    assert maxsim_scores(model, query, [document])[0] == pytest.approx(result.score, rel=1e-6)
+    assert MaxSimReranker(model).predict([(query, document)])[0] == pytest.approx(result.score, rel=1e-6)
 
 
 def test_an_empty_document_is_a_one_line_error():

@@ -196,14 +196,18 @@ def test_merged_requests_of_one_side_get_their_own_rows():
             {int(j): float(w) for j, w in zip(*heaviest(model.encode_documents([text]), None))})
 
 
-def test_search_reranking_refuses_a_multi_vector_reranker():
+def test_search_reranks_by_maxsim_with_a_multi_vector_reranker():
     index = Index.build(HashingEncoder(), DOCUMENTS, model_name="hashing")
-    app = create_app(ServerConfig(model_name="hashing"), index.encoder, index=index,
-                     reranker=HashingMultiVectorEncoder())
+    colbert = HashingMultiVectorEncoder()
+    app = create_app(ServerConfig(model_name="hashing"), index.encoder, index=index, reranker=colbert)
     with running(app) as (url, _):
-        response = httpx.post(f"{url}/v1/search", json={"query": "guitar", "rerank": True}, timeout=WAIT_S)
-    # Search reranking scores (query, text) pairs with a cross-encoder; a ColBERT reranker serves /v1/rerank only.
-    assert response.status_code == 400 and error_of(response)["code"] == "wrong_model_kind"
+        response = httpx.post(f"{url}/v1/search", json={"query": "guitar", "rerank": True, "k": 3}, timeout=WAIT_S)
+    assert response.status_code == 200, response.text
+    hits = response.json()["data"]
+    # The first stage's candidates, re-ordered by the ColBERT model's MaxSim (raw, no sigmoid).
+    expected = sorted((maxsim(colbert.encode_queries(["guitar"])[0], colbert.encode_documents([h["text"]])[0])
+                       for h in hits), reverse=True)
+    assert [h["score"] for h in hits] == pytest.approx(expected, rel=1e-5)
 
 
 def test_a_text_past_the_models_tokens_is_refused_without_truncation():

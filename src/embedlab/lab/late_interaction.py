@@ -6,14 +6,14 @@ The playground draws the grid; /v1/rerank orders documents by the same score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from embedlab.embedder import MultiVectorEmbedder
 from embedlab.errors import EmbedlabError
-from embedlab.similarity import maxsim, maxsim_grid
+from embedlab.models.multi_vector_rerank import require_tokens
+from embedlab.similarity import maxsim_grid
 
 
 @dataclass
@@ -35,26 +35,12 @@ def _named_rows(tokens: list[str], rows: np.ndarray, side: str) -> np.ndarray:
     return rows
 
 
-def _require_tokens(rows: np.ndarray, what: str) -> np.ndarray:
-    if len(rows) == 0:
-        raise EmbedlabError(f"{what} has no tokens to match (punctuation is skipped); MaxSim needs at least one")
-    return rows
-
-
 def late_interaction(model: MultiVectorEmbedder, query: str, document: str) -> LateInteraction:
     """The grid and MaxSim of `query` (encoded as a query: markers, mask-token padding) against `document`."""
     query_tokens, document_tokens = model.query_tokens(query), model.document_tokens(document)
     query_rows = _named_rows(query_tokens, model.encode_queries([query])[0], "query")
     document_rows = _named_rows(document_tokens, model.encode_documents([document])[0], "document")
-    grid = maxsim_grid(query_rows, _require_tokens(document_rows, "the document"))
+    grid = maxsim_grid(query_rows, require_tokens(document_rows, "the document"))
     best = grid.argmax(axis=1)
     return LateInteraction(query_tokens=query_tokens, document_tokens=document_tokens, grid=grid,
                            best=[int(i) for i in best], score=float(grid[np.arange(len(grid)), best].sum()))
-
-
-def maxsim_scores(model: MultiVectorEmbedder, query: str, documents: Sequence[str]) -> np.ndarray:
-    """Each document's MaxSim score for the query, in input order (raw sums of cosines, not probabilities)."""
-    query_rows = model.encode_queries([query])[0]
-    rows = model.encode_documents(list(documents))
-    return np.array([maxsim(query_rows, _require_tokens(r, f"document {i}")) for i, r in enumerate(rows)],
-                    dtype=np.float64)

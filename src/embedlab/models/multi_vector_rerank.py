@@ -38,7 +38,15 @@ class MaxSimReranker:
         passages = list(dict.fromkeys(p for _, p in pairs))
         query_rows = dict(zip(queries, self.model.encode_queries(queries, batch_size=batch_size, truncate=True)))
         passage_rows = dict(zip(passages, self.model.encode_documents(passages, batch_size=batch_size)))
-        return np.array([maxsim(query_rows[q], passage_rows[p]) for q, p in pairs], dtype=np.float32)
+        return np.array([maxsim(query_rows[q], require_tokens(passage_rows[p], f"document {i}"))
+                         for i, (q, p) in enumerate(pairs)], dtype=np.float32)
+
+
+def require_tokens(rows: np.ndarray, what: str) -> np.ndarray:
+    """A document's token rows, refused in one line when punctuation skipping left none to match."""
+    if len(rows) == 0:
+        raise EmbedlabError(f"{what} has no tokens to match (punctuation is skipped); MaxSim needs at least one")
+    return rows
 
 
 def load_any_reranker(path: str | os.PathLike, device: str | None = None):

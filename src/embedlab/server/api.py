@@ -13,9 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from scipy.special import expit
 from starlette.concurrency import run_in_threadpool
 
-from embedlab.embedder import representation
-from embedlab.lab.late_interaction import maxsim_scores
 from embedlab.models.encoder import finish_embeddings
+from embedlab.models.multi_vector_rerank import MaxSimReranker
 from embedlab.server.errors import ERROR_RESPONSES, APIError
 from embedlab.server.limits import check_api_key, check_count, check_model, check_representation
 from embedlab.server.schemas import (
@@ -123,15 +122,11 @@ async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
     reranker, names = rerank_model(svc)
     check_model(body.model, names, what="reranker")
     check_count(len(body.documents), svc.config.max_rerank_documents, "documents")
-    if representation(reranker) == "multi_vector":
-        # MaxSim is a sum of cosines, not a logit: sent raw, as ColBERT reports it.
-        logits = await svc.call(lambda: maxsim_scores(reranker, body.query, body.documents))
-        relevance = logits
-    else:
-        pairs = [(body.query, document) for document in body.documents]
-        # Raw logits order the documents: their sigmoid saturates at 1.0 in float32 and would tie the best ones.
-        logits = await svc.call(lambda: np.asarray(reranker.predict(pairs, activation=False), dtype=np.float64))
-        relevance = expit(logits)
+    pairs = [(body.query, document) for document in body.documents]
+    # Raw logits order the documents: their sigmoid saturates at 1.0 in float32 and would tie the best ones.
+    logits = await svc.call(lambda: np.asarray(reranker.predict(pairs, activation=False), dtype=np.float64))
+    # MaxSim is a sum of cosines, not a logit: sent raw, as ColBERT reports it.
+    relevance = logits if isinstance(reranker, MaxSimReranker) else expit(logits)
     order = sorted(range(len(body.documents)), key=lambda i: (-logits[i], i))[: body.top_n]
     results = [
         RerankResult(index=i, relevance_score=float(relevance[i]),
@@ -182,9 +177,6 @@ def require_reranker(svc: Service):
     if svc.reranker is None:
         raise APIError(501, "no reranker is loaded: start the server with --reranker DIR (a cross-encoder)",
                        code="reranker_not_loaded")
-    if representation(svc.reranker) == "multi_vector":
-        raise APIError(400, "the loaded reranker is a multi-vector model: it reranks through /v1/rerank, search "
-                       "reranking takes a cross-encoder", code="wrong_model_kind", param="rerank")
     return svc.reranker
 
 
@@ -192,7 +184,7 @@ def rerank_model(svc: Service) -> tuple[object, list[str]]:
     """What /v1/rerank orders documents with, and the names it answers to: the loaded reranker (a cross-encoder
     or a multi-vector model), else the served model when it is multi-vector (a ColBERT server reranks itself)."""
     if svc.reranker is None and svc.representation == "multi_vector":
-        return svc.encoder, svc.model_names
+        return MaxSimReranker(svc.encoder), svc.model_names
     if svc.reranker is None:
         raise APIError(501, "no reranker is loaded: start the server with --reranker DIR (a cross-encoder), or "
                        "serve a multi-vector model", code="reranker_not_loaded")

@@ -47,13 +47,13 @@ def _lab_model(name: str | None, kind: str, backend: str, threads: int | None) -
 def build_app(models: ServedModels, config: ServerConfig) -> FastAPI:
     """Load `models` and return the server app for them; the served encoder is at `app.state.service.encoder`."""
     from embedlab.index.index import Index
-    from embedlab.models.cross_encoder import load_reranker
     from embedlab.models.loading import load_model
+    from embedlab.models.multi_vector_rerank import load_any_reranker
 
     encoder = load_model(models.model, backend=models.backend, threads=models.threads)
     # The index is searched with the served encoder; Index.load refuses one other than the model it was built with.
     index = Index.load(models.index, encoder=encoder) if models.index is not None else None
-    reranker = load_reranker(models.reranker) if models.reranker is not None else None
+    reranker = load_any_reranker(models.reranker) if models.reranker is not None else None
     sparse = _lab_model(models.sparse, "sparse", models.backend, models.threads)
     multi_vector = _lab_model(models.multi_vector, "multi_vector", models.backend, models.threads)
     return create_app(config, encoder, index=index, reranker=reranker, sparse=sparse, multi_vector=multi_vector)

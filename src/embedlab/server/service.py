@@ -19,6 +19,7 @@ from scipy import sparse
 from starlette.concurrency import run_in_threadpool
 
 from embedlab.embedder import Embedder, MultiVectorEmbedder, SparseEmbedder, representation
+from embedlab.models.multi_vector_rerank import MaxSimReranker
 from embedlab.server.config import ServerConfig
 from embedlab.server.errors import APIError
 from embedlab.server.limits import check_representation
@@ -54,7 +55,8 @@ class Service:
         self.encoder = encoder
         self.representation = representation(encoder)
         self.index = index
-        self.reranker = reranker
+        # A ColBERT model reranks by MaxSim behind a cross-encoder's predict, so search and /v1/rerank take either.
+        self.reranker = MaxSimReranker(reranker) if representation(reranker) == "multi_vector" else reranker
         self.counter = TokenCounter(encoder)
         self.metrics = Metrics()
         self.metrics.gauge("embedlab_queue_depth", "Requests waiting for the model.", lambda: self.depth)
