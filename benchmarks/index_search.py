@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clusters", type=int, default=1_000, help="gaussian clusters in the synthetic corpus")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "index-embeddings",
                         help="where the SciFact embeddings are cached")
+    parser.add_argument("--note", default="", help="what the report should say about this run (e.g. a shared machine)")
     parser.add_argument("--out", type=Path, default=REPORTS, help="where index.json and index.md go")
     return parser
 
@@ -245,16 +246,19 @@ def markdown(runs: dict) -> str:
     ]
     for key, run in sorted(runs["classes"].items()):
         lines += [f"## CPU class {key}", "", recorded_header(run["cpu"]), "",
-                  f"Run {run['date']} with `{run['command']}`.", ""]
+                  f"Run {run['date']} with `{run['command']}`. {run.get('note', '')}".rstrip(), ""]
         for corpus in run["corpora"]:
             lines += corpus_table(corpus)
     lines += [
         (
-            "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, "
+            "Stores: `faiss-hnsw` (M 32, efConstruction 80, 200 before 2026-12-03, efSearch 128), `faiss-ivfpq` (about "
+            "4·sqrt(n) lists, "
             "dim/8 sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer "
-            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the "
-            "codes, top 4·k rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default "
-            "index; its build time includes starting the embedded server, about a second)."
+            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` (int8 x int8 products of "
+            "the codes with the query rounded to int8, the top 8·k of those ranked again by float32 code scores) and "
+            "`binary` (FAISS's Hamming scan of the sign bits), both then rescoring their top 4·k with the float32 "
+            "vectors; runs before 2026-12-03 scanned both codes with numpy instead), `milvus` (milvus-lite, embedded, "
+            "COSINE, its default index; its build time includes starting the embedded server, about a second)."
         ),
         "",
         (
@@ -292,7 +296,7 @@ def main() -> None:
     info = cpu_info()
     command = "python benchmarks/index_search.py" + "".join(
         f" --{name.replace('_', '-')} {value}" if not isinstance(value, bool) else f" --{'' if value else 'no-'}{name}"
-        for name, value in vars(args).items() if name not in ("out", "cache_dir") and value != defaults[name]
+        for name, value in vars(args).items() if name not in ("out", "cache_dir", "note") and value != defaults[name]
     )
     runs = earlier_runs(args.out / "index.json")
     sections: list[tuple[Corpus, list[Measurement]]] = []
@@ -304,6 +308,7 @@ def main() -> None:
             "command": command,
             "cpu": as_dict(info),
             "k": K,
+            "note": args.note,
             "corpora": [{"name": c.name, "source": c.source, "stores": [asdict(m) for m in ms]} for c, ms in sections],
         }
         write_report(args.out, "index", runs, markdown(runs))
