@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clusters", type=int, default=1_000, help="gaussian clusters in the synthetic corpus")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "index-embeddings",
                         help="where the SciFact embeddings are cached")
+    parser.add_argument("--stores", default=",".join(STORES),
+                        help="comma-separated stores to measure besides exact, which every recall needs")
     parser.add_argument("--note", default="", help="what the report should say about this run (e.g. a shared machine)")
     parser.add_argument("--out", type=Path, default=REPORTS, help="where index.json and index.md go")
     return parser
@@ -279,13 +281,14 @@ def markdown(runs: dict) -> str:
 
 def corpora(args: argparse.Namespace) -> Iterator[tuple[Corpus, tuple[str, ...]]]:
     """Each corpus with the stores measured on it, made only when its turn comes (1M vectors take 1.5 GB)."""
+    kinds = ("exact", *(kind for kind in STORES if kind != "exact" and kind in args.stores.split(",")))
     if args.scifact:
         scifact = scifact_corpus(args.max_docs, args.cache_dir)
         if scifact is not None:
-            yield scifact, (*STORES, "milvus")
+            yield scifact, (*kinds, "milvus")
     if args.synthetic:
         synthetic = synthetic_corpus(args.synthetic, args.synthetic_queries, args.dim, args.clusters)
-        yield synthetic, STORES
+        yield synthetic, kinds
         if args.milvus_synthetic:
             yield subset(synthetic, min(args.milvus_synthetic, args.synthetic)), ("exact", "milvus")
 
