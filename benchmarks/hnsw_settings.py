@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("settings", nargs="+", help="M:efConstruction pairs")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--latency-queries", type=int, default=100, help="queries searched one at a time")
     args = parser.parse_args()
     corpus = synthetic_corpus(args.n, args.queries, 384, 1_000)
     _, truth = faiss.knn(corpus.queries, corpus.vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
@@ -37,8 +38,15 @@ def main() -> None:
             start = time.perf_counter()
             _, found = index.search(corpus.queries, 10, params=faiss.SearchParametersHNSW(efSearch=ef_search))
             queries_per_s = len(corpus.queries) / (time.perf_counter() - start)
+            times = []
+            for query in corpus.queries[: args.latency_queries]:
+                start = time.perf_counter()
+                index.search(query[None], 10, params=faiss.SearchParametersHNSW(efSearch=ef_search))
+                times.append(1000 * (time.perf_counter() - start))
+            p50, p99 = np.percentile(times, [50, 99])
             print(f"M {m} efConstruction {ef_construction} n {args.n:,}: build {build_s:.1f} s; efSearch {ef_search}: "
-                  f"recall@10 {recall_at_10(found, truth):.4f}, {queries_per_s:,.0f} queries/s", flush=True)
+                  f"recall@10 {recall_at_10(found, truth):.4f}, {queries_per_s:,.0f} queries/s, single query p50 "
+                  f"{p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
 
 
 if __name__ == "__main__":
