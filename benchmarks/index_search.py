@@ -1,30 +1,34 @@
-"""Vector stores against exact search: recall@10, queries/s, build time and bytes per vector of each.
+"""Vector stores against exact search: recall@10, queries/s, single-query latency, build time and bytes per vector.
 
 On SciFact embedded by all-MiniLM-L6-v2 (with nDCG@10), on a synthetic clustered corpus, and Milvus embedded on both.
+index.json keeps one run per CPU class (common.cpu_class), so a run on another class leaves the earlier tables in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from common import REPORTS, ROOT, measured_at, write_report
+from common import REPORTS, ROOT, cpu_class, load_store, measured_at, recorded_header, write_report
 
 from embedlab import Encoder
 from embedlab.data import dataset_path, load_beir
 from embedlab.evaluation.embedding_cache import cached_encode
 from embedlab.evaluation.ranking_metrics import Qrels, ranking_metrics
-from embedlab.hardware import as_dict, cpu_info, report_header
+from embedlab.hardware import CpuInfo, as_dict, cpu_info
 from embedlab.index.faiss_store import FaissStore, default_nlist
 from embedlab.index.quantized import memory_per_vector
 from embedlab.index.registry import create_store
 from embedlab.index.store import StoreHit
 
-STORES = ("exact", "faiss-hnsw", "faiss-ivfpq", "int8", "binary")
+# Exact first (its hits are the truth), then the fast scans, so that a long run has its main rows early.
+STORES = ("exact", "int8", "binary", "faiss-hnsw", "faiss-ivfpq")
 K = 10
 
 
@@ -52,6 +56,8 @@ class Measurement:
     search_s: float
     queries_per_s: float
     recall_at_10: float
+    p50_ms: float
+    p99_ms: float
     bytes_per_vector: float | None
     ndcg_at_10: float | None
     options: dict
@@ -59,14 +65,21 @@ class Measurement:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scifact", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure on SciFact (embedded by MiniLM unless cached)")
     parser.add_argument("--max-docs", type=int, default=None, help="SciFact documents to use (default: all 5,183)")
     parser.add_argument("--synthetic", type=int, default=1_000_000, help="vectors in the synthetic corpus (0: skip)")
     parser.add_argument("--synthetic-queries", type=int, default=1_000)
+    parser.add_argument("--latency-queries", type=int, default=200,
+                        help="queries searched one at a time for the p50/p99 latency")
     parser.add_argument("--milvus-synthetic", type=int, default=100_000, help="synthetic vectors Milvus stores")
     parser.add_argument("--dim", type=int, default=384, help="dimension of the synthetic vectors")
     parser.add_argument("--clusters", type=int, default=1_000, help="gaussian clusters in the synthetic corpus")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "index-embeddings",
                         help="where the SciFact embeddings are cached")
+    parser.add_argument("--stores", default=",".join(STORES),
+                        help="comma-separated stores to measure besides exact, which every recall needs")
+    parser.add_argument("--note", default="", help="what the report should say about this run (e.g. a shared machine)")
     parser.add_argument("--out", type=Path, default=REPORTS, help="where index.json and index.md go")
     return parser
 
@@ -131,7 +144,20 @@ def top_ids(corpus: Corpus, hits: list[list[StoreHit]]) -> list[list[StoreHit]]:
     return [[h for h in per_query if h.id != qid][:K] for qid, per_query in zip(corpus.query_ids, hits)]
 
 
-def measure(kind: str, corpus: Corpus, truth: list[list[StoreHit]] | None) -> tuple[Measurement, list[list[StoreHit]]]:
+def latency_ms(store, queries: np.ndarray, depth: int) -> tuple[float, float]:
+    """p50 and p99 milliseconds of one query searched alone, as a server answering one request would."""
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        store.search(query[None], depth)
+        times.append(1000 * (time.perf_counter() - start))
+    p50, p99 = np.percentile(times, [50, 99])
+    return float(p50), float(p99)
+
+
+def measure(
+    kind: str, corpus: Corpus, truth: list[list[StoreHit]] | None, latency_queries: int
+) -> tuple[Measurement, list[list[StoreHit]]]:
     n, dim = corpus.vectors.shape
     options = store_options(kind, n)
     depth = K + (corpus.query_ids is not None)
@@ -144,6 +170,7 @@ def measure(kind: str, corpus: Corpus, truth: list[list[StoreHit]] | None) -> tu
     start = time.perf_counter()
     hits = top_ids(corpus, store.search(corpus.queries, depth))
     search_s = time.perf_counter() - start
+    p50, p99 = latency_ms(store, corpus.queries[:latency_queries], depth)
     truth = truth or hits
     recall = float(np.mean([len({h.id for h in a} & {h.id for h in b}) / max(len(b), 1) for a, b in zip(hits, truth)]))
     ndcg = None
@@ -156,54 +183,84 @@ def measure(kind: str, corpus: Corpus, truth: list[list[StoreHit]] | None) -> tu
         size = None if kind == "milvus" else memory_per_vector(kind, dim)
     del store
     gc.collect()  # frees the store's memory (and stops an embedded Milvus) before the next one is built
-    measurement = Measurement(kind, n, build_s, n / build_s, search_s, len(corpus.queries) / search_s, recall, size,
-                              ndcg, options)
+    measurement = Measurement(kind, n, build_s, n / build_s, search_s, len(corpus.queries) / search_s, recall, p50,
+                              p99, size, ndcg, options)
     print(f"{corpus.name:>24} {kind:>12}: build {build_s:8.2f} s, {measurement.queries_per_s:10,.0f} queries/s, "
-          f"recall@10 {recall:.3f}" + (f", nDCG@10 {ndcg:.4f}" if ndcg is not None else ""))
+          f"recall@10 {recall:.3f}, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+          + (f", nDCG@10 {ndcg:.4f}" if ndcg is not None else ""), flush=True)
     return measurement, hits
 
 
-def run_corpus(corpus: Corpus, kinds: tuple[str, ...]) -> list[Measurement]:
-    """Each store in turn, exact first: its hits are the truth the others' recall is measured against."""
-    measurements, truth = [], None
+def run_corpus(
+    corpus: Corpus, kinds: tuple[str, ...], latency_queries: int, measurements: list[Measurement],
+    measured: Callable[[], None],
+) -> None:
+    """Each store in turn, exact first: its hits are the truth the others' recall is measured against.
+
+    Rows are appended to `measurements` as they come and `measured` is called after each, so a long run that is
+    stopped still leaves a report of what it measured.
+    """
+    truth = None
     for kind in kinds:
-        measurement, hits = measure(kind, corpus, truth)
+        measurement, hits = measure(kind, corpus, truth, latency_queries)
         measurements.append(measurement)
         truth = truth or hits
-    return measurements
+        measured()
 
 
-def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], command: str) -> str:
+def earlier_runs(path: Path) -> dict:
+    """index.json's runs by CPU class; a file from before classes existed becomes the run of its own CPU's class."""
+    stored = load_store(path)
+    if not stored["classes"] and path.is_file():
+        old = json.loads(path.read_text())
+        if "cpu" in old:
+            stored["classes"][cpu_class(CpuInfo(**{k: v for k, v in old["cpu"].items() if k != "features"}))] = old
+    return stored
+
+
+def corpus_table(corpus: dict) -> list[str]:
+    """One corpus's rows; latency reads n/a in runs from before it was measured."""
+    stores = corpus["stores"]
+    has_ndcg = any(m.get("ndcg_at_10") is not None for m in stores)
+    lines = [f"### {corpus['source']}", "",
+             "| store | build s | vectors/s | queries/s | recall@10 | p50 ms | p99 ms | bytes/vector |"
+             + (" nDCG@10 |" * has_ndcg),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * has_ndcg)]
+    for m in stores:
+        size = "n/a" if m["bytes_per_vector"] is None else f"{m['bytes_per_vector']:,.0f}"
+        p50, p99 = (f"{m[key]:,.2f}" if m.get(key) is not None else "n/a" for key in ("p50_ms", "p99_ms"))
+        ndcg = f" {100 * m['ndcg_at_10']:.2f} |" if has_ndcg else ""
+        lines.append(f"| {m['store']} | {m['build_s']:.2f} | {m['vectors_per_s']:,.0f} | {m['queries_per_s']:,.0f} | "
+                     f"{m['recall_at_10']:.3f} | {p50} | {p99} | {size} |{ndcg}")
+    return lines + [""]
+
+
+def markdown(runs: dict) -> str:
     lines = [
         "# Vector search: approximate stores against exact",
         "",
-        report_header(info),
-        "",
         (
-            f"Run {when} on CPU with `{command}`. Recall@10 is the share of exact search's top 10 that a store returns "
-            "in its own top 10 (1.000 for exact by definition); build time covers the upsert and the index or codes "
-            "the first search builds; queries/s searches all queries in one call."
+            "Recall@10 is the share of exact search's top 10 that a store returns in its own top 10 (1.000 for exact "
+            "by definition); build time covers the upsert and the index or codes the first search builds; queries/s "
+            "searches all queries in one call; p50/p99 ms search the first queries one at a time (one request each)."
         ),
         "",
     ]
-    for corpus, measurements in sections:
-        has_ndcg = any(m.ndcg_at_10 is not None for m in measurements)
-        lines += [f"## {corpus.source}", "",
-                  "| store | build s | vectors/s | queries/s | recall@10 | bytes/vector |" + (" nDCG@10 |" * has_ndcg),
-                  "|---|---:|---:|---:|---:|---:|" + ("---:|" * has_ndcg)]
-        for m in measurements:
-            size = "n/a" if m.bytes_per_vector is None else f"{m.bytes_per_vector:,.0f}"
-            ndcg = f" {100 * m.ndcg_at_10:.2f} |" if has_ndcg else ""
-            lines.append(f"| {m.store} | {m.build_s:.2f} | {m.vectors_per_s:,.0f} | {m.queries_per_s:,.0f} | "
-                         f"{m.recall_at_10:.3f} | {size} |{ndcg}")
-        lines.append("")
+    for key, run in sorted(runs["classes"].items()):
+        lines += [f"## CPU class {key}", "", recorded_header(run["cpu"]), "",
+                  f"Run {run['date']} with `{run['command']}`. {run.get('note', '')}".rstrip(), ""]
+        for corpus in run["corpora"]:
+            lines += corpus_table(corpus)
     lines += [
         (
-            "Stores: `faiss-hnsw` (M 32, efConstruction 200, efSearch 128), `faiss-ivfpq` (about 4·sqrt(n) lists, "
+            "Stores: `faiss-hnsw` (M 32, efConstruction 80, 200 before 2026-12-03, efSearch 128), `faiss-ivfpq` (about "
+            "4·sqrt(n) lists, "
             "dim/8 sub-quantizers of 8 bits, nprobe 16, top 4·k rescored exactly; on small corpora trained on fewer "
-            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` and `binary` (scan of the "
-            "codes, top 4·k rescored with the float32 vectors), `milvus` (milvus-lite, embedded, COSINE, its default "
-            "index; its build time includes starting the embedded server, about a second)."
+            "than FAISS's 39 points per centroid, see `options` in index.json), `int8` (int8 x int8 products of "
+            "the codes with the query rounded to int8, the top 8·k of those ranked again by float32 code scores) and "
+            "`binary` (FAISS's Hamming scan of the sign bits), both then rescoring their top 4·k with the float32 "
+            "vectors; runs before 2026-12-03 scanned both codes with numpy instead), `milvus` (milvus-lite, embedded, "
+            "COSINE, its default index; its build time includes starting the embedded server, about a second)."
         ),
         "",
         (
@@ -222,33 +279,46 @@ def markdown(info, when: str, sections: list[tuple[Corpus, list[Measurement]]], 
     return "\n".join(lines)
 
 
+def corpora(args: argparse.Namespace) -> Iterator[tuple[Corpus, tuple[str, ...]]]:
+    """Each corpus with the stores measured on it, made only when its turn comes (1M vectors take 1.5 GB)."""
+    kinds = ("exact", *(kind for kind in STORES if kind != "exact" and kind in args.stores.split(",")))
+    if args.scifact:
+        scifact = scifact_corpus(args.max_docs, args.cache_dir)
+        if scifact is not None:
+            yield scifact, (*kinds, "milvus")
+    if args.synthetic:
+        synthetic = synthetic_corpus(args.synthetic, args.synthetic_queries, args.dim, args.clusters)
+        yield synthetic, kinds
+        if args.milvus_synthetic:
+            yield subset(synthetic, min(args.milvus_synthetic, args.synthetic)), ("exact", "milvus")
+
+
 def main() -> None:
     parser = build_parser()
     args, defaults = parser.parse_args(), vars(parser.parse_args([]))
-    sections: list[tuple[Corpus, list[Measurement]]] = []
-    scifact = scifact_corpus(args.max_docs, args.cache_dir)
-    if scifact is not None:
-        sections.append((scifact, run_corpus(scifact, (*STORES, "milvus"))))
-    if args.synthetic:
-        synthetic = synthetic_corpus(args.synthetic, args.synthetic_queries, args.dim, args.clusters)
-        sections.append((synthetic, run_corpus(synthetic, STORES)))
-        if args.milvus_synthetic:
-            smaller = subset(synthetic, min(args.milvus_synthetic, args.synthetic))
-            sections.append((smaller, run_corpus(smaller, ("exact", "milvus"))))
     info = cpu_info()
-    when = measured_at()
     command = "python benchmarks/index_search.py" + "".join(
-        f" --{name.replace('_', '-')} {value}" for name, value in vars(args).items()
-        if name not in ("out", "cache_dir") and value != defaults[name]
+        f" --{name.replace('_', '-')} {value}" if not isinstance(value, bool) else f" --{'' if value else 'no-'}{name}"
+        for name, value in vars(args).items() if name not in ("out", "cache_dir", "note") and value != defaults[name]
     )
-    result = {
-        "date": when,
-        "command": command,
-        "cpu": as_dict(info),
-        "k": K,
-        "corpora": [{"name": c.name, "source": c.source, "stores": [asdict(m) for m in ms]} for c, ms in sections],
-    }
-    write_report(args.out, "index", result, markdown(info, when, sections, command))
+    runs = earlier_runs(args.out / "index.json")
+    sections: list[tuple[Corpus, list[Measurement]]] = []
+    when = measured_at()
+
+    def measured() -> None:
+        runs["classes"][cpu_class(info)] = {
+            "date": when,
+            "command": command,
+            "cpu": as_dict(info),
+            "k": K,
+            "note": args.note,
+            "corpora": [{"name": c.name, "source": c.source, "stores": [asdict(m) for m in ms]} for c, ms in sections],
+        }
+        write_report(args.out, "index", runs, markdown(runs))
+
+    for corpus, kinds in corpora(args):
+        sections.append((corpus, []))
+        run_corpus(corpus, kinds, args.latency_queries, sections[-1][1], measured)
     print(f"wrote {args.out / 'index.json'} and {args.out / 'index.md'}")
 
 

@@ -40,6 +40,7 @@ def test_every_optional_module_belongs_to_an_extra_of_the_package():
      "the faiss-hnsw store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
     ("faiss-ivfpq", "faiss",
      "the faiss-ivfpq store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
+    ("binary", "faiss", "the binary store needs faiss-cpu, which is not installed: pip install 'embedlab[index]'"),
     ("milvus", "pymilvus", "the milvus store needs pymilvus, which is not installed: pip install 'embedlab[index]'"),
 ])
 def test_vector_stores_without_the_index_extra(monkeypatch, store, module, message):

@@ -198,14 +198,62 @@ def test_quantized_sizes_and_memory_mapped_vectors_after_loading(tmp_path: Path)
     assert isinstance(load_store("binary", tmp_path, DIM).exact.vectors, np.memmap)
 
 
-def test_binary_scores_agree_with_and_without_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(3)
-    codec = quantized.BinaryCodec()
-    queries, codes = rng.normal(size=(5, 128)), codec.encode(rng.normal(size=(50, 128)))
-    expected = -np.unpackbits(codec.encode(queries)[:, None, :] ^ codes[None], axis=2).sum(axis=2).astype(np.float32)
-    np.testing.assert_array_equal(codec.scores(queries, codes), expected)
-    monkeypatch.setattr(quantized, "HAS_BITWISE_COUNT", False)
-    np.testing.assert_array_equal(codec.scores(queries, codes), expected)
+def reference_candidates(kind: str, store, queries: np.ndarray, wanted: int) -> list[set[int]]:
+    """Each query's `wanted` best code rows by the plain numpy scores of the scan before the kernels (a full sort),
+    widened by the rows tied with the last one, which either order may pick."""
+    codec, codes = store._current_codes()
+    if kind == "int8":
+        scores = (codes.astype(np.float32) @ (queries * codec.step).T).T
+    else:
+        bits = np.unpackbits(codec.encode(queries)[:, None, :] ^ codes[None], axis=2)
+        scores = -bits.sum(axis=2).astype(np.float32)
+    cut = -np.sort(-scores, axis=1)[:, wanted - 1 : wanted]
+    return [set(np.flatnonzero(row >= edge)) for row, edge in zip(scores, cut)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["int8", "binary"]), st.integers(1, 300), st.sampled_from([5, 8, 32, 100]),
+       st.integers(1, 40), st.integers(1, 70), st.integers(0, 2**32 - 1))
+def test_scan_kernels_find_the_rows_plain_numpy_scores_rank_first(kind, n, dim, wanted, chunk_size, seed) -> None:
+    rng = np.random.default_rng(seed)
+    vectors, queries = unit_rows(rng.normal(size=(n, dim))), unit_rows(rng.normal(size=(3, dim)))
+    store = create_store(kind, dim, chunk_size=chunk_size)
+    store.upsert([str(i) for i in range(n)], vectors)
+    wanted = min(wanted, n)
+    found = store._scan(queries, np.arange(n), wanted)
+    expected = reference_candidates(kind, store, queries, wanted)
+    for rows, allowed in zip(found, expected):
+        assert len(set(rows)) == wanted
+        if kind == "binary":  # Hamming distances are exact: every row found is one plain numpy ranks first
+            assert set(rows) <= allowed
+        else:  # int8 products of a rounded query, refined by float32 scores: the same rows but for near ties
+            assert len(set(rows) & allowed) >= wanted - 1
+
+
+def test_int8_scan_finds_what_float32_code_scores_find_on_clustered_data() -> None:
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(20, 384))
+    docs, queries = clustered(rng, 3000, centers), clustered(rng, 50, centers)
+    store = create_store("int8", 384, chunk_size=1000)
+    store.upsert([str(i) for i in range(len(docs))], docs)
+    found = store._scan(queries, np.arange(len(docs)), 40)
+    expected = reference_candidates("int8", store, queries, 40)
+    assert np.mean([len(set(rows) & allowed) / 40 for rows, allowed in zip(found, expected)]) >= 0.995
+
+
+def test_saved_codes_keep_their_format_so_earlier_stores_load(tmp_path: Path) -> None:
+    """codes.npz keeps its format (int8 codes + low/step, or packed bits), so stores saved earlier still load."""
+    rng = np.random.default_rng(6)
+    vectors = unit_rows(rng.normal(size=(200, DIM)))
+    for kind in ("int8", "binary"):
+        store = create_store(kind, DIM, chunk_size=16_384)  # the old default, as saved settings carry it
+        store.upsert([str(i) for i in range(200)], vectors)
+        store.save(tmp_path / kind)
+        with np.load(tmp_path / kind / quantized.CODES_FILE) as saved:
+            assert saved["codes"].dtype == (np.int8 if kind == "int8" else np.uint8)
+        loaded = load_store(kind, tmp_path / kind, DIM)
+        assert loaded.config.chunk_size == 16_384
+        assert ids_of(loaded.search(vectors[:5], 5)) == ids_of(store.search(vectors[:5], 5))
 
 
 FIELD_VALUES = st.sampled_from(["a", "b", 1, 2, True])

@@ -1,7 +1,8 @@
 """Quantized scan stores: int8 (per-dimension calibrated) or binary (sign bit) codes, top candidates rescored exactly.
 
 The scan reads 4x (int8) or 32x (binary) fewer bytes than float32; the full vectors, memory-mapped after loading,
-are read only for the k * rescore_multiplier candidates of each query.
+are read only for the k * rescore_multiplier candidates of each query. The kernels are int8 x int8 matrix products
+(torch._int_mm: VNNI / AMX through oneDNN) and FAISS's Hamming scan, one cache-sized chunk of codes at a time.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from embedlab.errors import EmbedlabError
 from embedlab.index.exact import ExactStore
 from embedlab.index.store import Scalar, StoreHit, Where, check_queries, load_settings, save_settings
 
 CODES_FILE = "codes.npz"
-HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
-_BYTE_POPCOUNT = np.array([byte.bit_count() for byte in range(256)], dtype=np.uint8)
+# Queries per scan step: bounds the (queries x chunk_size) score block whatever the batch.
+QUERY_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class QuantizedConfig:
     """
 
     rescore_multiplier: int = 4
-    chunk_size: int = 16_384
+    chunk_size: int = 65_536
     calibration_percentile: float = 99.9
     calibration_sample: int = 100_000
     seed: int = 0
@@ -64,8 +66,34 @@ class Int8Codec:
         return (np.clip(np.rint((vectors - self.low) / self.step), 0, 255) - 128).astype(np.int8)
 
     def scores(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        # x ~ low + (code + 128) * step, so q.x = (q * step).code + a term equal for every row, left out of the ranking.
-        return (codes.astype(np.float32) @ (queries * self.step).T).T
+        """float32 scores of each query against each code row: the ranking the scan must reproduce.
+
+        x ~ low + (code + 128) * step, so q.x = (q * step).code + a term equal for every row, left out of the ranking.
+        """
+        return np.einsum("...d,...d->...", codes.astype(np.float32), queries * self.step, dtype=np.float32)
+
+    def prepare(self, queries: np.ndarray) -> torch.Tensor:
+        """Each query times step, rounded onto int8 with its own scale, for int8 x int8 products (VNNI, AMX)."""
+        scaled = queries * self.step
+        scale = np.maximum(np.abs(scaled).max(axis=1, keepdims=True), np.finfo(np.float32).tiny) / 127
+        return torch.from_numpy(np.rint(scaled / scale).astype(np.int8))
+
+    def best(self, prepared: torch.Tensor, codes: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `wanted` best code rows per query by int8 product: exact int32 sums, so only rounding the query
+        can reorder rows; refine() then ranks them by float32 scores."""
+        top = torch.topk(torch._int_mm(prepared, torch.from_numpy(codes).T), wanted, dim=1)
+        return top.values.numpy(), top.indices.numpy()
+
+    def depth(self, wanted: int) -> int:
+        # Twice the rows refine() keeps: a row of the float32 top `wanted` is then lost only if rounding the query
+        # moved it past as many rows again.
+        return 2 * wanted
+
+    def refine(self, queries: np.ndarray, codes: np.ndarray, found: np.ndarray, wanted: int) -> np.ndarray:
+        """Of each query's found rows, the `wanted` best by float32 code scores (today's int8 ranking)."""
+        scores = self.scores(queries[:, None, :], codes[found])
+        keep = np.argsort(-scores, axis=1, kind="stable")[:, :wanted]
+        return np.take_along_axis(found, keep, axis=1)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"low": self.low, "step": self.step}
@@ -81,13 +109,21 @@ class BinaryCodec:
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         return np.packbits(vectors > 0, axis=1)
 
-    def scores(self, queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        # Word by word over (queries x rows) planes: far faster than one XOR cube summed along a short last axis.
-        query_words, code_words = _words(self.encode(queries)), _words(codes)
-        distance = np.zeros((len(queries), len(codes)), dtype=np.uint16)  # dims < 65,536
-        for query_word, code_word in zip(query_words.T, np.ascontiguousarray(code_words.T)):
-            distance += _popcount(query_word[:, None] ^ code_word[None, :])
-        return -distance.astype(np.float32)
+    def prepare(self, queries: np.ndarray) -> np.ndarray:
+        return self.encode(queries)
+
+    def best(self, prepared: np.ndarray, codes: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `wanted` nearest code rows per query by Hamming distance (FAISS's popcount kernel), as -distance."""
+        import faiss  # the index extra; registry.py checks for it before a binary store is made
+
+        distances, rows = faiss.knn_hamming(prepared, np.ascontiguousarray(codes), wanted)
+        return -distances, rows
+
+    def depth(self, wanted: int) -> int:
+        return wanted  # Hamming distances are the ranking itself: nothing to refine
+
+    def refine(self, queries: np.ndarray, codes: np.ndarray, found: np.ndarray, wanted: int) -> np.ndarray:
+        return found
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {}
@@ -95,17 +131,6 @@ class BinaryCodec:
 
 Codec = Int8Codec | BinaryCodec
 CODECS: dict[str, type[Codec]] = {"int8": Int8Codec, "binary": BinaryCodec}
-
-
-def _words(packed: np.ndarray) -> np.ndarray:
-    """Packed bytes viewed as 64-bit words where the width and numpy allow: 8x fewer XOR and popcount steps."""
-    packed = np.ascontiguousarray(packed)
-    return packed.view(np.uint64) if HAS_BITWISE_COUNT and packed.shape[1] % 8 == 0 else packed
-
-
-def _popcount(words: np.ndarray) -> np.ndarray:
-    """Set bits of each word: np.bitwise_count from numpy 2, else a byte table (then `words` are bytes)."""
-    return np.bitwise_count(words) if HAS_BITWISE_COUNT else _BYTE_POPCOUNT[words]
 
 
 def memory_per_vector(kind: str, dim: int) -> int:
@@ -190,16 +215,25 @@ class QuantizedStore:
         return self._codec, self._codes
 
     def _scan(self, queries: np.ndarray, rows: np.ndarray, wanted: int) -> np.ndarray:
-        """Each query's `wanted` best rows among `rows` by code score, `chunk_size` code rows at a time."""
+        """Each query's `wanted` best rows among `rows` by code score, QUERY_BLOCK x chunk_size codes at a time."""
         codec, codes = self._current_codes()
-        best_rows = np.empty((len(queries), 0), dtype=np.int64)
-        best_scores = np.empty((len(queries), 0), dtype=np.float32)
-        for start in range(0, len(rows), self.config.chunk_size):
-            part = rows[start : start + self.config.chunk_size]
-            scores = np.concatenate([best_scores, codec.scores(queries, codes[part])], axis=1)
-            found = np.concatenate([best_rows, np.broadcast_to(part, (len(queries), len(part)))], axis=1)
-            if scores.shape[1] > wanted:
-                keep = np.argpartition(-scores, wanted - 1, axis=1)[:, :wanted]
-                scores, found = np.take_along_axis(scores, keep, axis=1), np.take_along_axis(found, keep, axis=1)
-            best_rows, best_scores = found, scores
-        return best_rows
+        every_row = len(rows) == len(codes)  # then chunks are slices of the codes, not copies
+        depth = codec.depth(wanted)
+        found = []
+        for first in range(0, len(queries), QUERY_BLOCK):
+            block = queries[first : first + QUERY_BLOCK]
+            prepared = codec.prepare(block)
+            best_rows = np.empty((len(block), 0), dtype=np.int64)
+            best_scores = np.empty((len(block), 0), dtype=np.int64)  # both codecs score in integers
+            for start in range(0, len(rows), self.config.chunk_size):
+                part = rows[start : start + self.config.chunk_size]
+                chunk = codes[start : start + len(part)] if every_row else codes[part]
+                scores, positions = codec.best(prepared, chunk, min(depth, len(part)))
+                best_scores = np.concatenate([best_scores, scores.astype(np.int64)], axis=1)
+                best_rows = np.concatenate([best_rows, part[positions]], axis=1)
+                if best_scores.shape[1] > depth:
+                    keep = np.argpartition(-best_scores, depth - 1, axis=1)[:, :depth]
+                    best_scores = np.take_along_axis(best_scores, keep, axis=1)
+                    best_rows = np.take_along_axis(best_rows, keep, axis=1)
+            found.append(codec.refine(block, codes, best_rows, wanted))
+        return np.concatenate(found)

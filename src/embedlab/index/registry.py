@@ -54,8 +54,19 @@ def _load_milvus(directory: Path, dim: int, **options: Any) -> VectorStore:
     return MilvusStore.load(directory, dim, **options)
 
 
+def _require_kernel(kind: str) -> None:
+    if kind == "binary":
+        require("faiss", "the binary store")  # its Hamming scan is FAISS's
+
+
 def _quantized(dim: int, kind: str, **options: Any) -> VectorStore:
+    _require_kernel(kind)
     return QuantizedStore(dim, kind, make_config(QuantizedConfig, options))
+
+
+def _load_quantized(directory: Path, dim: int, kind: str, **options: Any) -> VectorStore:
+    _require_kernel(kind)
+    return QuantizedStore.load(directory, dim, kind, **options)
 
 
 CREATE: dict[str, Callable[..., VectorStore]] = {
@@ -71,8 +82,8 @@ LOAD: dict[str, Callable[..., VectorStore]] = {
     "faiss-hnsw": partial(_load_faiss, kind="faiss-hnsw"),
     "faiss-ivfpq": partial(_load_faiss, kind="faiss-ivfpq"),
     "milvus": _load_milvus,
-    "int8": partial(QuantizedStore.load, kind="int8"),
-    "binary": partial(QuantizedStore.load, kind="binary"),
+    "int8": partial(_load_quantized, kind="int8"),
+    "binary": partial(_load_quantized, kind="binary"),
 }
 
 
