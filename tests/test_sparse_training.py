@@ -124,3 +124,17 @@ def test_build_loss_gives_the_sparse_loss_its_flops_weights(sparse_dir):
 def test_bad_sparse_configs_name_the_problem(settings, message):
     with pytest.raises(EmbedlabError, match=message):
         TrainConfig(data=[{"path": "x.jsonl"}], **settings)
+
+
+def test_hard_negatives_join_the_candidates(sparse_dir):
+    model = SparseEncoder.load(sparse_dir)
+    loss = SpladeLoss(query_flops_weight=0, document_flops_weight=0)
+    batch = {"anchor": ["cat", "dog"], "positive": ["a cat", "a dog"], "negatives": [["a car"], ["a bus"]]}
+    queries, documents = loss.text_groups(batch)
+    assert documents == ["a cat", "a dog", "a car", "a bus"]
+    value = loss(model, batch)
+    q, d = model.embed_queries(queries), model.embed_documents(documents)
+    expected = torch.nn.functional.cross_entropy(q @ d.T, torch.arange(2))
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(EmbedlabError, match="same number of negatives"):
+        loss(model, {**batch, "negatives": [["a car"], []]})

@@ -127,7 +127,7 @@ def test_the_cli_builds_searches_grows_and_describes_a_sparse_index(model_dir, t
         return result.output
 
     built = invoke("index", "build", "--corpus", str(corpus), "--out", out, "-m", str(model_dir))
-    assert "as 4 chunks (sparse)" in built
+    assert "as 4 chunks" in built and (tmp_path / "idx" / "documents.npz").is_file()
     lines = invoke("index", "search", out, "cats purr", "-k", "2", "--json").splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["doc_id"] in {d.id for d in DOCS}
     assert invoke("index", "search", out, "dogs bark", "-k", "1", "--mode", "bm25", "--json").count("dogs") >= 1
@@ -136,7 +136,7 @@ def test_the_cli_builds_searches_grows_and_describes_a_sparse_index(model_dir, t
     assert "vocab" in invoke("index", "info", out)
     refused = runner.invoke(app, ["index", "build", "--corpus", str(corpus), "--out", str(tmp_path / "x"), "-m",
                                   str(model_dir), "--store", "faiss-hnsw"])  # fmt: skip
-    assert isinstance(refused.exception, EmbedlabError) and "inverted index" in str(refused.exception)
+    assert isinstance(refused.exception, EmbedlabError) and "own rows" in str(refused.exception)
 
 
 def test_the_cli_evaluates_a_sparse_model(model_dir, tmp_path):
