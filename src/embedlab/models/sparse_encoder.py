@@ -209,6 +209,12 @@ class SparseEncoder(nn.Module):
     def max_active_dims(self) -> int | None:
         return self.layout.max_active_dims
 
+    @max_active_dims.setter
+    def max_active_dims(self, value: int | None) -> None:
+        """Keep only each row's `value` heaviest terms from now on (None: every non-zero term)."""
+        check_positive_integer("max_active_dims", value, optional=True)
+        self.layout.max_active_dims = value
+
     @property
     def prompts(self) -> dict[str, str]:
         return self.layout.transformer.prompts
