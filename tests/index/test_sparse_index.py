@@ -136,7 +136,7 @@ def test_the_cli_builds_searches_grows_and_describes_a_sparse_index(model_dir, t
     assert "vocab" in invoke("index", "info", out)
     refused = runner.invoke(app, ["index", "build", "--corpus", str(corpus), "--out", str(tmp_path / "x"), "-m",
                                   str(model_dir), "--store", "faiss-hnsw"])  # fmt: skip
-    assert isinstance(refused.exception, EmbedlabError) and "own rows" in str(refused.exception)
+    assert isinstance(refused.exception, EmbedlabError) and "inverted index of its rows" in str(refused.exception)
 
 
 def test_the_cli_evaluates_a_sparse_model(model_dir, tmp_path):
