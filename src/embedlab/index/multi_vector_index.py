@@ -24,7 +24,7 @@ from embedlab.atomic import atomic_directory, write_json
 from embedlab.data.corpus import Chunk, ChunkConfig, Document, chunk_document, token_spans
 from embedlab.embedder import MultiVectorEmbedder, representation
 from embedlab.errors import EmbedlabError
-from embedlab.index.index import IndexHit, Reranker
+from embedlab.index.index import IndexHit, Reranker, _checked_documents
 from embedlab.index.model_check import check_model, model_record
 from embedlab.maxsim import maxsim_scores, pad_rows
 from embedlab.models.fingerprint import model_fingerprint
@@ -105,9 +105,7 @@ class MultiVectorIndex:
 
     def add(self, documents: Iterable[Document]) -> int:
         """Add documents (one with an indexed id replaces it); returns how many were added."""
-        documents = list(documents)
-        if not all(isinstance(doc, Document) for doc in documents):
-            raise EmbedlabError("add takes embedlab.data.corpus.Document rows")
+        documents = _checked_documents(documents)  # the dense and sparse indexes' checks: ids, repeats, types
         spans = token_spans(self.model.tokenizer)
         chunks = [chunk for doc in documents for chunk in chunk_document(doc, spans, self.config.chunks)]
         if not chunks:
