@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import atomic_directory
-from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.errors import ModelLoadError
 from embedlab.models.cross_encoder_files import (
     CrossEncoderSettings,
     activation_module,
@@ -33,10 +33,10 @@ from embedlab.models.encoder import Encoder
 from embedlab.models.model_files import (
     check_weights,
     first_line,
-    is_model_dir,
     local_model_dir,
     model_max_length,
     quiet_transformers,
+    save_target,
 )
 from embedlab.models.names import resolve_model_name
 from embedlab.models.pair_scorer import PairScorer, RerankHit
@@ -153,9 +153,7 @@ class CrossEncoder(PairScorer):
 
         Written beside the target and swapped in at the end, so a failed save never damages the old copy.
         """
-        target = Path(path).expanduser()
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
-            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        target = save_target(path)
         settings = CrossEncoderSettings(
             activation_name(self.activation), self.max_seq_length, self.settings.do_lower_case
         )

@@ -32,10 +32,10 @@ from embedlab.models.inputs import as_text_list
 from embedlab.models.late_chunking import LateChunking
 from embedlab.models.model_files import (
     check_weights,
-    is_model_dir,
     local_model_dir,
     model_max_length,
     quiet_transformers,
+    save_target,
 )
 from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
 from embedlab.models.pooling import Pooling
@@ -351,9 +351,7 @@ class Encoder(LateChunking, LayoutInstructions, nn.Module):
 
         Written beside the target and swapped in at the end, so a failed save never damages the old copy.
         """
-        target = Path(path).expanduser()
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
-            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        target = save_target(path)
         with atomic_directory(target) as staging:
             with quiet_transformers():
                 self.transformer.save_pretrained(staging)

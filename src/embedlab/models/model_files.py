@@ -5,11 +5,12 @@ Pickle weights (pytorch_model.bin) can run arbitrary code when read, so only saf
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from embedlab.errors import ModelLoadError
+from embedlab.errors import EmbedlabError, ModelLoadError
 
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*/*.json", "*/*.safetensors"]
 PICKLE_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -74,6 +75,15 @@ def model_max_length(transformer, tokenizer) -> int:
 def is_model_dir(path: Path) -> bool:
     """Whether a directory looks like a saved model (so saving over it replaces a model, not user files)."""
     return (path / "modules.json").exists() or (path / "config.json").exists()
+
+
+def save_target(path: str | os.PathLike) -> Path:
+    """Where a model will be saved: refused in one line when it exists and holds something other than a model,
+    so saving never replaces a user's files."""
+    target = Path(path).expanduser()
+    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
+        raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+    return target
 
 
 def first_line(err: BaseException) -> str:

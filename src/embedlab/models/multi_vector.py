@@ -24,10 +24,10 @@ from embedlab.models.devices import select_device
 from embedlab.models.inputs import as_text_list
 from embedlab.models.model_files import (
     check_weights,
-    is_model_dir,
     local_model_dir,
     model_max_length,
     quiet_transformers,
+    save_target,
 )
 from embedlab.models.multi_vector_format import (
     MARKERS,
@@ -278,9 +278,7 @@ class MultiVectorEncoder(nn.Module):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write a sentence-transformers MultiVectorEncoder directory, swapped in whole at the end."""
-        target = Path(path).expanduser()
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
-            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        target = save_target(path)
         with atomic_directory(target) as staging:
             with quiet_transformers():
                 self.transformer.save_pretrained(staging)

@@ -31,10 +31,10 @@ from embedlab.models.mlm_head import HEAD_FROM_DENSE, has_mlm_head, mlm_from_den
 from embedlab.models.model_files import (
     check_weights,
     first_line,
-    is_model_dir,
     local_model_dir,
     model_max_length,
     quiet_transformers,
+    save_target,
 )
 from embedlab.models.names import DEFAULT_MODEL, resolve_model_name
 from embedlab.models.sparse_format import (
@@ -340,9 +340,7 @@ class SparseEncoder(nn.Module):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write a sentence-transformers SparseEncoder directory (a Router when one side is inference-free)."""
-        target = Path(path).expanduser()
-        if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_dir(target))):
-            raise EmbedlabError(f"{target} exists and is not a model directory; refusing to overwrite it")
+        target = save_target(path)
         transformer_name, splade_name, static_name = splade_dir_names(self.layout.static_route)
         with atomic_directory(target) as staging:
             transformer_dir = staging / transformer_name
