@@ -102,12 +102,14 @@ def test_a_model_without_an_mlm_head_is_refused_in_one_line(tmp_path, tokenizer)
 
 def test_from_dense_ties_the_decoder_to_the_input_embeddings(tmp_path, tokenizer):
     dense = make_tiny_encoder(tokenizer).save(tmp_path / "dense")
-    model = SparseEncoder.from_dense(dense, seed=1)
+    model = SparseEncoder.from_dense(dense)
     decoder, embeddings = model.mlm.get_output_embeddings(), model.mlm.get_input_embeddings()
     assert decoder.weight is embeddings.weight and not decoder.bias.any()
+    transform = model.mlm.cls.predictions.transform.dense
+    assert torch.equal(transform.weight, torch.eye(transform.in_features)) and not transform.bias.any()
     assert model.info()["mlm_head"] == HEAD_FROM_DENSE
     assert np.abs(model.encode_documents(TEXTS).toarray()
-                  - SparseEncoder.from_dense(dense, seed=1).encode_documents(TEXTS).toarray()).max() == 0
+                  - SparseEncoder.from_dense(dense).encode_documents(TEXTS).toarray()).max() == 0
     saved = model.save(tmp_path / "sparse")
     again = load_model(saved)
     assert again.info()["mlm_head"] == HEAD_FROM_DENSE
@@ -158,3 +160,11 @@ def test_keep_top_k_keeps_the_k_largest(rows, k):
         assert set(survivors.tolist()) <= set(original.tolist())
         if len(dropped) and len(survivors):
             assert dropped.max() <= survivors.min()
+
+
+def test_from_dense_starts_from_the_texts_own_words(minilm_path):
+    """The identity transform makes MiniLM's first SPLADE terms lexical: the text's words lead before any training."""
+    model = SparseEncoder.from_dense(minilm_path)
+    text = "The aircraft wing boundary layer becomes turbulent at high Reynolds numbers."
+    leading = {term for term, _ in model.terms(model.encode_documents([text])[0], top_k=15)}
+    assert {"wing", "boundary", "layer", "reynolds", "turbulent"} <= leading

@@ -2,8 +2,11 @@
 
 BERT's head is a transform (dense + activation + LayerNorm) then a decoder tied to the input embeddings, plus a
 per-term bias. The decoder is the part that knows the vocabulary, and the input embedding matrix is exactly it;
-the transform is not in such a checkpoint, so it starts fresh (the config's initialiser) and the bias at zero.
-Results from such a model must say so: SparseEncoder.info() carries HEAD_FROM_DENSE.
+the transform is not in such a checkpoint, so it starts fresh with its dense layer as the identity and the bias at
+zero. Then the first logits already score each vocabulary term by its input embedding's match with the final token
+state: the text's own words and their neighbours come first, where a randomly initialised transform ranks terms at
+random and training from it must first unlearn that. Results from such a model must say so: SparseEncoder.info()
+carries HEAD_FROM_DENSE.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from torch import nn
 from embedlab.errors import ModelLoadError
 from embedlab.models.st_format import read_json
 
-HEAD_FROM_DENSE = "tied input embeddings as decoder, freshly initialised transform, zero bias (from_dense)"
+HEAD_FROM_DENSE = "tied input embeddings as decoder, fresh transform (identity dense layer), zero bias (from_dense)"
 
 
 def has_mlm_head(directory: Path) -> bool:
@@ -27,17 +30,15 @@ def has_mlm_head(directory: Path) -> bool:
     return any(str(name).endswith("ForMaskedLM") for name in architectures or ())
 
 
-def mlm_from_dense(base: nn.Module, seed: int = 0) -> nn.Module:
-    """A masked-LM model around `base`'s weights: decoder tied to its input embeddings, new transform, zero bias.
-
-    `seed` fixes the transform's initialisation without touching the caller's random state.
-    """
+def mlm_from_dense(base: nn.Module) -> nn.Module:
+    """A masked-LM model around `base`'s weights: decoder tied to its input embeddings, identity transform, zero
+    bias. Deterministic: nothing in the head is drawn at random."""
     from transformers import AutoModelForMaskedLM
 
     config = base.config
     config.tie_word_embeddings = True
+    # The head's random initialisation is overwritten below; forking keeps it off the caller's random state.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
         try:
             mlm = AutoModelForMaskedLM.from_config(config)
         except ValueError as err:
@@ -52,4 +53,17 @@ def mlm_from_dense(base: nn.Module, seed: int = 0) -> nn.Module:
     with torch.no_grad():
         if getattr(decoder, "bias", None) is not None:
             decoder.bias.zero_()
+        for layer in head_transforms(mlm, decoder):
+            nn.init.eye_(layer.weight)
+            if layer.bias is not None:
+                layer.bias.zero_()
     return mlm.float().eval()
+
+
+def head_transforms(mlm: nn.Module, decoder: nn.Module) -> list[nn.Linear]:
+    """The head's hidden-to-hidden dense layers (BERT's transform.dense, RoBERTa's lm_head.dense): the linear layers
+    outside the base model other than the decoder."""
+    inside = {id(module) for module in mlm.base_model.modules()}
+    return [module for module in mlm.modules()
+            if isinstance(module, nn.Linear) and id(module) not in inside and module is not decoder
+            and module.in_features == module.out_features]

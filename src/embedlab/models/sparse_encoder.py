@@ -133,12 +133,11 @@ class SparseEncoder(nn.Module):
         name_or_path: str | os.PathLike | None = None,
         device: str | None = None,
         *,
-        seed: int = 0,
         inference_free: str | None = None,
         max_active_dims: int | None = None,
     ) -> SparseEncoder:
         """A sparse model from a transformer without an MLM head: BERT's head with the decoder tied to the input
-        embeddings, a freshly initialised transform (`seed`) and a zero bias (see models/mlm_head.py).
+        embeddings, a fresh transform whose dense layer is the identity and a zero bias (see models/mlm_head.py).
 
         inference_free="query" (or "document") gives that side static weights, all ones to start.
         """
@@ -153,7 +152,7 @@ class SparseEncoder(nn.Module):
         settings = replace(dense, head=[], pooling_dir=None, normalize=False)
         check_positive_integer("max_active_dims", max_active_dims, optional=True)
         layout = SparseLayout(settings, max_active_dims=max_active_dims, head_origin=HEAD_FROM_DENSE)
-        return cls._with_static(mlm_from_dense(base, seed), tokenizer, layout, str(name_or_path or DEFAULT_MODEL),
+        return cls._with_static(mlm_from_dense(base), tokenizer, layout, str(name_or_path or DEFAULT_MODEL),
                                 inference_free).to(select_device(device)).eval()
 
     @classmethod
@@ -162,14 +161,13 @@ class SparseEncoder(nn.Module):
         name_or_path: str | os.PathLike | None = None,
         device: str | None = None,
         *,
-        seed: int = 0,
         inference_free: str | None = None,
     ) -> SparseEncoder:
         """The sparse model a training run starts from: `name` as is when it has an MLM head (a SparseEncoder or
         masked-LM directory), else from_dense (all-MiniLM-L6-v2 and other plain encoders)."""
         directory = local_model_dir(resolve_model_name(None if name_or_path is None else str(name_or_path)))
         if not (is_sparse_dir(directory) or has_mlm_head(directory)):
-            return cls.from_dense(name_or_path, device, seed=seed, inference_free=inference_free)
+            return cls.from_dense(name_or_path, device, inference_free=inference_free)
         model = cls.load(name_or_path, device)
         if inference_free is not None and model.layout.static_route != inference_free:
             raise EmbedlabError(

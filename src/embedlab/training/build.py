@@ -47,9 +47,7 @@ def build_model(config: TrainConfig) -> Model:
     if config.architecture == "cross_encoder":
         return load_for_training(config.model, max_seq_length=config.max_seq_length, device=config.device).train()
     if config.architecture == "sparse":
-        model = SparseEncoder.for_training(
-            config.model, device=config.device, seed=config.seed, inference_free=config.inference_free
-        )
+        model = SparseEncoder.for_training(config.model, device=config.device, inference_free=config.inference_free)
         model.max_seq_length = config.max_seq_length or model.max_seq_length
         model.layout.transformer.prompts = {**model.prompts, **config.prompts}
         return model
