@@ -51,7 +51,10 @@ PEER_BACKENDS = {
     "fastembed": "fastembed",  # Qdrant's ONNX Runtime library, if the peer venv has it (make peer-venv does)
 }
 # OpenVINO via optimum-intel: a third venv, as its packages want newer torch/transformers than the ONNX peers'.
-OPENVINO_BACKENDS = {"sentence-transformers openvino": "openvino", "sentence-transformers openvino-int8": "openvino-int8"}
+OPENVINO_BACKENDS = {
+    "sentence-transformers openvino": "openvino",
+    "sentence-transformers openvino-int8": "openvino-int8",  # its static int8 export (NNCF)
+}
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
