@@ -11,7 +11,7 @@ from scipy import sparse
 
 from embedlab import EmbedlabError, ModelLoadError, SparseEncoder, load_model
 from embedlab.embedder import SparseEmbedder, representation
-from embedlab.models.mlm_head import HEAD_FROM_DENSE
+from embedlab.models.mlm_head import HEAD_FROM_DENSE, START_COSINE
 from embedlab.models.splade_ops import keep_top_k
 from tests.tiny_models import make_tiny_encoder
 from tests.tiny_sparse import save_st_sparse
@@ -104,7 +104,10 @@ def test_from_dense_ties_the_decoder_to_the_input_embeddings(tmp_path, tokenizer
     dense = make_tiny_encoder(tokenizer).save(tmp_path / "dense")
     model = SparseEncoder.from_dense(dense)
     decoder, embeddings = model.mlm.get_output_embeddings(), model.mlm.get_input_embeddings()
-    assert decoder.weight is embeddings.weight and not decoder.bias.any()
+    assert decoder.weight is embeddings.weight
+    # The bias sets each term's activation threshold at the same cosine with the final token state.
+    scale = decoder.weight.norm(dim=1) * model.mlm.config.hidden_size**0.5
+    assert torch.allclose(decoder.bias, -START_COSINE * scale) and decoder.bias.max() <= 0
     transform = model.mlm.cls.predictions.transform.dense
     assert torch.equal(transform.weight, torch.eye(transform.in_features)) and not transform.bias.any()
     assert model.info()["mlm_head"] == HEAD_FROM_DENSE

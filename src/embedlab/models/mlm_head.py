@@ -2,15 +2,19 @@
 
 BERT's head is a transform (dense + activation + LayerNorm) then a decoder tied to the input embeddings, plus a
 per-term bias. The decoder is the part that knows the vocabulary, and the input embedding matrix is exactly it;
-the transform is not in such a checkpoint, so it starts fresh with its dense layer as the identity and the bias at
-zero. Then the first logits already score each vocabulary term by its input embedding's match with the final token
-state: the text's own words and their neighbours come first, where a randomly initialised transform ranks terms at
-random and training from it must first unlearn that. Results from such a model must say so: SparseEncoder.info()
-carries HEAD_FROM_DENSE.
+the transform is not in such a checkpoint, so it starts fresh with its dense layer as the identity. Then the first
+logits already score each vocabulary term by its input embedding's match with the final token state: the text's own
+words and their neighbours come first, where a randomly initialised transform ranks terms at random. The transform
+ends in a LayerNorm, so each state it yields has norm sqrt(hidden size), and a term's logit is that norm times the
+term embedding's norm times their cosine: a bias of -START_COSINE times both norms makes a term active exactly where
+that cosine exceeds START_COSINE. So the head starts sparse, as a trained SPLADE model is, instead of active on
+nearly the whole vocabulary, where the dot products are so large that the ranking loss saturates and FLOPS cannot
+prune in a short run. Results from such a model must say so: SparseEncoder.info() carries HEAD_FROM_DENSE.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -19,7 +23,9 @@ from torch import nn
 from embedlab.errors import ModelLoadError
 from embedlab.models.st_format import read_json
 
-HEAD_FROM_DENSE = "tied input embeddings as decoder, fresh transform (identity dense layer), zero bias (from_dense)"
+START_COSINE = 0.3
+HEAD_FROM_DENSE = (f"tied input embeddings as decoder, fresh transform (identity dense layer), bias activating terms "
+                   f"past cosine {START_COSINE} (from_dense)")
 
 
 def has_mlm_head(directory: Path) -> bool:
@@ -31,8 +37,8 @@ def has_mlm_head(directory: Path) -> bool:
 
 
 def mlm_from_dense(base: nn.Module) -> nn.Module:
-    """A masked-LM model around `base`'s weights: decoder tied to its input embeddings, identity transform, zero
-    bias. Deterministic: nothing in the head is drawn at random."""
+    """A masked-LM model around `base`'s weights: decoder tied to its input embeddings, identity transform, bias at
+    the START_COSINE threshold. Deterministic: nothing in the head is drawn at random."""
     from transformers import AutoModelForMaskedLM
 
     config = base.config
@@ -52,7 +58,8 @@ def mlm_from_dense(base: nn.Module) -> nn.Module:
     decoder.weight = mlm.get_input_embeddings().weight
     with torch.no_grad():
         if getattr(decoder, "bias", None) is not None:
-            decoder.bias.zero_()
+            state_norm = math.sqrt(config.hidden_size)
+            decoder.bias.copy_(-START_COSINE * state_norm * decoder.weight.norm(dim=1))
         for layer in head_transforms(mlm, decoder):
             nn.init.eye_(layer.weight)
             if layer.bias is not None:
