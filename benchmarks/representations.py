@@ -220,8 +220,9 @@ def report(seeds: list[int]) -> tuple[dict, str]:
          f"{TRAIN_LENGTH} tokens, learning rate 5e-5, bf16 autocast; evaluated at {EVAL_LENGTH} tokens, every "
          "forward pass in bf16 autocast. SPLADE starts from MiniLM's tied MLM decoder (its input embeddings) with "
          "a fresh transform (identity dense layer) and a bias that activates a term past cosine 0.3 with a token "
-         "state (docs/sparse.md), every active term kept; ColBERT from MiniLM's token states with a freshly initialised 128-wide "
-         "projection. Cranfield is unseen in training. Exact search for every row (MaxSim over the whole corpus, "
+         "state (docs/sparse.md), every active term kept; ColBERT from MiniLM's token states with a freshly "
+         "initialised 128-wide projection. Cranfield is unseen in training. Exact search for every row (MaxSim "
+         "over the whole corpus, "
          "sparse dot products over every document). Fusion: reciprocal rank fusion (k=60) of the stored rankings "
          "of the same seed. Scores x100; mean ± sample standard deviation over seeds."),
         "",
