@@ -93,6 +93,37 @@ def test_an_idle_worker_starts_a_lone_request_at_once_and_merges_only_what_queue
     assert gated.calls == [["alone"], ["queued 0", "queued 1", "queued 2"], ["later"]]
 
 
+def test_two_workers_run_two_batches_at_once_and_merge_what_queued_meanwhile():
+    started, gate = threading.Semaphore(0), threading.Event()
+    calls: list[list[str]] = []
+
+    def encode(texts, key):
+        calls.append(list(texts))
+        started.release()
+        gate.wait(WAIT_S)
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+    worker = InferenceWorker(encode, max_queue=10, max_batch_tokens=100, workers=2)
+    worker.start()
+    try:
+        # While one worker is busy, the other takes the next request at once: two batches run together.
+        first = []
+        for i in range(2):
+            first.append(worker.submit_texts([f"lone {i}"], [1]))
+            assert started.acquire(timeout=WAIT_S)
+        queued = [worker.submit_texts([f"queued {i}"], [1]) for i in range(3)]
+        assert worker.depth == 3 and worker.alive
+        gate.set()
+        for future in [*first, *queued]:
+            assert future.result(WAIT_S).shape == (1, 2)
+    finally:
+        worker.stop(WAIT_S)
+    assert sorted(map(tuple, calls[:2])) == [("lone 0",), ("lone 1",)]
+    # Whichever worker is free first takes everything that queued while both were busy.
+    assert calls[2:] == [["queued 0", "queued 1", "queued 2"]]
+    assert not worker.alive
+
+
 def test_token_counts_never_wait_on_the_event_loop():
     from embedlab.server.tokens import TokenCounter
 
