@@ -78,17 +78,16 @@ class Server:
         return _stat_seconds(Path(f"/proc/{self.process.pid}/stat"))
 
     def thread_cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds per thread role: the main thread (uvicorn's event loop), embedlab's inference workers,
-        and every other thread (thread pools, OpenMP helpers)."""
+        """CPU seconds of the main thread (uvicorn's event loop: HTTP, JSON, token counts) and of all the others
+        (embedlab's inference workers, which tokenize and run the model, plus any thread-pool thread; Python 3.11
+        does not give threads OS names, so /proc cannot tell those apart)."""
         roles: dict[str, float] = {}
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             try:
-                comm = (task / "comm").read_text().strip()
                 seconds = _stat_seconds(task / "stat")
             except OSError:  # the thread ended between listing and reading
                 continue
-            role = ("event loop" if task.name == str(self.process.pid)
-                    else "inference workers" if comm.startswith("embedlab-infer") else "other threads")
+            role = "event loop" if task.name == str(self.process.pid) else "workers and other threads"
             roles[role] = roles.get(role, 0.0) + seconds
         return roles
 

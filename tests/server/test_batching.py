@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped, take_batch
-from tests.fakes import HashingEncoder
+from tests.fakes import HashingEncoder, HashingSparseEncoder
 from tests.server.conftest import WAIT_S, GatedEncoder, wait_until
 
 
@@ -122,6 +122,20 @@ def test_two_workers_run_two_batches_at_once_and_merge_what_queued_meanwhile():
     # Whichever worker is free first takes everything that queued while both were busy.
     assert calls[2:] == [["queued 0", "queued 1", "queued 2"]]
     assert not worker.alive
+
+
+@pytest.mark.parametrize("encoder, threads", [(HashingEncoder(), 3), (HashingSparseEncoder(), 1)])
+def test_the_service_runs_the_configured_workers_but_one_for_a_sparse_model(encoder, threads):
+    from embedlab.server import ServerConfig
+    from embedlab.server.service import Service
+
+    service = Service(ServerConfig(workers=3), encoder)
+    service.start()
+    try:
+        assert len(service.worker._threads) == threads and service.alive
+    finally:
+        service.stop()
+    assert not service.alive
 
 
 def test_token_counts_never_wait_on_the_event_loop():
