@@ -55,6 +55,7 @@ class Run:
     batches: float = 0.0
     batched_requests: float = 0.0
     cpu_seconds: float = 0.0  # the server process's user + system time during the cell
+    client_cpu_seconds: float = 0.0  # the load generator's (this process's) CPU time during the cell
     thread_cpu_seconds: dict[str, float] | None = None  # embedlab only: the same per thread role
     load_average: float = 0.0  # the machine's 1-minute load at the end of the cell's last round
     latencies_ms: list[float] = field(default_factory=list, repr=False)
@@ -181,6 +182,7 @@ def load(run: Run, server: Server, texts: list[str], seconds: float, max_request
 
     batches = batch_stats(server.url) if server.is_embedlab else None
     cpu, roles = server.cpu_seconds(), server.thread_cpu_seconds() if server.is_embedlab else None
+    client_cpu = time.process_time()
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(run.clients)]
     began = time.monotonic()
     for thread in threads:
@@ -189,6 +191,7 @@ def load(run: Run, server: Server, texts: list[str], seconds: float, max_request
         thread.join(seconds + 120)
     run.seconds += time.monotonic() - began
     run.cpu_seconds += server.cpu_seconds() - cpu
+    run.client_cpu_seconds += time.process_time() - client_cpu
     run.load_average = os.getloadavg()[0]
     if roles is not None:
         after, total = server.thread_cpu_seconds(), run.thread_cpu_seconds or {}
@@ -258,7 +261,8 @@ def measure(args: argparse.Namespace, servers: list[Server], texts: list[str]) -
                 run = cells[(server.name, clients)]
                 load(run, server, texts, args.seconds, args.max_requests)
                 print(f"{server.name:14s} {clients:3d} clients: {run.ok / run.seconds:7.1f} req/s so far, cores "
-                      f"{run.cpu_seconds / run.seconds:.2f}, load {run.load_average:.1f}", flush=True)
+                      f"{run.cpu_seconds / run.seconds:.2f}, clients' cores "
+                      f"{run.client_cpu_seconds / run.seconds:.2f}, load {run.load_average:.1f}", flush=True)
     for server in overloaded:
         runs.append(run := Run(server.name, args.overload_clients))
         load(run, server, texts, args.seconds, args.max_requests)
