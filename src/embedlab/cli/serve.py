@@ -40,6 +40,10 @@ def serve(
     max_batch_tokens: int = typer.Option(DEFAULTS.max_batch_tokens, help="Tokens merged into one encode call."),
     forward_tokens: int = typer.Option(DEFAULTS.forward_tokens, help="Padded tokens per forward pass within a batch."),
     max_queue: int = typer.Option(DEFAULTS.max_queue, help="Requests waiting for the model before new ones get 429."),
+    workers: int = typer.Option(
+        DEFAULTS.workers, help="Inference threads, each running one batch at a time with --threads torch threads: "
+        "on N cores, --workers N --threads 1 keeps every core busy (docs/serving.md)."
+    ),
     timeout: float = typer.Option(DEFAULTS.timeout, help="Seconds a request may wait and run before it gets 504."),
     max_inputs: int = typer.Option(DEFAULTS.max_inputs, help="Texts per request."),
     max_body_mb: float = typer.Option(DEFAULTS.max_body_bytes / 2**20, help="Largest request body, in MiB."),
@@ -77,7 +81,7 @@ def serve(
     config = ServerConfig(
         model_name=name or model, api_key=api_key, truncate=not no_truncate, max_body_bytes=int(max_body_mb * 2**20),
         max_inputs=max_inputs, max_batch_tokens=max_batch_tokens, forward_tokens=forward_tokens, max_queue=max_queue,
-        timeout=timeout, playground=playground,
+        timeout=timeout, playground=playground, workers=workers,
     )
     models = ServedModels(model=model, backend=backend, threads=threads, index=index, reranker=reranker,
                           sparse=playground_sparse, multi_vector=playground_multi_vector)

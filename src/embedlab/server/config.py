@@ -11,7 +11,7 @@ from embedlab.errors import EmbedlabError
 
 POSITIVE = (
     "max_body_bytes", "max_inputs", "max_batch_tokens", "encode_batch_size", "forward_tokens", "max_queue", "timeout",
-    "retry_after", "max_search_k", "max_rerank_documents",
+    "retry_after", "max_search_k", "max_rerank_documents", "workers",
 )
 
 
@@ -32,6 +32,9 @@ class ServerConfig:
     encode_batch_size: int = 32  # texts per forward pass inside one encode call
     forward_tokens: int = 512  # padded tokens (texts x longest) per forward pass: long texts never pad short ones
     max_queue: int = 256  # requests waiting for the model; more are answered 429
+    # Inference threads taking batches from the queue, each running one encode call at a time (with `--threads T`,
+    # W workers use up to W x T cores): a worker per core beats one worker with one torch thread per core under load.
+    workers: int = 1
     timeout: float = 30.0  # seconds a request may wait and run before it is answered 504
     retry_after: int = 1  # seconds a 429 asks the client to wait
     max_search_k: int = 100

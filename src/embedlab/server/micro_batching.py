@@ -1,9 +1,10 @@
-"""Continuous batching: one inference thread owns the model and merges queued requests into token-budgeted batches.
+"""Continuous batching: inference threads share one queue and merge queued requests into token-budgeted batches.
 
 An idle worker starts on a request the moment it arrives (no batching window, so a lone client waits for nothing);
 requests that arrive while a batch runs queue up and go together in the next one. A burst of small requests then
-costs about one batched encode call instead of one call each, and the model is never run by two threads at once
-(which on a CPU only makes both slower).
+costs about one batched encode call instead of one call each. Each worker thread runs one batch at a time, so with
+W workers at most W encode calls run at once: one per core (W workers x 1 torch thread) keeps every core busy with
+no OpenMP barrier between them, which a descheduled thread would stall on a shared machine (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -56,15 +57,15 @@ class Job:
 
 
 class InferenceWorker:
-    """A queue and the single thread that serves it: embedding jobs are merged, calls (search, rerank) run alone.
+    """A queue and the `workers` threads that serve it: embedding jobs are merged, calls (search, rerank) run alone.
 
-    Whenever it is free, the worker at once takes as many queued jobs as fit `max_batch_tokens`: one job if only
+    Whenever a thread is free, it at once takes as many queued jobs as fit `max_batch_tokens`: one job if only
     one waits, everything that queued during the last batch otherwise. Each caller gets a Future that resolves to
-    its own rows, in its own order.
+    its own rows, in its own order. `encode` must be safe to call from `workers` threads at once.
     """
 
     def __init__(
-        self, encode: Encode, max_queue: int, max_batch_tokens: int, on_batch: OnBatch | None = None,
+        self, encode: Encode, max_queue: int, max_batch_tokens: int, on_batch: OnBatch | None = None, workers: int = 1,
     ) -> None:
         self.encode = encode
         self.max_queue = max_queue
@@ -73,24 +74,28 @@ class InferenceWorker:
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="embedlab-inference", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"embedlab-inference-{i}", daemon=True) for i in range(workers)
+        ]
 
     # ---- the callers' side ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Take no new jobs, finish those queued, and end the thread."""
+        """Take no new jobs, finish those queued, and end the threads (each waited for at most `timeout`)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive() and not self._stopping
+        return all(thread.is_alive() for thread in self._threads) and not self._stopping
 
     @property
     def depth(self) -> int:
@@ -112,7 +117,7 @@ class InferenceWorker:
             if len(self._queue) >= self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are already waiting for the model")
             self._queue.append(job)
-            self._cond.notify()  # only the worker waits on the condition
+            self._cond.notify()  # only idle workers wait on the condition: wake one
         return job.future
 
     # ---- the worker's side ---------------------------------------------------------------------

@@ -67,8 +67,12 @@ class Service:
 
     def start(self) -> None:
         """A fresh worker thread (the app's startup)."""
+        # A sparse model's encode sets its shared Hugging Face tokenizer's truncation on every call, which two threads
+        # must not do at once; dense and multi-vector models tokenize with private, never-changed copies.
+        workers = self.config.workers if self.representation != "sparse" else 1
         self.worker = InferenceWorker(
             self._encode, self.config.max_queue, self.config.max_batch_tokens, on_batch=self._record_batch,
+            workers=workers,
         )
         self.worker.start()
 
