@@ -75,59 +75,43 @@ def test_bad_settings_are_one_line_errors(tmp_path):
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("flags, playground", [([], True), (["--no-playground"], False)])
-def test_the_command_mounts_the_playground_unless_told_not_to(monkeypatch, flags, playground):
+@pytest.fixture
+def launched(monkeypatch) -> list[tuple]:
+    """(models, config, app) of each app `embedlab serve` builds, with uvicorn kept from running it."""
     import uvicorn
 
     from embedlab.server import launch
 
-    served = []
+    built = []
 
     def build_app(models, config):
-        served.append(create_app(config, HashingEncoder()))
-        return served[-1]
+        built.append((models, config, create_app(config, HashingEncoder())))
+        return built[-1][2]
 
     monkeypatch.setattr(launch, "build_app", build_app)
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    return built
+
+
+@pytest.mark.parametrize("flags, playground", [([], True), (["--no-playground"], False)])
+def test_the_command_mounts_the_playground_unless_told_not_to(launched, flags, playground):
     result = CliRunner().invoke(cli, ["serve", *flags])
     assert result.exit_code == 0, result.output
-    (server,) = served
+    ((_, _, server),) = launched
     assert ("/playground/contrastive" in server.openapi()["paths"]) is playground
     assert any(getattr(route, "path", None) == "/" for route in server.routes) is playground
 
 
-def test_the_playgrounds_sparse_and_multi_vector_models_reach_the_loader(monkeypatch):
-    import uvicorn
-
-    from embedlab.server import launch
-
-    asked = []
-
-    def build_app(models, config):
-        asked.append(models)
-        return create_app(config, HashingEncoder())
-
-    monkeypatch.setattr(launch, "build_app", build_app)
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+def test_the_playgrounds_sparse_and_multi_vector_models_reach_the_loader(launched):
     result = CliRunner().invoke(cli, ["serve", "--playground-sparse", "splade-dir",
                                       "--playground-multi-vector", "colbert-dir"])
     assert result.exit_code == 0, result.output
-    assert (asked[0].sparse, asked[0].multi_vector) == ("splade-dir", "colbert-dir")
+    models, _, _ = launched[0]
+    assert (models.sparse, models.multi_vector) == ("splade-dir", "colbert-dir")
 
 
-def test_workers_reach_the_server_config(monkeypatch):
-    import uvicorn
-
-    from embedlab.server import launch
-
-    configs = []
-
-    def build_app(models, config):
-        configs.append(config)
-        return create_app(config, HashingEncoder())
-
-    monkeypatch.setattr(launch, "build_app", build_app)
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+def test_workers_reach_the_server_config(launched):
     result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output
-    assert configs[0].workers == 2 and configs[0].public()["workers"] == 2
+    _, config, _ = launched[0]
+    assert config.workers == 2 and config.public()["workers"] == 2
