@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument("--name", default="training_peer", help="the report's file name, without .json/.md")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # a JSON request: run as embedlab's child
     return parser.parse_args()
 
@@ -255,7 +256,7 @@ def main() -> None:
         "load_range": [min(loads), max(loads)], "pairs": pairs, "optimizer_step_seconds": optimizer,
         "runs": {"/".join(key): value for key, value in runs.items()},
     }
-    print(write_report(args.out, "training_peer", result, markdown(result)).read_text())
+    print(write_report(args.out, args.name, result, markdown(result)).read_text())
 
 
 if __name__ == "__main__":
