@@ -98,8 +98,9 @@ def embedlab_worker(request: dict) -> dict:
     with torch.no_grad():
         check = float(InfoNCELoss()(trainer.model, batch))
     report = trainer.train(resume=False)
+    fused = trainer.optimizer.defaults["fused"]
     return {**clock.result(request["warmup_steps"]), "loaded_mib": loaded, "load_seconds": load_seconds,
-            "check_loss": check, "losses": report.losses, "optimizer": f"AdamW (fused={trainer.optimizer.defaults['fused']})"}
+            "check_loss": check, "losses": report.losses, "optimizer": f"AdamW (fused={fused})"}
 
 
 def optimizer_steps(model: str, threads: int, repeats: int = 12) -> dict:
