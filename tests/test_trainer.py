@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import json
@@ -78,6 +79,29 @@ def test_training_lowers_the_loss_and_writes_models(tokenizer, tmp_path):
     assert Encoder.load(tmp_path / "final").dim == 32
     saved = json.loads((tmp_path / "train_report.json").read_text())
     assert saved["steps"] == 25 and not (tmp_path / "checkpoint").exists()
+
+
+def test_the_optimizer_is_fused_adamw_and_steps_as_torchs_loop_does(tokenizer, tmp_path):
+    # The fused kernel is a speed choice only: its steps must move the weights as torch's per-tensor loop does.
+    trainer = make_trainer(tokenizer, tmp_path)
+    assert trainer.optimizer.defaults["fused"]
+    fused_parameters = list(trainer.model.parameters())
+    loop_parameters = list(copy.deepcopy(trainer.model).parameters())
+    position = {id(p): i for i, p in enumerate(fused_parameters)}
+    groups = [{**group, "params": [loop_parameters[position[id(p)]] for p in group["params"]]}
+              for group in trainer.optimizer.param_groups]
+    loop = torch.optim.AdamW([{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in groups],
+                             foreach=False)
+    assert {group["weight_decay"] for group in groups} == {0.0, trainer.config.weight_decay}
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for fused, looped in zip(fused_parameters, loop_parameters):
+            fused.grad = torch.randn(fused.shape, generator=generator)
+            looped.grad = fused.grad.clone()
+        trainer.optimizer.step()
+        loop.step()
+    for fused, looped in zip(fused_parameters, loop_parameters):
+        torch.testing.assert_close(fused, looped, rtol=1e-5, atol=1e-7)
 
 
 def test_training_inside_a_callers_autocast_sees_every_update(tokenizer, tmp_path):
