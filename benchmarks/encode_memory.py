@@ -20,6 +20,7 @@ from pathlib import Path
 
 from common import REPORTS, cpu_class, load_store, measured_at, recorded_header, synthetic_texts, write_report
 from encode_throughput import read_jsonl
+from process_memory import memory_mib
 
 from embedlab.data import dataset_path
 from embedlab.hardware import as_dict, cpu_info
@@ -58,17 +59,10 @@ def memory_check(encode: Callable[[list[str]], object], backend: str, texts: lis
     for round_ in range(rounds):
         encode(texts)
         gc.collect()
-        rss.append(rss_mib())
+        rss.append(memory_mib()["rss"])
         print(f"round {round_ + 1}/{rounds}: {rss[-1]:.0f} MiB, {time.perf_counter() - start:.0f} s", flush=True)
     return {"backend": backend, "texts": len(texts), "rounds": rounds, "rss_first_mib": rss[0], "rss_last_mib": rss[-1],
             "growth": rss[-1] / rss[0] - 1, "rss_mib": rss, "seconds": round(time.perf_counter() - start, 1)}
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker(name: str, args: argparse.Namespace) -> dict:

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from step_clock import StepClock, memory_mib
+from process_memory import memory_mib
+from step_clock import StepClock
 
 # transformers 5 probes for an optional `kernels` package, which benchmarks/kernels.py (this folder, first on
 # sys.path) would impersonate; step_clock.py is all this worker needs from here.

@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
+from process_memory import memory_mib
 from torch.optim.optimizer import register_optimizer_step_post_hook
-
-STATUS_FIELDS = {"VmRSS": "rss_mib", "VmHWM": "peak_rss_mib", "RssAnon": "anon_mib"}
-
-
-def memory_mib() -> dict[str, float]:
-    """This process's resident memory now, its peak so far (VmHWM, what ru_maxrss reports) and its anonymous part."""
-    found = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in STATUS_FIELDS:
-            found[STATUS_FIELDS[key]] = int(value.split()[0]) / 1024
-    return found
 
 
 class StepClock:
@@ -58,8 +46,8 @@ class StepClock:
             "median_step_cpu_seconds": statistics.median(cpus),
             # Process CPU seconds per wall second over the timed steps: 2.0 means both threads were busy throughout.
             "cpu_per_wall": cpu / (self.ends[-1] - self.ends[start]),
-            "peak_rss_mib": self.memory[-1]["peak_rss_mib"],
-            "rss_after_steps_mib": self.memory[-1]["rss_mib"],
-            "anon_after_steps_mib": self.memory[-1]["anon_mib"],
+            "peak_rss_mib": self.memory[-1]["peak"],
+            "rss_after_steps_mib": self.memory[-1]["rss"],
+            "anon_after_steps_mib": self.memory[-1]["anon"],
             "steps": len(self.ends),
         }

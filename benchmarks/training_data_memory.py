@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from process_memory import memory_mib
 
 from embedlab.atomic import write_json, write_text
 from embedlab.hardware import as_dict, cpu_info, report_header
@@ -44,16 +45,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # set when running as the child
     parser.add_argument("--path", type=Path, default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
-
-
-def memory_mib() -> dict[str, float]:
-    """Resident memory now (total, anonymous, file-backed) and the peak total so far, in MiB."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            fields[key] = int(value.split()[0]) / 1024
-    return {"rss": fields["VmRSS"], "anon": fields["RssAnon"], "file": fields["RssFile"], "peak": fields["VmHWM"]}
 
 
 def phrases(rng: np.random.Generator, words: int, count: int = 4096) -> list[str]:

@@ -71,7 +71,8 @@ def model_path() -> str:
 def embedlab_worker(request: dict) -> dict:
     """`embedlab train`'s path (build_trainer from a TrainConfig, then Trainer.train), timed by the step clock."""
     import torch
-    from step_clock import StepClock, memory_mib
+    from process_memory import memory_mib
+    from step_clock import StepClock
 
     from embedlab.losses import InfoNCELoss
     from embedlab.training.build import build_trainer
@@ -156,7 +157,7 @@ def summarise(runs: list[dict]) -> dict:
         "run_medians": [run["median_step_seconds"] for run in runs],
         "median_step_cpu_seconds": statistics.median(s for run in runs for s in run["step_cpu_seconds"]),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
-        "loaded_rss_mib": max(run["loaded_mib"]["rss_mib"] for run in runs),
+        "loaded_rss_mib": max(run["loaded_mib"]["rss"] for run in runs),
         "cpu_per_wall": statistics.median(run["cpu_per_wall"] for run in runs),
         "check_loss": runs[0]["check_loss"],
         "first_step_loss": runs[0]["losses"][0],

@@ -137,7 +137,8 @@ class SparseEncoder(nn.Module):
         max_active_dims: int | None = None,
     ) -> SparseEncoder:
         """A sparse model from a transformer without an MLM head: BERT's head with the decoder tied to the input
-        embeddings, a fresh transform whose dense layer is the identity and a zero bias (see models/mlm_head.py).
+        embeddings, a fresh transform whose dense layer is the identity and a bias that starts each row sparse (see
+        models/mlm_head.py).
 
         inference_free="query" (or "document") gives that side static weights, all ones to start.
         """
