@@ -21,6 +21,8 @@ EXTRAS = {
     "milvus_lite": ("index", "milvus-lite"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnx", "onnxruntime"),
+    "openvino": ("openvino", "openvino"),
+    "nncf": ("openvino", "nncf"),
     "ray": ("ray", "ray"),
 }
 

@@ -1,4 +1,5 @@
-"""Fixtures for the backend tests: MiniLM exported once per session, and a private graph cache."""
+"""Fixtures for the backend tests: MiniLM exported once per session (ONNX, then OpenVINO), and a private graph
+cache."""
 
 from __future__ import annotations
 
@@ -37,6 +38,20 @@ def export_run(tmp_path_factory) -> tuple[Path, list[ExportReport]]:
 @pytest.fixture(scope="session")
 def exported(export_run) -> Path:
     return export_run[0]
+
+
+@pytest.fixture(scope="session")
+def openvino_run(exported) -> ExportReport:
+    """The exported MiniLM's static int8 OpenVINO model, written beside its ONNX graphs (about 30 s, once)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    (report,) = export_model(exported, exported, "openvino-int8")
+    return report
+
+
+@pytest.fixture(scope="session")
+def openvino_minilm(exported, openvino_run) -> Encoder:
+    return Encoder.load(exported, backend="openvino-int8")
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,20 @@
-"""ONNX export: parity with torch, the int8 agreement bound, the manifest, and refusing stale graphs."""
+"""Graph export (ONNX, OpenVINO static int8): parity with torch, the int8 agreement bound, the manifest, and
+refusing stale graphs."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file, save_file
 from typer.testing import CliRunner
 
 from embedlab import Encoder
+from embedlab.backends import check_backend_device
 from embedlab.backends.export import (
     FP32_MAX_DIFF,
     GRAPH_DIR,
@@ -18,8 +22,10 @@ from embedlab.backends.export import (
     INT8_MIN_WORST_COSINE,
 )
 from embedlab.backends.manifest import MANIFEST, weights_sha256
+from embedlab.backends.static_int8 import CALIBRATION_FILE, OPENVINO_INT8_FILE, calibration_texts
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.extras import MissingExtra
 from embedlab.models.export import export_model
 
 TEXTS = [
@@ -87,7 +93,7 @@ def test_a_foreign_graph_without_manifest_is_not_used(exported, tmp_path, minilm
 
 
 def test_export_refuses_what_the_graph_cannot_express(tmp_path) -> None:
-    with pytest.raises(EmbedlabError, match="torch or onnx-int8|onnx or onnx-int8"):
+    with pytest.raises(EmbedlabError, match="choose backend onnx, onnx-int8, openvino-int8, not 'torch'"):
         export_model("minilm", tmp_path / "m", "torch")
     with pytest.raises(EmbedlabError, match="cls_attention"):
         Encoder.load("minilm", pooling="cls_attention", backend="onnx")
@@ -98,3 +104,69 @@ def test_export_cli_errors_are_one_line(tmp_path) -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, EmbedlabError)
     assert "\n" not in str(result.exception)
+
+
+# ---- static int8 with OpenVINO --------------------------------------------------------------------
+
+
+def test_openvino_int8_agrees_within_the_bound_and_is_recorded(minilm, openvino_minilm, openvino_run, exported):
+    texts = TEXTS[:4] + ["Two dogs run across a snowy field.", "How do you do that?", "ok thanks"]
+    cosines = np.sum(openvino_minilm.encode(texts) * minilm.encode(texts), axis=1)[[0, 2, 3, 4, 5, 6]]
+    assert cosines.mean() >= INT8_MIN_MEAN_COSINE and cosines.min() >= INT8_MIN_WORST_COSINE
+    assert openvino_run.backend == "openvino-int8" and openvino_run.path == exported / GRAPH_DIR / OPENVINO_INT8_FILE
+    assert openvino_run.path.is_file() and openvino_run.path.with_suffix(".bin").is_file()
+    assert not [p for p in (exported / GRAPH_DIR).iterdir() if p.name.startswith(".")]  # no staging left behind
+    entry = json.loads((exported / GRAPH_DIR / MANIFEST).read_text())["graphs"][OPENVINO_INT8_FILE]
+    assert entry["calibration_texts"] == len(calibration_texts()) and entry["worst_cosine"] >= INT8_MIN_WORST_COSINE
+    assert openvino_minilm.backend.graph == openvino_run.path  # the model directory's own, not a cached copy
+    assert openvino_minilm.info()["backend"] == "openvino-int8"
+
+
+def test_openvino_int8_keeps_order_shapes_and_options(minilm, openvino_minilm) -> None:
+    assert openvino_minilm.encode("one text").shape == (384,)
+    assert openvino_minilm.encode([]).shape == (0, 384)
+    forward, backward = openvino_minilm.encode(TEXTS[:4]), openvino_minilm.encode(TEXTS[:4][::-1])
+    assert np.abs(forward - backward[::-1]).max() < 1e-5
+    short = openvino_minilm.encode(TEXTS[:4], dim=64)
+    assert short.shape == (4, 64) and np.allclose(np.linalg.norm(short, axis=1)[[0, 2, 3]], 1.0, atol=1e-5)
+    raw = openvino_minilm.encode(TEXTS[:1], normalize=False)
+    assert abs(np.linalg.norm(raw) - np.linalg.norm(minilm.encode(TEXTS[:1], normalize=False))) < 0.1
+
+
+def test_openvino_int8_from_changed_weights_is_refused(exported, openvino_run, tmp_path) -> None:
+    copy = tmp_path / "changed"
+    shutil.copytree(exported, copy)
+    weights = load_file(copy / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 0.01
+    save_file(weights, copy / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="exported from other weights"):
+        Encoder.load(copy, backend="openvino-int8")
+
+
+def test_a_corrupt_openvino_model_is_one_line(exported, openvino_run, tmp_path) -> None:
+    copy = tmp_path / "corrupt"
+    shutil.copytree(exported, copy)
+    (copy / GRAPH_DIR / OPENVINO_INT8_FILE).write_text("<net>broken")
+    with pytest.raises(ModelLoadError, match="OpenVINO cannot load") as err:
+        Encoder.load(copy, backend="openvino-int8")
+    assert "\n" not in str(err.value)
+
+
+def test_calibration_texts_are_many_and_of_many_kinds() -> None:
+    texts = calibration_texts()
+    assert len(texts) >= 200 and len(set(texts)) == len(texts) and CALIBRATION_FILE.endswith(".txt")
+    lengths = sorted(len(t.split()) for t in texts)
+    assert lengths[0] <= 3 and lengths[-1] >= 60  # single words to long run-ons: ranges need both
+    assert any(not t.isascii() for t in texts) and any("?" in t for t in texts)
+    assert calibration_texts(10) == texts[:10]
+
+
+def test_openvino_int8_is_cpu_only_and_refuses_what_the_graph_cannot_express(monkeypatch) -> None:
+    with pytest.raises(EmbedlabError, match="cls_attention"):
+        Encoder.load("minilm", pooling="cls_attention", backend="openvino-int8")
+    with pytest.raises(EmbedlabError, match="runs on the CPU"):
+        check_backend_device("openvino-int8", torch.device("cuda"))
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
+    with pytest.raises(MissingExtra, match=r"pip install 'embedlab\[openvino\]'"):
+        Encoder.load("minilm", backend="openvino-int8")

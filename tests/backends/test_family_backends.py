@@ -129,16 +129,40 @@ def test_onnx_agrees_like_minilm_or_refuses(family) -> None:
     assert found.mean() >= INT8_MIN_MEAN_COSINE and found.min() >= INT8_MIN_WORST_COSINE
 
 
+def test_openvino_int8_agrees_like_minilm_or_refuses(family) -> None:
+    """Static int8 within the export's cosine bound on these texts too, or a one-line refusal."""
+    pytest.importorskip("nncf")
+    name, encoder, reference = family
+    if name in ONNX_REFUSED:
+        with pytest.raises(EmbedlabError) as err:
+            load_backend(encoder, "openvino-int8")
+        assert ONNX_REFUSED[name] in one_line(err)
+        return
+    try:
+        backend = load_backend(encoder, "openvino-int8")
+    except EmbedlabError as err:
+        assert "\n" not in str(err)
+        assert name in INT8_MAY_MISS, f"{name}: {err}"
+        print(f"{name:18s} openvino-int8 refused: {err}")
+        return
+    with running_on(encoder, backend):
+        found = cosines(encode(encoder), reference)
+    print(f"{name:18s} openvino-int8 cosine mean {found.mean():.5f} worst {found.min():.5f}")
+    assert found.mean() >= INT8_MIN_MEAN_COSINE and found.min() >= INT8_MIN_WORST_COSINE
+
+
 @pytest.mark.parametrize("flags", [VNNI_ONLY, VNNI_BF16], ids=["vnni", "vnni+bf16"])
 def test_auto_runs_what_the_model_supports(monkeypatch, family, flags) -> None:
-    """Auto lands on a backend that runs this model, and says why: bf16 where the CPU has native bf16 (every
-    family runs it), else int8 ONNX, or torch for a model the ONNX backends refuse."""
+    """Auto lands on a backend that runs this model, and says why: static int8 OpenVINO where the CPU has native
+    bf16 and VNNI (bf16 for a model it refuses; every family runs bf16), else int8 ONNX, or torch for a model the
+    ONNX backends refuse."""
     name, encoder, reference = family
     mock_cpu(monkeypatch, flags)
     backend = load_backend(encoder, "auto")
     assert backend.reason and "\n" not in backend.reason
     if "avx512_bf16" in flags:
-        assert backend.name == "torch-bf16"
+        refused = name in ONNX_REFUSED or name in INT8_MAY_MISS
+        assert backend.name in (("openvino-int8", "torch-bf16") if refused else ("openvino-int8",))
     elif name in ONNX_REFUSED:
         assert backend.name == "torch"
         assert ONNX_REFUSED[name] in backend.reason

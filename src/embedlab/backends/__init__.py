@@ -1,4 +1,5 @@
-"""Inference backends: the same model run by PyTorch (fp32, bf16 or fp16) or ONNX Runtime (fp32 or int8).
+"""Inference backends: the same model run by PyTorch (fp32, bf16 or fp16), ONNX Runtime (fp32 or dynamic int8)
+or OpenVINO (static int8).
 
 `load_backend` turns a backend name (or `auto`) into the object `Encoder.encode` calls once per batch.
 """
@@ -15,12 +16,15 @@ from embedlab.errors import EmbedlabError, check_positive_integer
 from embedlab.extras import installed, require
 from embedlab.hardware import cpu_info, gpu_has_bf16
 
-BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8", "openvino-int8")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
+# Backends that run an exported graph on the CPU, not the torch model.
+GRAPH_BACKENDS = (*ONNX_BACKENDS, "openvino-int8")
 
 __all__ = [
     "AUTO",
     "BACKENDS",
+    "GRAPH_BACKENDS",
     "Backend",
     "BackendChoice",
     "ExportableEncoder",
@@ -48,13 +52,18 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
     if name == AUTO:
         return _load_auto(encoder, threads)
     check_backend_device(name, encoder.device)
-    if name in ONNX_BACKENDS:
-        require("onnxruntime", f"backend {name}")
+    if name in GRAPH_BACKENDS:
+        require("openvino" if name == "openvino-int8" else "onnxruntime", f"backend {name}")
         from embedlab.backends.graphs import graph_for
-        from embedlab.backends.onnx_backend import OnnxBackend
 
         check_onnx_exportable(encoder.model)  # before hashing weights or tracing anything
-        return OnnxBackend(graph_for(encoder, int8=name == "onnx-int8"), name, threads)
+        if name == "openvino-int8":
+            from embedlab.backends.openvino_backend import OpenVinoBackend
+
+            return OpenVinoBackend(graph_for(encoder, name), name, threads)
+        from embedlab.backends.onnx_backend import OnnxBackend
+
+        return OnnxBackend(graph_for(encoder, name), name, threads)
     if threads is not None:
         torch.set_num_threads(threads)
     if name == "torch-bf16":
@@ -67,7 +76,7 @@ def load_backend(encoder: ExportableEncoder, name: str, threads: int | None = No
 
 def check_backend_device(name: str, device: torch.device) -> None:
     """Refuse a backend on a device where it cannot run, or would only emulate its precision, in one line."""
-    if name in ONNX_BACKENDS and device.type != "cpu":
+    if name in GRAPH_BACKENDS and device.type != "cpu":
         raise EmbedlabError(f"backend {name} runs on the CPU; load the model with device='cpu'")
     if name == "torch-bf16":
         if device.type == "cpu":
@@ -82,18 +91,22 @@ def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     """The backend auto chooses; when that one cannot serve this model, the next safer one, saying why."""
     cpu = cpu_info()
     choice = choose_backend(
-        cpu, onnx_available=installed("onnxruntime"), device=encoder.device.type, gpu_bf16=_gpu_bf16(encoder)
+        cpu,
+        onnx_available=installed("onnxruntime"),
+        openvino_available=installed("openvino") and installed("nncf"),
+        device=encoder.device.type,
+        gpu_bf16=_gpu_bf16(encoder),
     )
     reason, name = choice.reason, choice.name
     # Past ONNX, the fastest torch backend this CPU runs natively.
     torch_fallback = "torch-bf16" if has_native_bf16(cpu) else "torch"
-    refusal = onnx_refusal(encoder.model) if name in ONNX_BACKENDS else None
+    refusal = onnx_refusal(encoder.model) if name in GRAPH_BACKENDS else None
     if refusal is not None:  # known before any export: straight to torch, not through a doomed int8 then fp32 try
         name = torch_fallback
         reason = f"{reason}; but {refusal}, so {name}"
     # int8 may miss its quality bound for a model, an unknown architecture may fail to trace, and some
     # families overflow fp16 (auto's choice on a GPU without bf16).
-    fallbacks = {"onnx-int8": "onnx", "onnx": torch_fallback, "torch-fp16": "torch"}
+    fallbacks = {"openvino-int8": torch_fallback, "onnx-int8": "onnx", "onnx": torch_fallback, "torch-fp16": "torch"}
     while True:
         try:
             backend = load_backend(encoder, name, threads)

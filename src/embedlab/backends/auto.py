@@ -1,8 +1,9 @@
 """`auto`: the fastest backend that stays within the quality bound on the CPU at hand.
 
-The rules follow docs/benchmarks/encode.md: bf16 weights wherever bf16 is native (AMX tiles or AVX512-BF16
-dot products), int8 with VNNI dot products alone, else fp32 ONNX. Where two backends run within
-LOSSLESS_MARGIN of each other the lossless one wins, so int8 (cosine ~0.99) must be clearly faster to be chosen.
+The rules follow docs/benchmarks/encode.md: bf16 weights with AMX tiles; static int8 OpenVINO with AVX512-BF16
+and VNNI but no AMX (bf16 weights when OpenVINO is not installed); dynamic int8 ONNX with VNNI dot products
+alone, else fp32 ONNX. Where two backends run within LOSSLESS_MARGIN of each other the lossless one wins, so
+int8 (cosine ~0.99) must be clearly faster to be chosen.
 """
 
 from __future__ import annotations
@@ -27,15 +28,21 @@ class BackendChoice:
 
 
 def choose_backend(
-    cpu: CpuInfo, *, onnx_available: bool = True, device: str = "cpu", gpu_bf16: bool = False
+    cpu: CpuInfo,
+    *,
+    onnx_available: bool = True,
+    openvino_available: bool = False,
+    device: str = "cpu",
+    gpu_bf16: bool = False,
 ) -> BackendChoice:
     """Pick a backend from the CPU's features alone (no timing), so the choice is instant and repeatable.
 
     AMX multiplies bf16 tiles so fast that the whole model in bf16 beats int8 ONNX (whose kernels use VNNI,
-    not AMX). AVX512-BF16 without AMX (AMD EPYC Zen 4/5) runs bf16 as fast as int8 ONNX or faster (3.3x vs
-    2.8x sentence-transformers fp32, docs/benchmarks/encode.md), within LOSSLESS_MARGIN, so the near-exact
-    bf16 wins there too. Dynamic int8 is within the quality bound everywhere but fast only with VNNI; without it,
-    int8 kernels widen to 16 bits and lose to fp32, and fp32 ONNX (fused attention) still beats PyTorch.
+    not AMX). AVX512-BF16 without AMX (AMD EPYC Zen 4/5) runs bf16 within LOSSLESS_MARGIN of dynamic int8 ONNX,
+    so the near-exact bf16 beats that, but OpenVINO's static int8 (no per-batch activation quantizing, its own
+    VNNI kernels) runs well past both there, so it wins when installed. Dynamic int8 is within the quality bound
+    everywhere but fast only with VNNI; without it, int8 kernels widen to 16 bits and lose to fp32, and fp32
+    ONNX (fused attention) still beats PyTorch.
     """
     if device == "cuda":
         if gpu_bf16:
@@ -45,11 +52,18 @@ def choose_backend(
         return BackendChoice("torch", f"the model is on {device}; the ONNX backends run on the CPU")
     if cpu.amx_bf16:
         return BackendChoice("torch-bf16", "the CPU multiplies bf16 tiles (amx_bf16): the whole model in bf16")
+    if has_native_bf16(cpu) and openvino_available and has_fast_int8(cpu):
+        return BackendChoice(
+            "openvino-int8",
+            "the CPU has bf16 and int8 dot products without AMX (avx512_bf16, avx512_vnni): static int8 OpenVINO "
+            f"runs well past bf16 weights and dynamic int8 (more than the {LOSSLESS_MARGIN:.0%} lossless margin)",
+        )
     if has_native_bf16(cpu):
         return BackendChoice(
             "torch-bf16",
-            "the CPU has bf16 dot products (avx512_bf16, no AMX): the whole model in bf16, as fast as int8 ONNX "
-            f"or faster and near-exact, so it wins (lossless preferred within {LOSSLESS_MARGIN:.0%})",
+            "the CPU has bf16 dot products (avx512_bf16, no AMX): the whole model in bf16, within "
+            f"{LOSSLESS_MARGIN:.0%} of dynamic int8 ONNX and near-exact, so it wins (OpenVINO, faster still, "
+            "is not installed: pip install 'embedlab[openvino]')",
         )
     if not onnx_available:
         return BackendChoice("torch", "onnxruntime is not installed")

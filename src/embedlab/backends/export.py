@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from embedlab.atomic import atomic_path
-from embedlab.backends.base import ExportableEncoder
+from embedlab.backends.base import Backend, ExportableEncoder
 from embedlab.backends.int8 import Int8Config, quantize_graph
 from embedlab.backends.manifest import encoder_weights_sha256, record_graph
 from embedlab.backends.onnx_backend import NORMALIZED_OUTPUT, POOLED_OUTPUT, OnnxBackend
@@ -76,7 +76,7 @@ class ExportReport:
     seconds: float
 
 
-class _GraphModule(nn.Module):
+class GraphModule(nn.Module):
     """EmbeddingModel.forward plus normalisation as a module the exporter can trace (no Python-side branching)."""
 
     def __init__(self, model: EmbeddingModel) -> None:
@@ -107,18 +107,19 @@ def export_onnx(
     config = config or Int8Config.for_cpu(cpu_info())
     weights = encoder_weights_sha256(encoder)
     graph_dir.mkdir(parents=True, exist_ok=True)
-    reference = _encode_validation_texts(encoder)
+    reference = encode_validation_texts(encoder)
     reports = []
     start = time.perf_counter()
     fused = graph_dir / FP32_FILE
     with atomic_path(fused) as partial:
         _write_fused_fp32(encoder, partial)
-        reports.append(_validate(encoder, partial, "onnx", reference, start, final=fused))
+        reports.append(validate_graph(encoder, OnnxBackend(partial, "onnx"), reference, start, final=fused))
     if int8:
         start = time.perf_counter()
         with atomic_path(graph_dir / INT8_FILE) as partial:
             quantize_graph(fused, partial, config)
-            reports.append(_validate(encoder, partial, "onnx-int8", reference, start, final=graph_dir / INT8_FILE))
+            int8_backend = OnnxBackend(partial, "onnx-int8")
+            reports.append(validate_graph(encoder, int8_backend, reference, start, final=graph_dir / INT8_FILE))
     for report in reports:
         details = {
             "backend": report.backend,
@@ -154,7 +155,7 @@ def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shapes that are dynamic_axes here
             torch.onnx.export(
-                _GraphModule(traced).eval(),
+                GraphModule(traced).eval(),
                 tuple(sample[name].cpu() for name in names),
                 str(raw),
                 input_names=names,
@@ -188,25 +189,28 @@ def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
         raw.unlink(missing_ok=True)
 
 
-def _encode_validation_texts(encoder: ExportableEncoder) -> np.ndarray:
+def encode_validation_texts(encoder: ExportableEncoder) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*longer than max_seq_length")  # the long text is on purpose
         return encoder.encode(list(VALIDATION_TEXTS), normalize=True, show_progress=False)
 
 
-def _validate(
-    encoder: ExportableEncoder, graph: Path, backend: str, reference: np.ndarray, start: float, final: Path
+def validate_graph(
+    encoder: ExportableEncoder, backend: Backend, reference: np.ndarray, start: float, final: Path
 ) -> ExportReport:
-    """Encode the validation texts through the graph and compare with torch's embeddings."""
+    """Encode the validation texts through a graph's backend and compare with torch's embeddings.
+
+    The fp32 graph must match torch within FP32_MAX_DIFF; an int8 one must agree in cosine within the int8 bound.
+    """
     previous = encoder.backend
-    encoder.backend = OnnxBackend(graph, backend, threads=None)
+    encoder.backend = backend
     try:
-        candidate = _encode_validation_texts(encoder)
+        candidate = encode_validation_texts(encoder)
     finally:
         encoder.backend = previous
     cosines = np.sum(candidate * reference, axis=1)
     report = ExportReport(
-        backend=backend,
+        backend=backend.name,
         path=final,
         max_abs_diff=float(np.abs(candidate - reference).max()),
         # The empty text and other zero vectors have cosine 0 to everything; they count as agreeing.
@@ -214,15 +218,15 @@ def _validate(
         worst_cosine=float(np.min(np.where(np.linalg.norm(reference, axis=1) > 0, cosines, 1.0))),
         seconds=time.perf_counter() - start,
     )
-    if backend == "onnx" and report.max_abs_diff > FP32_MAX_DIFF:
+    if backend.name == "onnx" and report.max_abs_diff > FP32_MAX_DIFF:
         raise EmbedlabError(
             f"the exported graph differs from torch by {report.max_abs_diff:.1e} (> {FP32_MAX_DIFF:.0e})"
         )
-    if backend == "onnx-int8" and (
+    if backend.name != "onnx" and (
         report.mean_cosine < INT8_MIN_MEAN_COSINE or report.worst_cosine < INT8_MIN_WORST_COSINE
     ):
         raise EmbedlabError(
-            f"the int8 graph agrees with fp32 at mean cosine {report.mean_cosine:.4f} "
+            f"the {backend.name} graph agrees with fp32 at mean cosine {report.mean_cosine:.4f} "
             f"(worst {report.worst_cosine:.4f}), "
             f"below the bound of {INT8_MIN_MEAN_COSINE} (worst {INT8_MIN_WORST_COSINE})"
         )

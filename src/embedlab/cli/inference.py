@@ -21,14 +21,16 @@ def export(
                              "may be MODEL itself.",
                              callback=output_folder),
     backend: str = typer.Option(
-        "onnx", help="onnx (fp32 graph) or onnx-int8 (the fp32 graph and its dynamic-int8 version)."
+        "onnx",
+        help="onnx (fp32 graph), onnx-int8 (the fp32 graph and its dynamic-int8 version) or openvino-int8 "
+        "(static int8 OpenVINO model, calibrated on bundled texts).",
     ),
 ) -> None:
-    """Export MODEL to ONNX (transformer + pooling + normalisation), validated against torch."""
+    """Export MODEL to ONNX or OpenVINO (transformer + pooling + normalisation), validated against torch."""
     from embedlab.models.export import export_model
 
     reports = export_model(model, out, backend)
-    table = Table(title=f"ONNX export of {model}")
+    table = Table(title=f"export of {model}")
     for column in ("backend", "graph", "max |diff| vs torch", "mean cosine", "worst cosine", "seconds"):
         table.add_column(column, justify="left" if column in ("backend", "graph") else "right")
     for r in reports:
@@ -90,7 +92,8 @@ BackendOption = typer.Option(
     "torch",
     "--backend",
     "-b",
-    help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8 or auto (picked by CPU features or GPU).",
+    help="torch (fp32), torch-bf16, torch-fp16 (GPU), onnx, onnx-int8, openvino-int8 or auto (picked by CPU "
+    "features or GPU).",
 )
 ThreadsOption = typer.Option(None, "--threads", help="Threads for the backend (default: torch's, usually the cores).")
 DeviceOption = typer.Option(
@@ -121,15 +124,21 @@ def show_backends() -> None:
         "onnx-int8": "fast (VNNI/AMX int8 dot products)"
         if has_fast_int8(cpu)
         else "runs, but no VNNI/AMX: little gain",
+        "openvino-int8": "static int8, fast (VNNI/AMX int8 dot products)"
+        if has_fast_int8(cpu)
+        else "runs, but no VNNI/AMX: little gain",
     }
     onnx = installed("onnxruntime")
     if not onnx:
         notes.update(dict.fromkeys(ONNX_BACKENDS, escape("not installed: pip install 'embedlab[onnx]'")))
+    openvino = installed("openvino") and installed("nncf")
+    if not openvino:
+        notes["openvino-int8"] = escape("not installed: pip install 'embedlab[openvino]'")
     table = Table(title="backends on this CPU")
     table.add_column("backend")
     table.add_column("here")
     for name in BACKENDS:
         table.add_row(name, notes[name])
     console.print(table)
-    choice = choose_backend(cpu, onnx_available=onnx)
+    choice = choose_backend(cpu, onnx_available=onnx, openvino_available=openvino)
     console.print(f"auto chooses [bold]{choice.name}[/bold]: {choice.reason}", highlight=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from embedlab.backends import ONNX_BACKENDS, check_backend_device, load_backend
+from embedlab.backends import GRAPH_BACKENDS, check_backend_device, load_backend
 from embedlab.backends.base import Backend
 from embedlab.errors import EmbedlabError
 
@@ -23,8 +23,9 @@ def select_device(device: str | torch.device | None, backend: str = "torch") -> 
     as their tensors report them, so that one device has one name and comparing devices works.
     """
     if device is None:
-        # The ONNX backends run on the CPU; every torch backend (and auto, which picks one of them) runs on a GPU.
-        on_gpu = torch.cuda.is_available() and backend not in ONNX_BACKENDS
+        # The graph backends (ONNX, OpenVINO) run on the CPU; every torch backend (and auto, which picks one of
+        # them) runs on a GPU.
+        on_gpu = torch.cuda.is_available() and backend not in GRAPH_BACKENDS
         return torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
     try:
         chosen = torch.device(device)

@@ -89,9 +89,9 @@ class Encoder(LateChunking, LayoutInstructions, nn.Module):
         """Load a transformer model: a sentence-transformers directory, a plain Hugging Face directory or a hub id.
 
         A plain encoder gets `pooling` (default mean) and normalisation; `minilm` or None is the bundled model.
-        backend is torch, torch-bf16, onnx, onnx-int8 or auto (see docs/inference.md); threads sets its threads.
-        device defaults to the GPU when one is present and the backend runs there. Other model kinds (static,
-        two-tower, word vectors) load through `embedlab.load_model`.
+        backend is torch, torch-bf16, onnx, onnx-int8, openvino-int8 or auto (see docs/inference.md); threads sets
+        its threads. device defaults to the GPU when one is present and the backend runs there. Other model kinds
+        (static, two-tower, word vectors) load through `embedlab.load_model`.
         """
         name = resolve_model_name(None if name_or_path is None else str(name_or_path))
         directory = local_model_dir(name, revision=revision, allow_pickle=allow_pickle)
