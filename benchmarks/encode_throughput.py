@@ -35,6 +35,7 @@ from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.retrieval import evaluate_retrieval
 from embedlab.evaluation.sts import encode_sentence_pairs
+from embedlab.extras import installed
 from embedlab.hardware import as_dict, cpu_info
 from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.models.loading import glove_path
@@ -57,7 +58,10 @@ OPENVINO_BACKENDS = {
 }
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
-LIBRARIES = ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "model2vec", "tokenizers")
+LIBRARIES = (
+    "torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "openvino", "nncf", "model2vec",
+    "tokenizers",
+)  # fmt: skip
 
 
 @dataclass
@@ -267,9 +271,12 @@ def main() -> None:
     st_model = SentenceTransformer(model_path, device="cpu")
     encoders: dict[str, object] = {REFERENCE: reference}
     notes: dict[str, str] = {ST_NAME: "", REFERENCE: "fp32 reference"}
-    for backend in ("torch-bf16", "onnx", "onnx-int8", "auto"):
+    for backend in ("torch-bf16", "onnx", "onnx-int8", "openvino-int8", "auto"):
         if backend == "torch-bf16" and not has_native_bf16(info):
             notes[f"embedlab {backend}"] = "skipped: no native bf16 on this CPU (refused by design)"
+            continue
+        if backend == "openvino-int8" and not (installed("openvino") and installed("nncf")):
+            notes[f"embedlab {backend}"] = "skipped: not installed (pip install 'embedlab[openvino]')"
             continue
         encoder = Encoder.load(model_path, device="cpu", backend=backend, threads=threads)
         label = f"embedlab {backend}" + (f" (= {encoder.backend.name})" if backend == "auto" else "")
@@ -342,7 +349,9 @@ def main() -> None:
         "model": "all-MiniLM-L6-v2 (bundled)",
         "cpu_share_per_thread": round(cpu_share / threads, 3),
         "max_abs_diff_st_vs_embedlab_torch": max_diff,
-        "auto": asdict(choose_backend(info)),
+        "auto": asdict(
+            choose_backend(info, openvino_available=installed("openvino") and installed("nncf"))
+        ),
     }
     run = {
         "date": measured_at(),
