@@ -188,6 +188,20 @@ def test_milvus_filters_quote_strings_and_reject_other_names(tmp_path: Path) -> 
         store.upsert(["x"], vectors[:1], [{"vector": 1}])
 
 
+def test_embedded_milvus_flushes_once_after_writes_and_still_finds_them(tmp_path: Path, monkeypatch) -> None:
+    store = new_store("milvus", tmp_path, dim=4)
+    flushes = []
+    flush = store.client.flush
+    monkeypatch.setattr(store.client, "flush", lambda name: (flushes.append(name), flush(name)))
+    vectors = unit_rows(np.random.default_rng(3).normal(size=(5, 4)))
+    store.upsert([str(i) for i in range(5)], vectors)
+    assert ids_of(store.search(vectors[1], 1)) == [["1"]] and len(flushes) == 1
+    store.search(vectors[2], 1)
+    assert len(flushes) == 1  # nothing written since
+    assert store.delete(["1"]) == 1
+    assert "1" not in {h.id for h in store.search(vectors[1], 5)[0]} and len(flushes) == 2
+
+
 def test_quantized_sizes_and_memory_mapped_vectors_after_loading(tmp_path: Path) -> None:
     assert [quantized.memory_per_vector(kind, 384) for kind in ("exact", "int8", "binary")] == [1536, 384, 48]
     with pytest.raises(EmbedlabError):

@@ -72,6 +72,10 @@ class MilvusStore:
         self.config = config
         self._token = token
         self._db: Path | None = None
+        # Rows written since the last flush: milvus-lite keeps them in a growing segment that every search scans
+        # slowly (a single query over 5,000 rows took 225 ms unflushed, 13 ms flushed), so the first search after
+        # writes seals them once. A server's query nodes serve growing segments well and rate-limit flushes.
+        self._unflushed = False
         if config.uri is None:
             require("milvus_lite", "the embedded milvus store (no uri)")
             temporary = workdir is None
@@ -109,6 +113,7 @@ class MilvusStore:
                 # Converted batch by batch: as Python lists every float32 costs a pointer and a float object.
                 rows = zip(ids[part], vectors[part].tolist(), metadata[part])
                 self.client.upsert(self.config.collection, [{**meta, "id": i, "vector": v} for i, v, meta in rows])
+        self._unflushed = self._db is not None
 
     def delete(self, ids: Sequence[str]) -> int:
         removed, unique = 0, list(dict.fromkeys(ids))
@@ -119,6 +124,7 @@ class MilvusStore:
                 present = [row["id"] for row in found]
                 if present:
                     self.client.delete(self.config.collection, ids=present)
+                    self._unflushed = self._db is not None
                 removed += len(present)
         return removed
 
@@ -127,6 +133,9 @@ class MilvusStore:
         expression = filter_expression(where)
         hits: list[list[StoreHit]] = []
         with _milvus_errors():
+            if self._unflushed:
+                self.client.flush(self.config.collection)
+                self._unflushed = False
             for part in _slices(len(queries), self.config.batch_size):
                 batch = queries[part].tolist()
                 results = self.client.search(
