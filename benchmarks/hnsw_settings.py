@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--latency-queries", type=int, default=100, help="queries searched one at a time")
+    parser.add_argument("--ef-search", default="64,128", help="comma-separated beam widths to search with")
     args = parser.parse_args()
     corpus = synthetic_corpus(args.n, args.queries, 384, 1_000)
     _, truth = faiss.knn(corpus.queries, corpus.vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
@@ -34,7 +35,7 @@ def main() -> None:
         index.hnsw.efConstruction = ef_construction
         index.add(corpus.vectors)
         build_s = time.perf_counter() - start
-        for ef_search in (64, 128):
+        for ef_search in (int(width) for width in args.ef_search.split(",")):
             start = time.perf_counter()
             _, found = index.search(corpus.queries, 10, params=faiss.SearchParametersHNSW(efSearch=ef_search))
             queries_per_s = len(corpus.queries) / (time.perf_counter() - start)

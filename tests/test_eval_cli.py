@@ -72,6 +72,22 @@ def test_eval_sts_writes_json(tiny_root, tmp_path):
     assert "spearman" in result.output
 
 
+def test_eval_commands_load_the_model_on_the_backend_asked_for(tiny_root, monkeypatch):
+    from embedlab.models import loading
+
+    asked, real = [], loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda name, backend: (asked.append(backend), real(name))[1])
+    sts_file, beir = str(tiny_root / "sts/tiny/test.jsonl"), str(tiny_root / "beir/tiny")
+    pairs_file = str(tiny_root / "pairs/tiny/test.jsonl")
+    for args in (["sts", "-d", sts_file], ["retrieval", "-d", beir, "--no-cache"], ["pairs", "-d", pairs_file]):
+        result = runner.invoke(app, ["eval", *args, "--backend", "openvino-int8"])
+        assert result.exit_code == 0, result.output
+    assert asked == ["openvino-int8"] * 3
+    monkeypatch.setattr(loading, "load_model", real)
+    result = runner.invoke(app, ["eval", "sts", "-d", sts_file, "--backend", "fast"])
+    assert result.exit_code != 0 and "unknown backend 'fast'" in str(result.exception)
+
+
 @pytest.mark.parametrize("model", ["minilm", "bm25"])
 def test_eval_retrieval_cli(tiny_root, tmp_path, model):
     out = tmp_path / "r.json"

@@ -170,3 +170,15 @@ def test_openvino_int8_is_cpu_only_and_refuses_what_the_graph_cannot_express(mon
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     with pytest.raises(MissingExtra, match=r"pip install 'embedlab\[openvino\]'"):
         Encoder.load("minilm", backend="openvino-int8")
+
+
+def test_openvino_int8_serves_threads_at_once_like_one_at_a_time(openvino_minilm) -> None:
+    """The server's inference workers call one backend from several threads; each gets its own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[f"text {i} about topic {j}" for j in range(i + 1)] for i in range(8)]
+    alone = [openvino_minilm.encode(batch) for batch in batches]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(openvino_minilm.encode, batches * 3))
+    for i, found in enumerate(together):
+        assert np.abs(found - alone[i % len(batches)]).max() < 1e-6

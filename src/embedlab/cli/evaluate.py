@@ -15,6 +15,7 @@ from embedlab.cli.common import (
     console,
     show_result,
 )
+from embedlab.cli.inference import BackendOption
 from embedlab.cli.outputs import output_folder
 from embedlab.embedder import Embedder
 
@@ -28,15 +29,16 @@ SymmetricTaskOption = typer.Option(
 )
 
 
-def _model(name: str) -> Embedder:
+def _model(name: str, backend: str = "torch") -> Embedder:
     from embedlab.models.loading import load_model
 
-    return load_model(name)
+    return load_model(name, backend=backend)
 
 
 @eval_app.command()
 def sts(
     model: str = ModelOption,
+    backend: str = BackendOption,
     data: Path = DataFile,
     batch_size: int = BatchOption,
     task: str | None = SymmetricTaskOption,
@@ -45,12 +47,13 @@ def sts(
     """Spearman/Pearson of cosine (and dot, euclidean, manhattan) against gold scores (sentence1, sentence2, score)."""
     from embedlab.evaluation.sts import evaluate_sts
 
-    show_result(evaluate_sts(_model(model), data, batch_size=batch_size, task=task), json)
+    show_result(evaluate_sts(_model(model, backend), data, batch_size=batch_size, task=task), json)
 
 
 @eval_app.command()
 def retrieval(
     model: str = typer.Option("minilm", "--model", "-m", help="A model (see `embedlab info --help`) or 'bm25'."),
+    backend: str = BackendOption,
     data: Path = BeirDir,
     split: str = SplitOption,
     top_k: int = typer.Option(100, help="Depth of the ranking each query gets."),
@@ -79,7 +82,7 @@ def retrieval(
         split=split, top_k=top_k, batch_size=batch_size, ignore_identical_ids=ignore_identical_ids, use_cache=cache,
         hybrid=hybrid, rerank_top=rerank_top, rerank_fusion=rerank_fuse, task=task,
     )
-    encoder = "bm25" if model == "bm25" else _model(model)
+    encoder = "bm25" if model == "bm25" else _model(model, backend)
     reranker = load_reranker(rerank) if rerank is not None else None
     show_result(evaluate_retrieval(encoder, data, config, reranker=reranker), json)
 
@@ -87,6 +90,7 @@ def retrieval(
 @eval_app.command()
 def reranking(
     model: str = ModelOption,
+    backend: str = BackendOption,
     data: Path = BeirDir,
     split: str = SplitOption,
     top_n: int = typer.Option(100, help="BM25 candidates per query to re-order."),
@@ -96,12 +100,13 @@ def reranking(
     """MAP and MRR@10 after the model re-orders each query's BM25 candidates."""
     from embedlab.evaluation.reranking import evaluate_reranking
 
-    show_result(evaluate_reranking(_model(model), data, top_n=top_n, split=split, task=task), json)
+    show_result(evaluate_reranking(_model(model, backend), data, top_n=top_n, split=split, task=task), json)
 
 
 @eval_app.command()
 def pairs(
     model: str = ModelOption,
+    backend: str = BackendOption,
     data: Path = DataFile,
     task: str | None = SymmetricTaskOption,
     json: Path | None = JsonOption,
@@ -109,12 +114,13 @@ def pairs(
     """Average precision, best-threshold F1 and accuracy on duplicate/paraphrase pairs (sentence1, sentence2, label)."""
     from embedlab.evaluation.pairs import evaluate_pairs
 
-    show_result(evaluate_pairs(_model(model), data, task=task), json)
+    show_result(evaluate_pairs(_model(model, backend), data, task=task), json)
 
 
 @eval_app.command()
 def clustering(
     model: str = ModelOption,
+    backend: str = BackendOption,
     data: Path = DataFile,
     seed: int = typer.Option(0, help="Seed for k-means and subsampling."),
     task: str | None = SymmetricTaskOption,
@@ -123,12 +129,13 @@ def clustering(
     """V-measure and ARI of k-means and agglomerative clusters against labels (text, label)."""
     from embedlab.evaluation.clustering import ClusteringConfig, evaluate_clustering
 
-    show_result(evaluate_clustering(_model(model), data, ClusteringConfig(seed=seed), task), json)
+    show_result(evaluate_clustering(_model(model, backend), data, ClusteringConfig(seed=seed), task), json)
 
 
 @eval_app.command()
 def classification(
     model: str = ModelOption,
+    backend: str = BackendOption,
     data: Path = DataFile,
     folds: int = typer.Option(5, help="Stratified cross-validation folds."),
     seed: int = typer.Option(0, help="Seed for the fold split."),
@@ -142,12 +149,13 @@ def classification(
     )
 
     config = ClassificationConfig(folds=folds, seed=seed)
-    show_result(evaluate_classification(_model(model), data, config, task), json)
+    show_result(evaluate_classification(_model(model, backend), data, config, task), json)
 
 
 @eval_app.command()
 def suite(
     model: str = ModelOption,
+    backend: str = BackendOption,
     root: Path | None = typer.Option(None, help="Data root (default: EMBEDLAB_DATA, else ../shared/data)."),
     out: Path = typer.Option(Path("runs/suite"), help="Folder for suite.json and suite.md.", callback=output_folder),
     only: list[str] | None = typer.Option(None, help="Run only these tasks (repeatable), e.g. --only sts."),
@@ -157,7 +165,7 @@ def suite(
     from embedlab.evaluation.suite import discover_tasks, run_suite, suite_markdown
 
     tasks = [t for t in discover_tasks(root) if not only or t.task in only]
-    encoder = _model(model)
+    encoder = _model(model, backend)
     table = Table(title=f"embedlab suite: {model}")
     for column in ("task", "dataset", "metric"):
         table.add_column(column)
