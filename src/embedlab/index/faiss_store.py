@@ -150,9 +150,10 @@ class FaissStore:
 
     def search(self, queries: np.ndarray, k: int, where: Where | None = None) -> list[list[StoreHit]]:
         queries = check_queries(queries, self.dim, k)
-        rows = self.exact.rows_where(where)
+        # No filter: no row mask either, whose two passes over every row cost more than a graph search at 1M rows.
+        rows = self.exact.rows_where(where) if where else None
         candidates = None
-        if len(rows) and self._current_index() is not None:
+        if (rows is None or len(rows)) and self._current_index() is not None:
             candidates = self._candidates(queries, k, rows)
         if candidates is None:
             return self.exact.search(queries, k, where)
@@ -199,19 +200,24 @@ class FaissStore:
             self._index, self._built_for = self.config.build(self.exact.vectors), size
         return self._index if size else None
 
-    def _candidates(self, queries: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray | None:
-        """Candidate rows among `rows` (-1 padded), at least k per query, or None when only a full scan finds them."""
+    def _candidates(self, queries: np.ndarray, k: int, rows: np.ndarray | None) -> np.ndarray | None:
+        """Candidate rows among `rows` (None: every row; -1 padded), at least k per query, or None when only a full
+        scan finds them."""
         size = len(self.exact)
-        # One slot past the last row stays False, so FAISS's -1 (no hit) indexes it and is dropped too.
-        allowed = np.zeros(size + 1, dtype=bool)
-        allowed[rows] = True
+        kept = size if rows is None else len(rows)
+        allowed = None
+        if rows is not None:
+            # One slot past the last row stays False, so FAISS's -1 (no hit) indexes it and is dropped too.
+            allowed = np.zeros(size + 1, dtype=bool)
+            allowed[rows] = True
         # Enough hits for k * rescore_multiplier to pass if the filter keeps rows evenly; doubled while some query
         # has fewer than k (a selective filter, or IVF lists that hold too few).
-        fetch = math.ceil(k * self.config.rescore_multiplier * size / len(rows))
+        fetch = math.ceil(k * self.config.rescore_multiplier * size / kept)
         while fetch < size:
             found = self._search_index(queries, fetch)
-            found = np.where(allowed[found], found, -1)
-            if ((found >= 0).sum(axis=1) >= min(k, len(rows))).all():
+            if allowed is not None:
+                found = np.where(allowed[found], found, -1)
+            if ((found >= 0).sum(axis=1) >= min(k, kept)).all():
                 return found
             fetch *= 2
         return None
