@@ -150,7 +150,7 @@ def test_default_device_is_the_gpu_for_torch_backends_only(gpu):
     gpu()
     for backend in ("torch", "torch-bf16", "torch-fp16", "auto"):
         assert select_device(None, backend) == CUDA
-    for backend in ("onnx", "onnx-int8"):
+    for backend in ("onnx", "onnx-int8", "openvino-int8"):
         assert select_device(None, backend) == torch.device("cpu")
 
 
