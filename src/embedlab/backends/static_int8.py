@@ -96,7 +96,7 @@ def export_openvino_int8(
         report = validate_graph(
             encoder, OpenVinoBackend(staging / OPENVINO_INT8_FILE, "openvino-int8"), reference, start, final
         )
-        # The weights first: a model file is only ever beside the weights it was saved with.
+        # The .bin first, the .xml loading looks for last: a first export is never found half-moved.
         (staging / OPENVINO_INT8_FILE).with_suffix(".bin").replace(final.with_suffix(".bin"))
         (staging / OPENVINO_INT8_FILE).replace(final)
     finally:
