@@ -126,7 +126,7 @@ def show_backends() -> None:
         else "runs, but no VNNI/AMX: little gain",
         "openvino-int8": "static int8, fast (VNNI/AMX int8 dot products)"
         if has_fast_int8(cpu)
-        else "runs, but no VNNI/AMX: little gain",
+        else "runs; not measured without VNNI/AMX",
     }
     onnx = installed("onnxruntime")
     if not onnx:

@@ -73,8 +73,8 @@ class MilvusStore:
         self._token = token
         self._db: Path | None = None
         # Rows written since the last flush: milvus-lite keeps them in a growing segment that every search scans
-        # slowly (a single query over 5,000 rows took 225 ms unflushed, 13 ms flushed), so the first search after
-        # writes seals them once. A server's query nodes serve growing segments well and rate-limit flushes.
+        # slowly (docs/benchmarks/index_kernels.md), so the first search after writes seals them once. A server's
+        # query nodes serve growing segments well and rate-limit flushes.
         self._unflushed = False
         if config.uri is None:
             require("milvus_lite", "the embedded milvus store (no uri)")
