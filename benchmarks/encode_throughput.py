@@ -29,13 +29,12 @@ from sentence_transformers import SentenceTransformer
 from timing import timed
 
 from embedlab import Encoder, load_model
-from embedlab.backends import choose_backend
+from embedlab.backends import choose_backend, openvino_installed
 from embedlab.backends.torch_backend import has_native_bf16
 from embedlab.data import dataset_path
 from embedlab.data.labeled import read_scored_pairs
 from embedlab.evaluation.retrieval import evaluate_retrieval
 from embedlab.evaluation.sts import encode_sentence_pairs
-from embedlab.extras import installed
 from embedlab.hardware import as_dict, cpu_info
 from embedlab.models.distill import DistillConfig, distill_model
 from embedlab.models.loading import glove_path
@@ -275,7 +274,7 @@ def main() -> None:
         if backend == "torch-bf16" and not has_native_bf16(info):
             notes[f"embedlab {backend}"] = "skipped: no native bf16 on this CPU (refused by design)"
             continue
-        if backend == "openvino-int8" and not (installed("openvino") and installed("nncf")):
+        if backend == "openvino-int8" and not openvino_installed():
             notes[f"embedlab {backend}"] = "skipped: not installed (pip install 'embedlab[openvino]')"
             continue
         encoder = Encoder.load(model_path, device="cpu", backend=backend, threads=threads)
@@ -350,7 +349,7 @@ def main() -> None:
         "cpu_share_per_thread": round(cpu_share / threads, 3),
         "max_abs_diff_st_vs_embedlab_torch": max_diff,
         "auto": asdict(
-            choose_backend(info, openvino_available=installed("openvino") and installed("nncf"))
+            choose_backend(info, openvino_available=openvino_installed())
         ),
     }
     run = {

@@ -32,7 +32,13 @@ __all__ = [
     "check_backend_name",
     "choose_backend",
     "load_backend",
+    "openvino_installed",
 ]
+
+
+def openvino_installed() -> bool:
+    """Whether openvino-int8 can run here: OpenVINO runs its model and NNCF makes it (the `openvino` extra)."""
+    return installed("openvino") and installed("nncf")
 
 
 def check_backend_name(name: str) -> str:
@@ -93,7 +99,7 @@ def _load_auto(encoder: ExportableEncoder, threads: int | None) -> Backend:
     choice = choose_backend(
         cpu,
         onnx_available=installed("onnxruntime"),
-        openvino_available=installed("openvino") and installed("nncf"),
+        openvino_available=openvino_installed(),
         device=encoder.device.type,
         gpu_bf16=_gpu_bf16(encoder),
     )

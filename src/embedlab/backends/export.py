@@ -39,6 +39,8 @@ FP32_MAX_DIFF = 1e-4
 # (docs/benchmarks/int8_recipe.md).
 INT8_MIN_MEAN_COSINE = 0.98
 INT8_MIN_WORST_COSINE = 0.95
+# Traced or converted with a batch of two lengths, so that padding is part of the graph.
+TRACE_TEXTS = ("a short text", "a slightly longer text to give the batch two lengths")
 VALIDATION_TEXTS = (
     "A man is playing a guitar.",
     "Someone strums an acoustic guitar on stage.",
@@ -121,21 +123,33 @@ def export_onnx(
             int8_backend = OnnxBackend(partial, "onnx-int8")
             reports.append(validate_graph(encoder, int8_backend, reference, start, final=graph_dir / INT8_FILE))
     for report in reports:
-        details = {
-            "backend": report.backend,
-            "pooling": encoder.model.pooling.strategy,
-            "normalize": encoder.model.normalize,
+        extra = {
             "fusion": fusion_model_type(encoder.model),
             "opset": OPSET,
-            "max_abs_diff": report.max_abs_diff,
-            "mean_cosine": report.mean_cosine,
-            "worst_cosine": report.worst_cosine,
-            "validation_texts": len(VALIDATION_TEXTS),
             "int8": asdict(config) if report.backend == "onnx-int8" else None,
-            "versions": {name: version(name) for name in ("embedlab", "torch", "onnx", "onnxruntime", "transformers")},
         }
-        record_graph(graph_dir, weights, report.path.name, details)
+        record_report(encoder, graph_dir, weights, report, ("onnx", "onnxruntime"), extra)
     return reports
+
+
+def record_report(
+    encoder: ExportableEncoder, graph_dir: Path, weights: str, report: ExportReport, libraries: tuple[str, ...],
+    extra: dict,
+) -> None:
+    """Record a validated graph in graph_dir's manifest: what it pools, how closely it follows torch, what made it
+    (`extra`: the exporter's own settings) and the versions of embedlab, torch, `libraries` and transformers."""
+    details = {
+        "backend": report.backend,
+        "pooling": encoder.model.pooling.strategy,
+        "normalize": encoder.model.normalize,
+        "max_abs_diff": report.max_abs_diff,
+        "mean_cosine": report.mean_cosine,
+        "worst_cosine": report.worst_cosine,
+        "validation_texts": len(VALIDATION_TEXTS),
+        **extra,
+        "versions": {name: version(name) for name in ("embedlab", "torch", *libraries, "transformers")},
+    }
+    record_graph(graph_dir, weights, report.path.name, details)
 
 
 def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
@@ -146,7 +160,7 @@ def _write_fused_fp32(encoder: ExportableEncoder, path: Path) -> None:
     if hasattr(traced.transformer, "set_attn_implementation"):
         traced.transformer.set_attn_implementation("eager")
     names = traced.input_names
-    sample = encoder.tokenize(["a short text", "a slightly longer text to give the batch two lengths"])
+    sample = encoder.tokenize(list(TRACE_TEXTS))
     dynamic = {name: {0: "batch", 1: "sequence"} for name in names}
     dynamic.update({POOLED_OUTPUT: {0: "batch"}, NORMALIZED_OUTPUT: {0: "batch"}})
     raw = path.with_name(path.name + ".raw")

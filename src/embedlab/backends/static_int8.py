@@ -14,15 +14,21 @@ import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 
 import torch
 
 from embedlab.backends.base import ExportableEncoder
-from embedlab.backends.export import ExportReport, GraphModule, encode_validation_texts, validate_graph
-from embedlab.backends.manifest import encoder_weights_sha256, record_graph
+from embedlab.backends.export import (
+    TRACE_TEXTS,
+    ExportReport,
+    GraphModule,
+    encode_validation_texts,
+    record_report,
+    validate_graph,
+)
+from embedlab.backends.manifest import encoder_weights_sha256
 from embedlab.backends.openvino_backend import OpenVinoBackend
 from embedlab.backends.support import ONNX_ALTERNATIVE, check_onnx_exportable
 from embedlab.errors import EmbedlabError
@@ -66,7 +72,7 @@ def export_openvino_int8(
     reference = encode_validation_texts(encoder)
     model = GraphModule(copy.deepcopy(encoder.model).cpu().float()).eval()
     names = encoder.model.input_names
-    sample = encoder.tokenize(["a short text", "a slightly longer text to give the batch two lengths"])
+    sample = encoder.tokenize(list(TRACE_TEXTS))
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shapes that stay dynamic in the converted model
@@ -101,20 +107,6 @@ def export_openvino_int8(
         (staging / OPENVINO_INT8_FILE).replace(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    record_graph(
-        graph_dir,
-        encoder_weights_sha256(encoder),
-        final.name,
-        {
-            "backend": report.backend,
-            "pooling": encoder.model.pooling.strategy,
-            "normalize": encoder.model.normalize,
-            "max_abs_diff": report.max_abs_diff,
-            "mean_cosine": report.mean_cosine,
-            "worst_cosine": report.worst_cosine,
-            "static_int8": asdict(config),
-            "calibration_texts": len(feeds),
-            "versions": {name: version(name) for name in ("embedlab", "torch", "openvino", "nncf", "transformers")},
-        },
-    )
+    extra = {"static_int8": asdict(config), "calibration_texts": len(feeds)}
+    record_report(encoder, graph_dir, encoder_weights_sha256(encoder), report, ("openvino", "nncf"), extra)
     return report

@@ -104,7 +104,7 @@ MaxTokensOption = typer.Option(None, "--max-tokens", help="Cap on padded tokens 
 
 def show_backends() -> None:
     """Print the CPU features auto reads, each backend's availability, and auto's choice with its reason."""
-    from embedlab.backends import BACKENDS, ONNX_BACKENDS, choose_backend
+    from embedlab.backends import BACKENDS, ONNX_BACKENDS, choose_backend, openvino_installed
     from embedlab.backends.fused_linear import onednn_available
     from embedlab.backends.int8 import has_fast_int8
     from embedlab.backends.torch_backend import has_native_bf16
@@ -131,7 +131,7 @@ def show_backends() -> None:
     onnx = installed("onnxruntime")
     if not onnx:
         notes.update(dict.fromkeys(ONNX_BACKENDS, escape("not installed: pip install 'embedlab[onnx]'")))
-    openvino = installed("openvino") and installed("nncf")
+    openvino = openvino_installed()
     if not openvino:
         notes["openvino-int8"] = escape("not installed: pip install 'embedlab[openvino]'")
     table = Table(title="backends on this CPU")
