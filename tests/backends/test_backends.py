@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from embedlab import Encoder, backends
 from embedlab.backends import BACKENDS, choose_backend, load_backend
+from embedlab.backends.support import check_graph_prompt
 from embedlab.backends.torch_backend import TorchHalfBackend
 from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError
@@ -196,3 +197,14 @@ def test_auto_without_openvino_keeps_bf16_where_openvino_would_win(monkeypatch) 
     monkeypatch.setattr(backends, "installed", lambda module: module not in ("openvino", "nncf"))
     encoder = Encoder.load("minilm", backend="auto")
     assert encoder.backend.name == "torch-bf16" and "embedlab[openvino]" in encoder.backend.reason
+
+
+def test_graph_backends_refuse_a_batch_that_must_pool_without_its_prompt(openvino_minilm, onnx_minilm) -> None:
+    """A graph pools every token it is given; a prompt to skip is refused in one line, not pooled in silently."""
+    check_graph_prompt("onnx", 0)
+    features = onnx_minilm.tokenize(["query: a text"])
+    for encoder in (onnx_minilm, openvino_minilm):
+        with pytest.raises(EmbedlabError, match=f"backend {encoder.backend.name} cannot pool without the prompt"):
+            encoder.backend.embed(encoder.model, features, 3)
+        with pytest.raises(EmbedlabError, match="cannot pool without the prompt"):
+            list(encoder.backend.embed_batches(encoder.model, [features, features], 3))

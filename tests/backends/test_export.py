@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 from typer.testing import CliRunner
 
@@ -27,6 +30,7 @@ from embedlab.cli.app import app
 from embedlab.errors import EmbedlabError, ModelLoadError
 from embedlab.extras import MissingExtra
 from embedlab.models.export import export_model
+from embedlab.models.token_batches import length_sorted_batches, pad_encodings
 
 TEXTS = [
     "A man is playing a guitar.",
@@ -173,5 +177,43 @@ def test_openvino_int8_serves_threads_at_once_like_one_at_a_time(openvino_minilm
     alone = [openvino_minilm.encode(batch) for batch in batches]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(openvino_minilm.encode, batches * 3))
-    for i, found in enumerate(together):
+        # batch_size 2: every thread keeps several batches in flight on the throughput streams at once.
+        pipelined = list(pool.map(partial(openvino_minilm.encode, batch_size=2), batches * 3))
+    for i, (found, streamed) in enumerate(zip(together, pipelined, strict=True)):
         assert np.abs(found - alone[i % len(batches)]).max() < 1e-6
+        assert np.abs(streamed - alone[i % len(batches)]).max() < 1e-5
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    batch_size=st.integers(1, 5),
+)
+def test_openvino_int8_any_batching_gives_each_text_its_own_vector(openvino_minilm, lengths, batch_size) -> None:
+    """Batches in flight on the streams give what the one-stream model gives the same batches, each in its place."""
+    texts = [" ".join(f"w{(i * 7 + j) % 50}" for j in range(n)) for i, n in enumerate(lengths)]
+    encoder = openvino_minilm
+    encodings = encoder._encodings(texts)
+    one_stream = np.zeros((len(texts), 384), dtype=np.float32)
+    for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+        features = pad_encodings([encodings[i] for i in batch], encoder._pad_id, encoder.model.token_type_ids)
+        one_stream[batch] = encoder.backend.embed(encoder.model, features, 0).numpy()
+    streamed = openvino_minilm.encode(texts, batch_size=batch_size, normalize=False)
+    assert np.abs(streamed - one_stream).max() <= 1e-5 * np.abs(one_stream).max()
+    alone = np.stack([openvino_minilm.encode(text) for text in texts])  # padding moves int8 results a little
+    assert np.sum(alone * openvino_minilm.encode(texts, batch_size=batch_size), axis=1).min() > 0.999
+
+
+def test_openvino_int8_batches_in_flight_come_back_in_order(openvino_minilm) -> None:
+    texts = [" ".join(["word"] * (1 + (7 * i) % 23)) + f" number {i}" for i in range(17)]
+    one_by_one = np.stack([openvino_minilm.encode(text) for text in texts])  # a lone batch: the latency model
+    assert np.abs(openvino_minilm.encode(texts, batch_size=3) - one_by_one).max() < 1e-5
+    backend, model = openvino_minilm.backend, openvino_minilm.model
+    assert backend._streamed is not None  # six batches went through the throughput compilation
+    batches = [openvino_minilm.tokenize(texts[i : i + 3]) for i in range(0, len(texts), 3)]
+    first = backend.embed_batches(model, iter(batches), 0)
+    next(first)
+    first.close()  # a caller that stops early leaves no request running for the next call to trip over
+    again = torch.cat(list(backend.embed_batches(model, batches, 0)))
+    assert np.abs(again.numpy() - openvino_minilm.encode(texts, batch_size=3, normalize=False)).max() < 1e-5
+    assert list(backend.embed_batches(model, [], 0)) == []

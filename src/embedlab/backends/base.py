@@ -1,4 +1,4 @@
-"""What every backend offers the Encoder: pooled (un-normalised) embeddings for one padded batch.
+"""What every backend offers the Encoder: pooled (un-normalised) embeddings for padded batches.
 
 Tokenizing, sorting, prompts, truncation and normalisation stay in Encoder.encode, so all backends share them.
 Backends see the differentiable `EmbeddingModel` and, to export a graph, an `ExportableEncoder`; they never
@@ -7,7 +7,7 @@ import the Encoder, which sits above them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,10 @@ from embedlab.models.st_format import SentenceTransformerLayout
 
 
 class Backend(Protocol):
-    """Runs the transformer and pooling on one batch; `reason` says why auto picked it ("" otherwise)."""
+    """Runs the transformer and pooling on padded batches; `reason` says why auto picked it ("" otherwise).
+
+    Backends subclass it for embed_batches, which runs one batch at a time unless a backend overlaps them.
+    """
 
     name: str
     reason: str
@@ -28,6 +31,14 @@ class Backend(Protocol):
     def embed(self, model: EmbeddingModel, features: dict[str, Tensor], prompt_length: int) -> Tensor:
         """Float32 (B, dim) pooled embeddings on the CPU, before Matryoshka truncation and normalisation."""
         ...
+
+    def embed_batches(
+        self, model: EmbeddingModel, batches: Iterable[dict[str, Tensor]], prompt_length: int
+    ) -> Iterator[Tensor]:
+        """embed() of each batch, in order. batches is read lazily: a backend that runs several at once pads the
+        next while the others run."""
+        for features in batches:
+            yield self.embed(model, features, prompt_length)
 
     def torch_model(self, model: EmbeddingModel) -> EmbeddingModel | None:
         """The torch model this backend runs (for reads of token vectors), or None when it runs a graph."""

@@ -11,14 +11,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedlab.errors import EmbedlabError, ModelLoadError
+from embedlab.backends.base import Backend
+from embedlab.backends.support import check_graph_prompt
+from embedlab.errors import ModelLoadError
 from embedlab.models.core import EmbeddingModel
 
 POOLED_OUTPUT = "pooled_embedding"
 NORMALIZED_OUTPUT = "sentence_embedding"
 
 
-class OnnxBackend:
+class OnnxBackend(Backend):
     """An ONNX Runtime CPU session over an exported graph, fed the padded batches Encoder.encode builds."""
 
     def __init__(self, graph: Path, name: str, threads: int | None = None) -> None:
@@ -41,8 +43,7 @@ class OnnxBackend:
         self.reason = ""
 
     def embed(self, model: EmbeddingModel, features: dict[str, Tensor], prompt_length: int) -> Tensor:
-        if prompt_length:
-            raise EmbedlabError(f"backend {self.name} cannot pool without the prompt; use backend torch")
+        check_graph_prompt(self.name, prompt_length)
         feed = {name: features[name].numpy() for name in self.inputs}
         (pooled,) = self.session.run([POOLED_OUTPUT], feed)
         return torch.from_numpy(np.asarray(pooled, dtype=np.float32))

@@ -60,6 +60,12 @@ def check_onnx_exportable(model: EmbeddingModel) -> None:
         raise EmbedlabError(f"{refusal}; {ONNX_ALTERNATIVE}")
 
 
+def check_graph_prompt(backend: str, prompt_length: int) -> None:
+    """Refuse a batch whose pooling must skip its prompt: an exported graph pools every token it is given."""
+    if prompt_length:
+        raise EmbedlabError(f"backend {backend} cannot pool without the prompt; use backend torch")
+
+
 def check_fp16(model: EmbeddingModel) -> None:
     """Refuse torch-fp16 for a family whose activations overflow float16, in one line."""
     if _model_type(model) in FP16_OVERFLOWS:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from embedlab.backends.base import Backend
 from embedlab.backends.fused_linear import fuse_linear_layers, onednn_available
 from embedlab.errors import EmbedlabError
 from embedlab.hardware import CpuInfo
@@ -32,7 +33,7 @@ def check_native_bf16(cpu: CpuInfo) -> None:
 
 
 @dataclass
-class TorchBackend:
+class TorchBackend(Backend):
     """The model's own fp32 forward pass, on whatever device the model sits."""
 
     name: str = "torch"

@@ -288,9 +288,12 @@ class Encoder(LateChunking, LayoutInstructions, nn.Module):
             prompt_length = self._prompt_length(prefix)
             show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else show_progress
             with torch.inference_mode(), progress_bar(len(texts), "encoding", show) as advance:
-                for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size, max_tokens):
-                    features = pad_encodings([encodings[i] for i in batch], self._pad_id, self.model.token_type_ids)
-                    embeddings[batch] = self.backend.embed(self.model, features, prompt_length)
+                batches = length_sorted_batches([len(e.ids) for e in encodings], batch_size, max_tokens)
+                padded = (pad_encodings([encodings[i] for i in b], self._pad_id, self.model.token_type_ids)
+                          for b in batches)  # fmt: skip
+                vectors_of = self.backend.embed_batches(self.model, padded, prompt_length)
+                for batch, vectors in zip(batches, vectors_of, strict=True):
+                    embeddings[batch] = vectors
                     advance(len(batch))
             if not torch.isfinite(embeddings).all():
                 raise EmbedlabError(f"{self.name} produced NaN or infinite embeddings: its weights may be corrupt")
