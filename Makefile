@@ -10,7 +10,7 @@ OPENVINO_VENV := runs/openvino-venv
 INFINITY_VENV := runs/infinity-venv
 ST_TRAIN_VENV := runs/st-train-venv
 
-.PHONY: demo test lint bench clean chromium peer-venv openvino-venv infinity-venv st-train-venv
+.PHONY: demo test lint bench clean chromium peer-venv openvino-venv infinity-venv st-train-venv hnsw-peers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,11 @@ $(ST_TRAIN_VENV)/bin/python: $(STAMP)
 	$(ST_TRAIN_VENV)/bin/pip install -q torch==2.13.0 accelerate==1.16.0
 
 st-train-venv: $(ST_TRAIN_VENV)/bin/python
+
+# Other HNSW libraries, for benchmarks/hnsw_settings.py's comparison with FAISS only (no pins clash with ours,
+# so they go in the project's venv, but embedlab never imports them).
+hnsw-peers: $(STAMP)
+	$(BIN)/pip install -q hnswlib==0.8.0 usearch==2.26.6
 
 bench: $(STAMP) $(PEER_VENV)/bin/python
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/encode_throughput.py

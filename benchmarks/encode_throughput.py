@@ -57,6 +57,7 @@ OPENVINO_BACKENDS = {
 }
 REFERENCE = "embedlab torch"  # the fp32 embeddings every other contender is compared with
 QUALITY_BOUND = 0.5  # points (x100) of STS-B Spearman and SciFact nDCG@10 a fast path may lose
+GOAL_VS_FP32, GOAL_VS_PEER = 4.0, 1.25  # the speed goals: over sentence-transformers fp32 and over the best peer
 LIBRARIES = (
     "torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "openvino", "nncf", "model2vec",
     "tokenizers",
@@ -478,10 +479,37 @@ def section(key: str, run: dict) -> list[str]:
         *rows,
         "",
         f"`auto` chose **{s['auto']['name']}**: {s['auto']['reason']}.",
+        "",
+        goals(results),
     ]
     for name, note in run.get("skipped", {}).items():
         lines += ["", f"{name}: {note}."]
     return lines + [""]
+
+
+def goals(results: list[dict]) -> str:
+    """The speed goals in this run: embedlab's fastest transformer backend against fp32 and the fastest peer."""
+    transformers = [r for r in results if "static" not in r["name"] and r["name"] != "model2vec distill"]
+    ours = max((r for r in transformers if r["name"].startswith("embedlab")), key=lambda r: r["ratio_vs_st"])
+    peers = [r for r in transformers if not r["name"].startswith("embedlab") and r["name"] != ST_NAME]
+    if not peers:
+        return f"Goals: embedlab's fastest, {ours['name']}, at {ours['ratio_vs_st']:.2f}x fp32; no peer ran."
+    peer = max(peers, key=lambda r: r["ratio_vs_st"])
+    lead, best_lead = ours["ratio_vs_st"] / peer["ratio_vs_st"], _best(ours) / _best(peer)
+    return (
+        f"Goals (>= {GOAL_VS_FP32:g}x sentence-transformers fp32 and >= {GOAL_VS_PEER:g}x the fastest peer, by "
+        f"medians): embedlab's fastest, {ours['name']}, **{ours['ratio_vs_st']:.2f}x** fp32 and **{lead:.2f}x** "
+        f"{peer['name']} ({peer['ratio_vs_st']:.2f}x): {_met(ours['ratio_vs_st'], GOAL_VS_FP32)} and "
+        f"{_met(lead, GOAL_VS_PEER)}; by the fastest runs {_best(ours):.2f}x and {best_lead:.2f}x."
+    )
+
+
+def _best(r: dict) -> float:
+    return r.get("best_ratio_vs_st") or r["ratio_vs_st"]
+
+
+def _met(value: float, goal: float) -> str:
+    return "met" if value >= goal else "not met"
 
 
 def within_bound(r: dict, fp32: dict) -> bool | None:

@@ -170,7 +170,8 @@ def markdown(result: dict) -> str:
     lines = report_heading("Training: embedlab's Trainer beside sentence-transformers' trainer") + [
         f"- **Measured:** {result['measured_at']}; CPU class {result['cpu_class']}",
         (f"- **Load average** before/after each run (1 min): {result['load_range'][0]:.2f} to "
-        f"{result['load_range'][1]:.2f} on {os.cpu_count()} CPUs (other jobs shared the machine)"),
+        f"{result['load_range'][1]:.2f} on {os.cpu_count()} CPUs (the runs' own threads count in it: well above the "
+        "thread count means other work shared the machine)"),
         "",
         (f"all-MiniLM-L6-v2 on {result['rows']} SciFact train triplets (one BM25 negative each), batch "
         f"{settings['batch_size']}, max length {settings['max_seq_length']}, {settings['threads']} threads, AdamW lr "
