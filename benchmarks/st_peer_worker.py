@@ -16,17 +16,13 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 from timing import timed
 
-# benchmarks/ (this script's folder, first on sys.path) holds kernels.py, which transformers 5 (the OpenVINO venv)
-# would import as the optional `kernels` package it probes for; timing.py is all this worker needs from there.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model  # noqa: E402
-
-INT8_FILE = "model_qint8_{config}.onnx"
+# The file each of sentence-transformers' int8 presets writes: named after its weights' type (u8 on AVX2).
+INT8_FILES = {"avx512_vnni": "model_qint8_avx512_vnni.onnx", "avx2": "model_quint8_avx2.onnx"}
 # Where sentence-transformers' export_static_quantized_openvino_model puts its model, and its calibration recipe.
 OPENVINO_INT8_FILE = "openvino/openvino_model_qint8_quantized.xml"
 CALIBRATION_TEXTS, CALIBRATION_LENGTH = 300, 384
@@ -113,7 +109,7 @@ def load(source: str, work: Path, backend: str, threads: int,
         return FastembedModel(Path(source), work, threads)
     if backend == "onnx":
         return SentenceTransformer(str(work), backend="onnx", device="cpu")
-    name = INT8_FILE.format(config=int8_config())
+    name = INT8_FILES[int8_config()]
     if not (work / "onnx" / name).is_file():
         model = SentenceTransformer(str(work), backend="onnx", device="cpu")
         export_dynamic_quantized_onnx_model(model, int8_config(), str(work))

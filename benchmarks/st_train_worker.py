@@ -12,25 +12,20 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from datasets import Dataset
 from process_memory import memory_mib
-from step_clock import StepClock
-
-# transformers 5 probes for an optional `kernels` package, which benchmarks/kernels.py (this folder, first on
-# sys.path) would impersonate; step_clock.py is all this worker needs from here.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-import torch  # noqa: E402
-from datasets import Dataset  # noqa: E402
-from sentence_transformers import (  # noqa: E402
+from sentence_transformers import (
     SentenceTransformer,
     SentenceTransformerTrainer,
     SentenceTransformerTrainingArguments,
 )
-from sentence_transformers.base.sampler import BatchSamplers  # noqa: E402
-from sentence_transformers.sentence_transformer.losses import (  # noqa: E402
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer.losses import (
     CachedMultipleNegativesRankingLoss,
     MultipleNegativesRankingLoss,
 )
+from step_clock import StepClock
 
 
 def read_triplets(path: str) -> dict[str, list[str]]:

@@ -53,7 +53,9 @@ def assert_same(first, second, atol=1e-5):
     assert value_a == pytest.approx(value_b, abs=atol)
     assert grads_a.keys() == grads_b.keys() and grads_a
     for name in grads_a:
-        assert torch.allclose(grads_a[name], grads_b[name], atol=atol), name
+        # Relative too: a gradient summed over every token (token_type_embeddings) reaches tens, and the cached
+        # loss adds its chunks' contributions in another order.
+        assert torch.allclose(grads_a[name], grads_b[name], rtol=1e-4, atol=atol), name
 
 
 def test_eval_mode_matches_plain_infonce_with_uneven_mini_batches(tiny_encoder):

@@ -21,11 +21,12 @@ RESIDUAL_SIGNATURE = ["hidden_states", "input_tensor"]  # BERT/RoBERTa's *SelfOu
 
 
 def onednn_available() -> bool:
-    """Whether this torch build carries oneDNN's fused linear kernels (x86 builds do; ARM's ACL does not)."""
+    """Whether oneDNN's fused bf16 linear kernels run here: x86 torch builds carry them (ARM's ACL does not), and
+    they need a CPU with AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; an AVX2-only CPU cannot pack bf16 weights."""
     ops = torch.ops.mkldnn
     try:
         return (torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise")
-                and not ops._is_mkldnn_acl_supported())
+                and not ops._is_mkldnn_acl_supported() and ops._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch build without these private ops
         return False
 

@@ -93,8 +93,9 @@ def main() -> None:
     report = {"date": measured_at(), "cpu": as_dict(cpu_info()),
               "threads": torch.get_num_threads(), "rounds": args.rounds, "rows": rows}
     lines = [*report_heading("bf16 kernels: products and attention, every route"),
-             (f"Run {report['date']} (`benchmarks/kernels.py`): MiniLM's shapes at batch {BATCH} ({HEADS} heads of "
-              f"{HEAD_DIM}); product rows are tokens in the batch. Median of {args.rounds} rounds, routes alternating; "
+             (f"Run {report['date']} (`benchmarks/bf16_kernels.py`): MiniLM's shapes at batch {BATCH} ({HEADS} "
+              f"heads of {HEAD_DIM}); product rows are tokens in the batch. Median of {args.rounds} rounds, routes "
+              "alternating; "
               "GFLOP/s counts the products' (or attention's two products') arithmetic; the exp row counts "
               "attention's, to compare."), "",
              "| case | route | ms | GFLOP/s | spread |", "|---|---|---:|---:|---:|"]
