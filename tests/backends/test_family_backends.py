@@ -50,9 +50,13 @@ ONNX_REFUSED = {"gemma3_embedding": "bidirectional attention"}
 # Random T5 weights (initializer_factor 4) make the gated FFN's products large: int8 lands on either side of its
 # bound depending on the trained tokenizer, and bf16 stays within 0.98 instead of MiniLM's 0.99 per text.
 INT8_MAY_MISS = {"t5_gtr"}
+# An int8 graph such a family's export accepts meets the bound on the export's texts; on these, with weights that
+# saturate 16-bit sums on CPUs without VNNI, its worst text may fall a little short of it.
+MAY_MISS_WORST_COSINE = 0.9
 BF16_WORST_COSINE = {"t5_gtr": 0.98}
 MINILM_BF16_WORST_COSINE = 0.99  # tests/backends/test_backends.py's bound for MiniLM
 NATIVE_BF16 = frozenset({"avx2", "fma", "avx512f", "avx512_bf16"})  # no AMX, no VNNI
+AVX2_ONLY = frozenset({"avx2", "fma"})
 VNNI_ONLY = frozenset({"avx2", "fma", "avx512f", "avx512_vnni"})
 VNNI_BF16 = VNNI_ONLY | {"avx512_bf16"}
 
@@ -144,14 +148,18 @@ def check_int8_agrees_or_misses_its_bound(family: tuple[str, Encoder, np.ndarray
     with running_on(encoder, int8):
         found = cosines(encode(encoder), reference)
     print(f"{name:18s} {backend:13s} cosine mean {found.mean():.5f} worst {found.min():.5f}")
-    assert found.mean() >= INT8_MIN_MEAN_COSINE and found.min() >= INT8_MIN_WORST_COSINE
+    assert found.mean() >= INT8_MIN_MEAN_COSINE and found.min() >= worst_int8_cosine(name)
 
 
-@pytest.mark.parametrize("flags", [VNNI_ONLY, VNNI_BF16], ids=["vnni", "vnni+bf16"])
+def worst_int8_cosine(name: str) -> float:
+    return MAY_MISS_WORST_COSINE if name in INT8_MAY_MISS else INT8_MIN_WORST_COSINE
+
+
+@pytest.mark.parametrize("flags", [AVX2_ONLY, VNNI_ONLY, VNNI_BF16], ids=["avx2", "vnni", "vnni+bf16"])
 def test_auto_runs_what_the_model_supports(monkeypatch, family, flags) -> None:
     """Auto lands on a backend that runs this model, and says why: static int8 OpenVINO where the CPU has native
-    bf16 and VNNI (bf16 for a model it refuses; every family runs bf16), else int8 ONNX, or torch for a model the
-    ONNX backends refuse."""
+    bf16 and VNNI (bf16 for a model it refuses; every family runs bf16), else int8 ONNX (with VNNI or AVX2 alone),
+    or torch for a model the ONNX backends refuse."""
     name, encoder, reference = family
     mock_cpu(monkeypatch, flags)
     backend = load_backend(encoder, "auto")
@@ -165,7 +173,7 @@ def test_auto_runs_what_the_model_supports(monkeypatch, family, flags) -> None:
     else:
         assert backend.name in (("onnx-int8", "onnx") if name in INT8_MAY_MISS else ("onnx-int8",))
     with running_on(encoder, backend):
-        assert cosines(encode(encoder), reference).min() > 0.95
+        assert cosines(encode(encoder), reference).min() >= worst_int8_cosine(name)
 
 
 @settings(max_examples=40, deadline=None)

@@ -57,6 +57,10 @@ VALIDATION_TEXTS = (
     "",
     "ok",
     "Le chat est sur la table.",
+    # Other scripts, emoji and digits: their tokens' activations differ from English words', and int8 ranges with them.
+    "東京の天気は晴れです。北京是中国的首都。",
+    "Привет, мир! Ünïcödé café 🙂🚀",
+    "Order 42 shipped on 2026-12-03 for $3.14",
     (
         "Vaccination reduced measles incidence by more than 90 percent in the cohort studied, "
         "although coverage varied widely between regions and age groups, and outbreaks persisted "

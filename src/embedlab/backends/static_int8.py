@@ -28,11 +28,13 @@ from embedlab.backends.export import (
     record_report,
     validate_graph,
 )
+from embedlab.backends.int8 import has_fast_int8
 from embedlab.backends.manifest import encoder_weights_sha256
 from embedlab.backends.openvino_backend import OpenVinoBackend
 from embedlab.backends.support import ONNX_ALTERNATIVE, check_onnx_exportable
 from embedlab.errors import EmbedlabError
 from embedlab.extras import require
+from embedlab.hardware import CpuInfo, cpu_info
 from embedlab.models.model_files import first_line
 
 OPENVINO_INT8_FILE = "openvino_model_qint8.xml"  # its weights go to the .bin beside it
@@ -48,6 +50,13 @@ class StaticInt8Config:
     # NNCF's transformer preset: SmoothQuant, and the attention's sensitive operations left unquantized.
     model_type: str = "transformer"
     fast_bias_correction: bool = True
+    # u8 x s8 products can saturate 16-bit sums on AVX2 without VNNI; NNCF's overflow fix keeps 7-bit weights there.
+    overflow_fix: bool = False
+
+    @classmethod
+    def for_cpu(cls, cpu: CpuInfo) -> StaticInt8Config:
+        """The settings for models made on this CPU: 7-bit weights where int8 products would saturate."""
+        return cls(overflow_fix=not has_fast_int8(cpu))
 
 
 def calibration_texts(limit: int | None = None) -> list[str]:
@@ -59,14 +68,18 @@ def calibration_texts(limit: int | None = None) -> list[str]:
 
 
 def export_openvino_int8(
-    encoder: ExportableEncoder, graph_dir: Path, config: StaticInt8Config = StaticInt8Config()
+    encoder: ExportableEncoder, graph_dir: Path, config: StaticInt8Config | None = None
 ) -> ExportReport:
     """Write the static-int8 OpenVINO model (OPENVINO_INT8_FILE and its .bin) into graph_dir, validate it and
-    record it; a model that misses the int8 agreement bound is never recorded, so loading never uses it."""
+    record it; a model that misses the int8 agreement bound is never recorded, so loading never uses it.
+
+    config defaults to StaticInt8Config.for_cpu(this CPU), as the ONNX int8 export's does.
+    """
     require("openvino", "backend openvino-int8")
     nncf = require("nncf", "backend openvino-int8")
     import openvino as ov
 
+    config = config or StaticInt8Config.for_cpu(cpu_info())
     check_onnx_exportable(encoder.model)  # the same limits: a graph cannot be told to drop the prompt, etc.
     start = time.perf_counter()
     reference = encode_validation_texts(encoder)
@@ -90,8 +103,9 @@ def export_openvino_int8(
         model_type=nncf.ModelType(config.model_type),
         fast_bias_correction=config.fast_bias_correction,
         subset_size=len(feeds),
-        # 8-bit weights in full: the 7-bit "overflow fix" is for CPUs without VNNI, where this backend is not chosen.
-        advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=nncf.OverflowFix.DISABLE),
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            overflow_fix=nncf.OverflowFix.ENABLE if config.overflow_fix else nncf.OverflowFix.DISABLE
+        ),
     )
     graph_dir.mkdir(parents=True, exist_ok=True)
     staging = graph_dir / f".openvino-int8.partial-{time.time_ns()}"

@@ -123,10 +123,10 @@ def show_backends() -> None:
         "onnx": "fp32 ONNX Runtime, fused attention",
         "onnx-int8": "fast (VNNI/AMX int8 dot products)"
         if has_fast_int8(cpu)
-        else "runs, but no VNNI/AMX: little gain",
+        else "no VNNI/AMX: 7-bit weights, 16-bit sums",
         "openvino-int8": "static int8, fast (VNNI/AMX int8 dot products)"
         if has_fast_int8(cpu)
-        else "runs; not measured without VNNI/AMX",
+        else "no VNNI/AMX: 7-bit weights, no faster than fp32 where measured (AVX2)",
     }
     onnx = installed("onnxruntime")
     if not onnx:
