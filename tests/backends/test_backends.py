@@ -119,7 +119,7 @@ def test_auto_picks_bf16_on_amx_int8_with_vnni_and_int8_onnx_on_avx2() -> None:
     assert choose_backend(cpu_info(flags=CPU_A), openvino_available=True).name == "torch-bf16"
     assert choose_backend(cpu_info(flags=BF16_NO_AMX - {"avx512_vnni"}), openvino_available=True).name == "torch-bf16"
     assert choose_backend(cpu_info(flags=BF16_NO_AMX), onnx_available=False).name == "torch-bf16"
-    # AVX2 alone: dynamic int8 ONNX still ran well past fp32 there; OpenVINO's int8 did not, so not even installed.
+    # AVX2 alone: dynamic int8 ONNX still ran well past fp32 there; OpenVINO's int8 did not, so not even when installed.
     avx2 = choose_backend(cpu_info(flags=AVX2_ONLY), openvino_available=True)
     assert avx2.name == "onnx-int8" and "VNNI" in avx2.reason
     assert choose_backend(cpu_info(flags=frozenset())).name == "onnx"
