@@ -81,5 +81,6 @@ def section(key: str, run: dict) -> list[str]:
         )
     return [*lines, ""]
 
+
 if __name__ == "__main__":
     main()
